@@ -1,0 +1,34 @@
+# The two commands of the README:
+#   make demo   set up, then run the model lifecycle on the embedded default catalog
+#   make test   set up, then run the whole test suite (PostgreSQL cases skip when none is reachable)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "registry needs Python 3.11 or newer; run make with PYTHON=python3.11 (or newer)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" bash examples/lifecycle_demo.sh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check registry_core registry_pipelines tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/catalog_benchmark.py --markdown
+
+clean:
+	rm -rf $(VENV) .registry .registry-demo

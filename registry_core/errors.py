@@ -1,0 +1,111 @@
+"""The registry's typed errors.
+
+Every error the registry raises on purpose derives from :class:`RegistryError`
+and carries a message a person can act on. The CLI turns them into exit code 1
+and one line on stderr.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditLogError",
+    "ConflictError",
+    "DatabaseUnavailable",
+    "GateUnmet",
+    "IntegrityFailure",
+    "InvalidInput",
+    "InvalidTransition",
+    "NotFound",
+    "NotPermitted",
+    "RegistryError",
+    "SchemaMismatch",
+]
+
+
+class RegistryError(Exception):
+    """Base class of every error the registry raises on purpose."""
+
+    kind = "registry_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as a JSON-ready object."""
+        return {"error": self.kind, "message": self.message}
+
+
+class InvalidInput(RegistryError):
+    """A name, value or document the registry does not accept."""
+
+    kind = "invalid_input"
+
+
+class NotFound(RegistryError):
+    """A model, version, alias or stage that does not exist."""
+
+    kind = "not_found"
+
+
+class InvalidTransition(RegistryError):
+    """A stage change the workflow does not allow."""
+
+    kind = "invalid_transition"
+
+    def __init__(self, message: str, current: str, target: str) -> None:
+        super().__init__(message)
+        self.current = current
+        self.target = target
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "current": self.current, "target": self.target}
+
+
+class GateUnmet(RegistryError):
+    """A stage change refused because one or more gates are not met."""
+
+    kind = "gate_unmet"
+
+    def __init__(self, message: str, unmet: list[str]) -> None:
+        super().__init__(message)
+        self.unmet = unmet
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "unmet": list(self.unmet)}
+
+
+class NotPermitted(RegistryError):
+    """An actor the model's policy does not allow to do this."""
+
+    kind = "not_permitted"
+
+
+class ConflictError(RegistryError):
+    """A change that collides with the catalog's current state."""
+
+    kind = "conflict"
+
+
+class IntegrityFailure(RegistryError):
+    """Stored bytes that do not match the digest the catalog recorded."""
+
+    kind = "integrity_failure"
+
+
+class AuditLogError(RegistryError):
+    """The audit log cannot be read or appended to as a chain."""
+
+    kind = "audit_log_error"
+
+
+class SchemaMismatch(RegistryError):
+    """A database whose schema is not the one this registry needs."""
+
+    kind = "schema_mismatch"
+
+
+class DatabaseUnavailable(RegistryError):
+    """A database that cannot be reached or opened."""
+
+    kind = "database_unavailable"

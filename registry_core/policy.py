@@ -1,0 +1,147 @@
+"""Per-model governance policy and the gates it puts before Staging and Production."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidInput, NotPermitted
+from .validation import validate_actor, validate_name
+
+__all__ = ["Decision", "GatePolicy", "approval_gate", "check_gates", "counted_approvers"]
+
+MAX_APPROVALS = 20
+MAX_LISTED = 200
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What a version needs before it may enter Staging and Production.
+
+    The default asks for no checks, one approval, and forbids a registrant from
+    approving their own version.
+    """
+
+    staging_checks: tuple[str, ...] = ()
+    production_checks: tuple[str, ...] = ()
+    approvals_required: int = 1
+    approvers: tuple[str, ...] = ()
+    allow_self_approval: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (*self.staging_checks, *self.production_checks):
+            validate_name(name, what="check name")
+        for approver in self.approvers:
+            if validate_actor(approver) != approver:
+                raise InvalidInput(f"invalid approver {approver!r}: surrounding spaces are not allowed")
+        if len(self.staging_checks) > MAX_LISTED or len(self.production_checks) > MAX_LISTED or len(self.approvers) > MAX_LISTED:
+            raise InvalidInput(f"a policy lists at most {MAX_LISTED} checks or approvers each")
+        if isinstance(self.approvals_required, bool) or not isinstance(self.approvals_required, int):
+            raise InvalidInput("approvals required must be a whole number")
+        if not 0 <= self.approvals_required <= MAX_APPROVALS:
+            raise InvalidInput(f"approvals required must be between 0 and {MAX_APPROVALS}")
+        if self.approvers and self.approvals_required > len(self.approvers):
+            raise InvalidInput(
+                f"the policy requires {self.approvals_required} approvals but lists only {len(self.approvers)} approver(s)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "staging_checks": list(self.staging_checks),
+            "production_checks": list(self.production_checks),
+            "approvals_required": self.approvals_required,
+            "approvers": list(self.approvers),
+            "allow_self_approval": self.allow_self_approval,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> GatePolicy:
+        data = data or {}
+        return cls(
+            staging_checks=tuple(data.get("staging_checks", ())),
+            production_checks=tuple(data.get("production_checks", ())),
+            approvals_required=int(data.get("approvals_required", 1)),
+            approvers=tuple(data.get("approvers", ())),
+            allow_self_approval=bool(data.get("allow_self_approval", False)),
+        )
+
+    def updated(self, **changes: Any) -> GatePolicy:
+        """A copy with the given fields replaced; ``None`` values leave a field as it is."""
+        kept = {key: value for key, value in changes.items() if value is not None}
+        for key in ("staging_checks", "production_checks", "approvers"):
+            if key in kept:
+                kept[key] = tuple(dict.fromkeys(kept[key]))
+        return replace(self, **kept)
+
+    def check_may_decide(self, actor: str, *, registrant: str, decision: str, label: str) -> None:
+        """Raise :class:`NotPermitted` unless ``actor`` may record ``decision`` on a version."""
+        if self.approvers and actor not in self.approvers:
+            raise NotPermitted(
+                f"{actor} is not an allowed approver of {label} (allowed: {', '.join(self.approvers)})"
+            )
+        if decision == "approve" and actor == registrant and not self.allow_self_approval:
+            raise NotPermitted(
+                f"{actor} registered {label} and may not approve it: the policy forbids self-approval"
+            )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One approval or rejection, in the order recorded."""
+
+    approver: str
+    decision: str
+    comment: str | None
+    recorded_at: datetime
+
+
+def check_gates(required: Sequence[str], latest: Mapping[str, bool], *, all_recorded: bool) -> list[str]:
+    """The unmet check gates: required checks missing or failing, and with ``all_recorded`` any failing check."""
+    unmet = []
+    for name in required:
+        if name not in latest:
+            unmet.append(f"required check '{name}' has not been recorded")
+        elif not latest[name]:
+            unmet.append(f"required check '{name}' failed")
+    if all_recorded:
+        for name, passed in sorted(latest.items()):
+            if not passed and name not in required:
+                unmet.append(f"check '{name}' failed")
+    return unmet
+
+
+def counted_approvers(policy: GatePolicy, decisions: Sequence[Decision], *, registrant: str) -> list[str]:
+    """The approvers whose approvals count, in the order they approved.
+
+    Approvals count once per eligible approver and only when recorded after the
+    most recent rejection: a rejection blocks promotion until later approvals.
+    """
+    counted: list[str] = []
+    for decision in decisions:
+        if decision.decision == "reject":
+            counted = []
+        elif _eligible(policy, decision.approver, registrant) and decision.approver not in counted:
+            counted.append(decision.approver)
+    return counted
+
+
+def approval_gate(policy: GatePolicy, decisions: Sequence[Decision], *, registrant: str) -> list[str]:
+    """The unmet approval gate, if any (see :func:`counted_approvers`)."""
+    counted = counted_approvers(policy, decisions, registrant=registrant)
+    if len(counted) >= policy.approvals_required:
+        return []
+    need = f"{policy.approvals_required} approval(s) required, {len(counted)} eligible"
+    rejections = [d for d in decisions if d.decision == "reject"]
+    if rejections:
+        last = rejections[-1]
+        note = f" ({last.comment})" if last.comment else ""
+        return [f"{need} since the rejection by {last.approver}{note}"]
+    return [need + " recorded"]
+
+
+def _eligible(policy: GatePolicy, approver: str, registrant: str) -> bool:
+    if policy.approvers and approver not in policy.approvers:
+        return False
+    return policy.allow_self_approval or approver != registrant

@@ -1,0 +1,156 @@
+"""What the registry returns: plain, immutable records that outlive their transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .policy import GatePolicy
+from .stages import Stage
+
+__all__ = [
+    "ApprovalRecord",
+    "AuditEntry",
+    "CheckRecord",
+    "ModelInfo",
+    "StageChange",
+    "VersionDetails",
+    "VersionInfo",
+    "to_jsonable",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model and its policy."""
+
+    name: str
+    description: str | None
+    tags: dict[str, str]
+    policy: GatePolicy
+    latest_version: int
+    production_version: int | None
+    aliases: dict[str, int]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One immutable version of a model, with its current stage."""
+
+    model: str
+    version: int
+    stage: Stage
+    artifact_uri: str
+    artifact_sha256: str
+    artifact_size: int
+    run_id: str | None
+    dataset_digest: str | None
+    params: dict[str, str]
+    metrics: dict[str, float]
+    signature: dict[str, Any] | None
+    model_card: str | None
+    description: str | None
+    tags: dict[str, str]
+    registered_by: str
+    created_at: datetime
+    stage_changed_at: datetime
+    was_production: bool
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model}/{self.version}"
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One recorded result of a named check on a version."""
+
+    model: str
+    version: int
+    name: str
+    passed: bool
+    details: dict[str, Any] | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """One approval or rejection of a version."""
+
+    model: str
+    version: int
+    approver: str
+    decision: str
+    comment: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionDetails:
+    """A version with everything a reviewer asks about it."""
+
+    version: VersionInfo
+    checks: list[CheckRecord]
+    decisions: list[ApprovalRecord]
+    aliases: list[str]
+    #: Unmet gates for the version's next step (Staging or Production); empty when none remain.
+    next_stage: Stage | None
+    unmet_gates: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """The outcome of a transition, promotion or rollback."""
+
+    version: VersionInfo
+    previous_stage: Stage
+    archived: VersionInfo | None
+    audit_seq: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event of the audit log."""
+
+    seq: int
+    recorded_at: str
+    actor: str
+    action: str
+    model: str | None
+    version: int | None
+    before: Any
+    after: Any
+    hash: str
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records, enums and datetimes as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        result = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, VersionInfo):
+            result["uri"] = value.uri
+        return result
+    if hasattr(value, "to_dict"):
+        return to_jsonable(value.to_dict())
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """One JSON document for the CLI's ``--json`` output."""
+    return json.dumps(to_jsonable(value), sort_keys=True)

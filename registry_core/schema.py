@@ -1,0 +1,249 @@
+"""The catalog's tables as SQLAlchemy 2.0 typed models.
+
+The database enforces the invariants: unique (model, version), at most one
+Production version per model (a partial unique index), stage and decision
+values (check constraints), foreign keys, and an append-only audit table
+(triggers installed by the migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Alias",
+    "Approval",
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "CheckResult",
+    "ModelTag",
+    "ModelVersion",
+    "RegisteredModel",
+    "VersionTag",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STAGE_VALUES = "('None', 'Staging', 'Production', 'Archived')"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect (SQLite stores it naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RegisteredModel(Base):
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    #: The highest version number ever given out; the next one is this plus one.
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    tags: Mapped[list[ModelTag]] = relationship(
+        cascade="all, delete-orphan", order_by="ModelTag.key", lazy="selectin"
+    )
+
+    __table_args__ = (CheckConstraint("last_version >= 0", name="last_version_non_negative"),)
+
+
+class ModelTag(Base):
+    __tablename__ = "model_tags"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelVersion(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16), default="None")
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str | None] = mapped_column(String(512))
+    dataset_digest: Mapped[str | None] = mapped_column(String(512))
+    params: Mapped[dict[str, str]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, float]] = mapped_column(JSON)
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_card: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    registered_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stage_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Audit sequence number of the event that last took this version out of
+    #: Production; set only on versions that were in Production, so it both
+    #: allows a rollback and orders rollback candidates.
+    left_production_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    tags: Mapped[list[VersionTag]] = relationship(
+        cascade="all, delete-orphan", order_by="VersionTag.key", lazy="selectin"
+    )
+
+    __table_args__ = (
+        CheckConstraint(f"stage IN {STAGE_VALUES}", name="stage_known"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("artifact_size >= 0", name="artifact_size_non_negative"),
+        Index("uq_model_versions_model_id_version", "model_id", "version", unique=True),
+        Index("ix_model_versions_model_id_stage_version", "model_id", "stage", "version"),
+        Index(
+            "uq_model_versions_one_production",
+            "model_id",
+            unique=True,
+            sqlite_where=text("stage = 'Production'"),
+            postgresql_where=text("stage = 'Production'"),
+        ),
+        Index(
+            "ix_model_versions_rollback",
+            "model_id",
+            "left_production_seq",
+            sqlite_where=text("left_production_seq IS NOT NULL"),
+            postgresql_where=text("left_production_seq IS NOT NULL"),
+        ),
+        Index("ix_model_versions_run_id", "run_id"),
+        Index("ix_model_versions_dataset_digest", "dataset_digest"),
+        Index("ix_model_versions_artifact_sha256", "artifact_sha256"),
+    )
+
+
+class VersionTag(Base):
+    __tablename__ = "version_tags"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Alias(Base):
+    __tablename__ = "aliases"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+
+    __table_args__ = (Index("ix_aliases_version_id", "version_id"),)
+
+
+class CheckResult(Base):
+    __tablename__ = "check_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recorded_by: Mapped[str] = mapped_column(String(256))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_check_results_version_id_name_id", "version_id", "name", "id"),)
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    approver: Mapped[str] = mapped_column(String(256))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("decision IN ('approve', 'reject')", name="decision_known"),
+        Index("ix_approvals_version_id_id", "version_id", "id"),
+    )
+
+
+class AuditEvent(Base):
+    """One link of the audit hash chain. Written once, never updated or deleted."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: ISO 8601 UTC text, exactly as hashed.
+    recorded_at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer)
+    #: Canonical JSON text, exactly as hashed.
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index("ix_audit_events_model_version_seq", "model", "version", "seq"),
+        Index("ix_audit_events_action_seq", "action", "seq"),
+    )
+
+
+class AuditHead(Base):
+    """The newest link of the chain, kept apart so that deleting the newest events is caught."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,203 @@
+"""The documented limits on names and values, checked before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import InvalidInput
+
+__all__ = [
+    "ALIAS_PATTERN",
+    "MAX_DESCRIPTION",
+    "MAX_MODEL_CARD",
+    "MAX_TAGS",
+    "MAX_TAG_VALUE",
+    "NAME_PATTERN",
+    "parse_key_values",
+    "validate_actor",
+    "validate_alias",
+    "validate_description",
+    "validate_json_object",
+    "validate_metrics",
+    "validate_name",
+    "validate_params",
+    "validate_tags",
+    "validate_text",
+    "validate_version_number",
+]
+
+#: Model and check names: a letter or digit, then letters, digits, ``.``, ``_``, ``-``; 128 at most.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: Aliases: a letter, then letters, digits, ``_``, ``-``; 64 at most.
+ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
+_RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
+
+MAX_ACTOR = 256
+MAX_DESCRIPTION = 10_000
+MAX_MODEL_CARD = 200_000
+MAX_TAGS = 100
+MAX_TAG_VALUE = 5_000
+MAX_PARAM_VALUE = 6_000
+MAX_PARAMS = 1_000
+MAX_REFERENCE = 512
+MAX_JSON_DOCUMENT = 1_000_000
+MAX_VERSION = 2**31 - 1
+
+
+def validate_name(name: str, *, what: str = "model name") -> str:
+    """Return ``name`` if it matches :data:`NAME_PATTERN`, else raise :class:`InvalidInput`."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidInput(
+            f"invalid {what} {_shown(name)}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def validate_alias(alias: str) -> str:
+    """Return ``alias`` if it is a valid alias that cannot be mistaken for a stage."""
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
+        raise InvalidInput(
+            f"invalid alias {_shown(alias)}: use 1-64 letters, digits, '_' or '-', starting with a letter"
+        )
+    if alias.lower() in _RESERVED_ALIASES:
+        raise InvalidInput(f"invalid alias {alias!r}: stage names and 'latest' are reserved")
+    return alias
+
+
+def validate_actor(actor: str) -> str:
+    """Return ``actor`` stripped, if it is a non-empty printable name of at most 256 characters."""
+    text = actor.strip() if isinstance(actor, str) else ""
+    if not text or len(text) > MAX_ACTOR or not text.isprintable():
+        raise InvalidInput(f"invalid actor {_shown(actor)}: use 1-{MAX_ACTOR} printable characters")
+    return text
+
+
+def validate_version_number(version: int | str) -> int:
+    """Read a version number: a positive integer."""
+    if isinstance(version, bool):
+        raise InvalidInput(f"invalid version {version!r}: expected a positive integer")
+    if isinstance(version, int):
+        number = version
+    elif isinstance(version, str) and version.strip().isdigit():
+        number = int(version.strip())
+    else:
+        raise InvalidInput(f"invalid version {_shown(version)}: expected a positive integer")
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidInput(f"invalid version {number}: expected a positive integer")
+    return number
+
+
+def validate_text(value: str | None, *, what: str, limit: int) -> str | None:
+    """Return ``value`` if it is ``None`` or a string of at most ``limit`` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"invalid {what}: expected text")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def validate_description(value: str | None) -> str | None:
+    """Return a description of at most :data:`MAX_DESCRIPTION` characters."""
+    return validate_text(value, what="description", limit=MAX_DESCRIPTION)
+
+
+def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Return tags whose keys and values are within the documented limits."""
+    result: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        _validate_key(key, what="tag key")
+        if not isinstance(value, str):
+            raise InvalidInput(f"tag {key!r}: value must be text")
+        if len(value) > MAX_TAG_VALUE:
+            raise InvalidInput(f"tag {key!r}: value is {len(value)} characters long; the limit is {MAX_TAG_VALUE}")
+        result[key] = value
+    if len(result) > MAX_TAGS:
+        raise InvalidInput(f"{len(result)} tags given; the limit is {MAX_TAGS}")
+    return result
+
+
+def validate_tag_keys(keys: Iterable[str]) -> list[str]:
+    """Return tag keys that are well formed."""
+    return [_validate_key(key, what="tag key") for key in keys]
+
+
+def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Return parameters as text, each within the documented limits."""
+    result: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        _validate_key(key, what="param name")
+        text = value if isinstance(value, str) else json.dumps(value)
+        if len(text) > MAX_PARAM_VALUE:
+            raise InvalidInput(f"param {key!r}: value is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}")
+        result[key] = text
+    if len(result) > MAX_PARAMS:
+        raise InvalidInput(f"{len(result)} params given; the limit is {MAX_PARAMS}")
+    return result
+
+
+def validate_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    """Return metrics as finite floats."""
+    result: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        _validate_key(key, what="metric name")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {key!r}: {value!r} is not a number") from None
+        if isinstance(value, bool) or not math.isfinite(number):
+            raise InvalidInput(f"metric {key!r}: {value!r} is not a finite number")
+        result[key] = number
+    if len(result) > MAX_PARAMS:
+        raise InvalidInput(f"{len(result)} metrics given; the limit is {MAX_PARAMS}")
+    return result
+
+
+def validate_json_object(value: Any, *, what: str) -> dict[str, Any] | None:
+    """Return ``value`` (a JSON object, or JSON text of one) as a dict that round-trips through JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    try:
+        text = json.dumps(value, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} cannot be stored as JSON: {exc}") from None
+    if len(text) > MAX_JSON_DOCUMENT:
+        raise InvalidInput(f"{what} is {len(text)} characters as JSON; the limit is {MAX_JSON_DOCUMENT}")
+    return json.loads(text)
+
+
+def parse_key_values(items: Iterable[str], *, what: str) -> dict[str, str]:
+    """Read ``key=value`` strings given on a command line."""
+    result: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _validate_key(key: str, *, what: str) -> str:
+    if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
+        raise InvalidInput(
+            f"invalid {what} {_shown(key)}: use 1-250 letters, digits, '_', '.', '/', ':' or '-'"
+        )
+    return key
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
