@@ -6,7 +6,9 @@ answered: which version is in Production, who approved it, what trained it.
 
 from __future__ import annotations
 
+from .artifacts import ModelVersionWarning
 from .audit import AuditReport
+from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
 from .errors import (
     AuditLogError,
     ConflictError,
@@ -19,9 +21,19 @@ from .errors import (
     NotPermitted,
     RegistryError,
     SchemaMismatch,
+    StoreUnavailable,
 )
 from .policy import GatePolicy
-from .records import ApprovalRecord, AuditEntry, CheckRecord, ModelInfo, StageChange, VersionDetails, VersionInfo
+from .records import (
+    ApprovalRecord,
+    AuditEntry,
+    CheckRecord,
+    GarbageReport,
+    ModelInfo,
+    StageChange,
+    VersionDetails,
+    VersionInfo,
+)
 from .registry import Registry
 from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
 from .uris import ModelRef, parse_model_uri
@@ -34,16 +46,21 @@ __all__ = [
     "AuditEntry",
     "AuditLogError",
     "AuditReport",
+    "BlobStore",
     "CheckRecord",
     "ConflictError",
     "DatabaseUnavailable",
+    "FsspecBlobStore",
+    "GarbageReport",
     "GatePolicy",
     "GateUnmet",
     "IntegrityFailure",
     "InvalidInput",
     "InvalidTransition",
+    "LocalBlobStore",
     "ModelInfo",
     "ModelRef",
+    "ModelVersionWarning",
     "NotFound",
     "NotPermitted",
     "Registry",
@@ -51,8 +68,10 @@ __all__ = [
     "SchemaMismatch",
     "Stage",
     "StageChange",
+    "StoreUnavailable",
     "VersionDetails",
     "VersionInfo",
+    "open_store",
     "parse_model_uri",
     "parse_stage",
 ]

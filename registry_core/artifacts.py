@@ -1,108 +1,329 @@
-"""The local artifact store: files kept by their sha256, published atomically, never overwritten."""
+"""What can be registered, and how it is packed into blobs and unpacked again.
+
+Three kinds of artifact:
+
+``file``
+    one blob, the file's bytes.
+``directory``
+    one blob per file plus a manifest blob listing each file's relative path,
+    digest and size; the version's digest is the manifest's, so unchanged
+    files are shared between versions.
+``sklearn``
+    a live scikit-learn estimator or pipeline, pickled by the registry, with the
+    library versions recorded so that a mismatch on load warns.
+
+Nothing is deserialized before every byte has been checked against the digest
+the catalog recorded.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import io
+import json
 import os
+import pickle
+import platform
+import shutil
+import stat
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from .errors import IntegrityFailure, InvalidInput, NotFound, RegistryError
+from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
+from .errors import ConflictError, InvalidInput
 
-__all__ = ["ArtifactStore", "LocalArtifactStore", "StoredArtifact"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "ModelVersionWarning",
+    "PackedArtifact",
+    "download_artifact",
+    "load_artifact",
+    "manifest_digests",
+    "pack_artifact",
+    "size_of",
+]
 
-_CHUNK = 1024 * 1024
+MANIFEST_FORMAT = "registry.directory-manifest/1"
+_MAX_FILES = 100_000
+
+
+class ModelVersionWarning(UserWarning):
+    """A model saved with different library versions than the ones loading it."""
 
 
 @dataclass(frozen=True)
-class StoredArtifact:
-    """Where a blob lives and what it is."""
+class PackedArtifact:
+    """An artifact stored as blobs: what the catalog records about it."""
 
-    uri: str
+    kind: str
     sha256: str
     size: int
+    location: str
+    format: dict[str, Any] = field(default_factory=dict)
+    #: Blobs written by this registration (zero when every byte was already stored).
+    new_blobs: int = 0
 
 
-class ArtifactStore(Protocol):
-    """Somewhere blobs are kept by their digest."""
+def size_of(source: Any) -> int | None:
+    """The number of bytes registering ``source`` will read, when known in advance (for progress bars)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_file():
+            return path.stat().st_size
+        if path.is_dir():
+            return sum(entry[1].st_size for entry in _walk(path))
+    return None
 
-    def put_file(self, path: Path) -> StoredArtifact:
-        """Store a file's bytes; identical bytes are stored once."""
-        ...
 
-    def open_verified(self, sha256: str, *, label: str) -> bytes:
-        """Read a blob whole and check it against its digest."""
-        ...
-
-
-class LocalArtifactStore:
-    """Blobs under ``ROOT/sha256/ab/abcdef…``; a partial write is never visible."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).expanduser().resolve()
-
-    def blob_path(self, sha256: str) -> Path:
-        return self.root / "sha256" / sha256[:2] / sha256
-
-    def put_file(self, path: Path) -> StoredArtifact:
-        source = Path(path).expanduser()
-        if not source.exists():
-            raise InvalidInput(f"artifact {str(path)!r} does not exist")
-        if not source.is_file():
-            raise InvalidInput(f"artifact {str(path)!r} is not a regular file")
-        incoming = self.root / "incoming"
+def pack_artifact(store: BlobStore, source: Any, *, progress: Progress | None = None) -> PackedArtifact:
+    """Store a file, a directory or a scikit-learn estimator; bad input raises before anything is referenced."""
+    if isinstance(source, (str, Path)):
+        path = Path(source).expanduser()
         try:
-            incoming.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256()
-            size = 0
-            with source.open("rb") as reader, tempfile.NamedTemporaryFile(dir=incoming, delete=False) as writer:
-                temp = Path(writer.name)
-                try:
-                    while chunk := reader.read(_CHUNK):
-                        digest.update(chunk)
-                        writer.write(chunk)
-                        size += len(chunk)
-                    writer.flush()
-                    os.fsync(writer.fileno())
-                except BaseException:
-                    temp.unlink(missing_ok=True)
-                    raise
-            sha256 = digest.hexdigest()
-            target = self.blob_path(sha256)
-            if target.exists():
-                temp.unlink()
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(temp, 0o444)
-                # link() refuses to replace an existing blob, unlike rename().
-                with contextlib.suppress(FileExistsError):
-                    os.link(temp, target)
-                temp.unlink()
-                _fsync_dir(target.parent)
-        except PermissionError as exc:
-            raise InvalidInput(f"cannot read or store artifact {str(path)!r}: {exc.strerror}") from None
-        except OSError as exc:
-            raise RegistryError(f"cannot store artifact {str(path)!r} under {self.root}: {exc.strerror}") from None
-        return StoredArtifact(uri=target.as_uri(), sha256=sha256, size=size)
-
-    def open_verified(self, sha256: str, *, label: str) -> bytes:
-        target = self.blob_path(sha256)
-        try:
-            data = target.read_bytes()
+            info = path.stat()
         except FileNotFoundError:
-            raise NotFound(f"the artifact of {label} (sha256 {sha256}) is missing from {self.root}") from None
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise IntegrityFailure(f"artifact of {label} is corrupt: expected sha256 {sha256}, found {actual}")
-        return data
+            raise InvalidInput(f"artifact path {str(source)!r} does not exist") from None
+        except OSError as exc:
+            raise InvalidInput(f"cannot read artifact path {str(source)!r}: {exc.strerror}") from None
+        if stat.S_ISDIR(info.st_mode):
+            return _pack_directory(store, path, progress)
+        if stat.S_ISREG(info.st_mode):
+            blob = _store_file(store, path, progress)
+            return PackedArtifact(
+                kind="file", sha256=blob.sha256, size=blob.size, location=store.location(blob.sha256),
+                format={"filename": path.name}, new_blobs=0 if blob.existed else 1,
+            )
+        raise InvalidInput(f"artifact path {str(source)!r} is neither a regular file nor a directory")
+    return _pack_estimator(store, source, progress)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def download_artifact(
+    store: BlobStore, *, kind: str, sha256: str, label: str, dest: Path, progress: Progress | None = None
+) -> Path:
+    """Write a version's artifact to ``dest`` (a new path), verified; nothing is left behind on failure."""
+    dest = Path(dest).expanduser()
+    if dest.exists() or dest.is_symlink():
+        raise ConflictError(f"{dest} already exists; choose a new destination")
+    parent = dest.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"cannot download to {dest}: folder {parent} does not exist")
+    temp = parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.partial"
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        if kind == "directory":
+            manifest = _read_manifest(store, sha256, label)
+            temp.mkdir()
+            for entry in manifest:
+                target = temp.joinpath(*PurePosixPath(entry["path"]).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _download_blob(store, entry["sha256"], target, f"{label} file {entry['path']}", progress)
+        else:
+            _download_blob(store, sha256, temp, label, progress)
+        _publish(temp, dest)
+    except BaseException:
+        if temp.is_dir():
+            shutil.rmtree(temp, ignore_errors=True)
+        else:
+            temp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _publish(temp: Path, dest: Path) -> None:
+    """Move a finished download into place without replacing anything that appeared meanwhile."""
+    if temp.is_dir():
+        if dest.exists():
+            raise ConflictError(f"{dest} appeared during the download; choose a new destination")
+        os.rename(temp, dest)
+        return
+    try:
+        os.link(temp, dest)
+    except FileExistsError:
+        raise ConflictError(f"{dest} appeared during the download; choose a new destination") from None
+    temp.unlink()
+
+
+def load_artifact(store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None) -> Any:
+    """Deserialize a version's model after verifying every byte; only registry-serialized kinds load."""
+    if kind != "sklearn":
+        raise InvalidInput(
+            f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
+        )
+    with tempfile.TemporaryFile() as spool:
+        copy_verified(store, sha256, spool.write, label=label)
+        # Only verified bytes reach the unpickler.
+        _warn_on_library_mismatch(format or {}, label)
+        spool.seek(0)
+        return pickle.load(spool)  # noqa: S301 - bytes verified against the catalog's digest above
+
+
+def manifest_digests(store: BlobStore, sha256: str, *, label: str) -> list[str]:
+    """The blob digests a directory artifact's manifest references."""
+    return [entry["sha256"] for entry in _read_manifest(store, sha256, label)]
+
+
+# --- packing ------------------------------------------------------------------------------
+
+
+def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob:
+    """Store one file; when a blob of the same size exists, hash first so a duplicate writes nothing."""
+    try:
+        size = path.stat().st_size
+        expected: str | None = None
+        if size and store.has_size(size):
+            expected, _ = hash_file(path)
+            if store.has(expected):
+                store.touch(expected)
+                if progress:
+                    progress(size)
+                return Blob(sha256=expected, size=size, existed=True)
+        with path.open("rb") as reader:
+            blob = store.put_stream(reader, progress=progress)
+    except PermissionError:
+        raise InvalidInput(f"cannot read {path}: permission denied") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory") from None
+    if expected is not None and blob.sha256 != expected:
+        raise InvalidInput(f"{path} changed while it was being registered; register it again")
+    return blob
+
+
+def _walk(root: Path) -> list[tuple[str, os.stat_result, Path]]:
+    """Every regular file under ``root`` as (relative POSIX path, stat, path), refusing anything that escapes it."""
+    resolved_root = root.resolve()
+    found: list[tuple[str, os.stat_result, Path]] = []
+    for current, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(current)
+        for name in sorted(dirnames):
+            if (here / name).is_symlink():
+                raise InvalidInput(f"{here / name} is a link to a folder; links to folders are not registered")
+        for name in sorted(filenames):
+            path = here / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(resolved_root):
+                    raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
+            try:
+                info = path.stat()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+            if not stat.S_ISREG(info.st_mode):
+                raise InvalidInput(f"{path} is not a regular file")
+            found.append((path.relative_to(root).as_posix(), info, path))
+            if len(found) > _MAX_FILES:
+                raise InvalidInput(f"{root} holds more than {_MAX_FILES} files")
+    found.sort(key=lambda entry: entry[0])
+    return found
+
+
+def _pack_directory(store: BlobStore, root: Path, progress: Progress | None) -> PackedArtifact:
+    entries = _walk(root)
+    if not entries:
+        raise InvalidInput(f"{root} holds no files")
+    files = []
+    new_blobs = 0
+    for relative, _info, path in entries:
+        blob = _store_file(store, path, progress)
+        new_blobs += 0 if blob.existed else 1
+        files.append({"path": relative, "sha256": blob.sha256, "size": blob.size})
+    manifest = json.dumps({"format": MANIFEST_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")).encode()
+    blob = store.put_stream(io.BytesIO(manifest))
+    return PackedArtifact(
+        kind="directory",
+        sha256=blob.sha256,
+        size=sum(entry["size"] for entry in files),
+        location=store.location(blob.sha256),
+        format={"files": len(files), "manifest": MANIFEST_FORMAT},
+        new_blobs=new_blobs + (0 if blob.existed else 1),
+    )
+
+
+def _pack_estimator(store: BlobStore, estimator: Any, progress: Progress | None) -> PackedArtifact:
+    try:
+        import sklearn
+        from sklearn.base import BaseEstimator
+    except ImportError:  # pragma: no cover - scikit-learn ships with the project
+        raise InvalidInput("registering a live model needs scikit-learn") from None
+    if not isinstance(estimator, BaseEstimator):
+        raise InvalidInput(
+            f"cannot register an object of type {type(estimator).__qualname__}: "
+            "give a file path, a folder path or a scikit-learn estimator or pipeline"
+        )
+    with tempfile.TemporaryFile() as spool:
+        try:
+            pickle.dump(estimator, spool, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"cannot serialize {type(estimator).__qualname__}: {exc}") from None
+        spool.seek(0)
+        blob = store.put_stream(spool, progress=progress)
+    cls = type(estimator)
+    return PackedArtifact(
+        kind="sklearn",
+        sha256=blob.sha256,
+        size=blob.size,
+        location=store.location(blob.sha256),
+        format={
+            "serializer": "pickle",
+            "pickle_protocol": 5,
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            "library": "scikit-learn",
+            "library_version": sklearn.__version__,
+            "python": platform.python_version(),
+        },
+        new_blobs=0 if blob.existed else 1,
+    )
+
+
+# --- unpacking ----------------------------------------------------------------------------
+
+
+def _download_blob(store: BlobStore, sha256: str, target: Path, label: str, progress: Progress | None) -> None:
+    with target.open("xb") as writer:
+        copy_verified(store, sha256, writer.write, label=label, progress=progress)
+        writer.flush()
+        os.fsync(writer.fileno())
+
+
+def _read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
+    raw = read_verified(store, sha256, label=f"{label} manifest")
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise InvalidInput(f"{label}: the manifest is not JSON") from None
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+        raise InvalidInput(f"{label}: unknown manifest format")
+    entries = document.get("files")
+    if not isinstance(entries, list):
+        raise InvalidInput(f"{label}: the manifest lists no files")
+    seen: set[str] = set()
+    for entry in entries:
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or not _safe_relative(path) or path in seen:
+            raise InvalidInput(f"{label}: the manifest names an unsafe or repeated path {path!r}")
+        seen.add(path)
+        if not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
+            raise InvalidInput(f"{label}: the manifest entry for {path!r} has no sha256")
+    return entries
+
+
+def _safe_relative(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path and pure.as_posix() == path
+
+
+def _warn_on_library_mismatch(format: dict[str, Any], label: str) -> None:
+    saved = format.get("library_version")
+    try:
+        import sklearn
+    except ImportError:  # pragma: no cover
+        return
+    if saved and saved != sklearn.__version__:
+        warnings.warn(
+            f"{label} was saved with scikit-learn {saved} and is being loaded with {sklearn.__version__}; "
+            "predictions may differ or loading may fail",
+            ModelVersionWarning,
+            stacklevel=3,
+        )
+

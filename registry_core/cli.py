@@ -6,12 +6,15 @@ not found, invalid input), 2 a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from .artifacts import size_of
 from .config import (
     ACTOR_ENV,
     ARTIFACT_ROOT_ENV,
@@ -22,7 +25,7 @@ from .config import (
 )
 from .database import Database
 from .errors import InvalidInput, RegistryError
-from .records import StageChange, VersionDetails, VersionInfo, dumps
+from .records import AuditEntry, StageChange, VersionDetails, VersionInfo, dumps
 from .registry import Registry
 from .uris import parse_model_uri
 from .validation import parse_key_values, validate_json_object
@@ -166,15 +169,57 @@ def register(
 ) -> None:
     """Register the artifact at PATH as the next version of model NAME (stage None)."""
     model_card = _read_text(model_card_path, what="model card") if model_card_path else None
-    version = _registry(ctx).register(
-        name, path, run_id=run_id, dataset_digest=dataset_digest,
-        params=parse_key_values(params, what="param"), metrics=parse_key_values(metrics, what="metric"),
-        tags=parse_key_values(tags, what="tag"), description=description,
-        signature=validate_json_object(signature, what="signature") if signature else None, model_card=model_card,
-    )
+    registry = _registry(ctx)
+    with _progress_bar(size_of(path), "hashing and storing") as progress:
+        version = registry.register(
+            name, path, run_id=run_id, dataset_digest=dataset_digest,
+            params=parse_key_values(params, what="param"), metrics=parse_key_values(metrics, what="metric"),
+            tags=parse_key_values(tags, what="tag"), description=description,
+            signature=validate_json_object(signature, what="signature") if signature else None, model_card=model_card,
+            progress=progress,
+        )
     _emit(ctx, version, lambda: [
-        f"Registered {version.uri} (stage {version.stage}, sha256 {version.artifact_sha256}, {version.artifact_size} bytes)"
+        f"Registered {version.uri} (stage {version.stage}, {version.artifact_kind}, "
+        f"sha256 {version.artifact_sha256}, {version.artifact_size} bytes)"
     ])
+
+
+@cli.command()
+@click.argument("uri")
+@click.argument("dest", type=click.Path(path_type=str))
+@common_options
+@click.pass_context
+def download(ctx: click.Context, uri: str, dest: str) -> None:
+    """Write the artifact of URI to DEST (a new path), verifying every byte against the catalog's digest."""
+    registry = _registry(ctx)
+    version = registry.resolve(uri)
+    with _progress_bar(version.artifact_size, "downloading and verifying") as progress:
+        written = registry.download(version.uri, dest, progress=progress)
+    _emit(ctx, {"uri": version.uri, "path": str(written), "sha256": version.artifact_sha256,
+                "kind": version.artifact_kind}, lambda: [
+        f"Downloaded {version.uri} ({version.artifact_kind}, sha256 {version.artifact_sha256} verified) to {written}"
+    ])
+
+
+@cli.command()
+@click.option("--delete", is_flag=True, help="Remove the unreferenced blobs (default: only list them).")
+@click.option("--min-age", "min_age", type=click.FloatRange(0), default=3600.0, show_default=True, metavar="SECONDS",
+              help="Leave blobs younger than this alone (a registration may be about to reference them).")
+@common_options
+@click.pass_context
+def gc(ctx: click.Context, delete: bool, min_age: float) -> None:
+    """List artifact blobs that no version references; --delete removes them. Referenced blobs are never touched."""
+    report = _registry(ctx).collect_garbage(delete=delete, min_age_seconds=min_age)
+
+    def human() -> Iterable[str]:
+        verb = "deleted" if report.deleted else "unreferenced (dry run; --delete removes them)"
+        lines = [f"{len(report.blobs)} blob(s), {report.bytes} bytes, {verb}"]
+        lines.extend(f"  {sha256}" for sha256 in report.blobs)
+        if report.skipped_recent:
+            lines.append(f"{report.skipped_recent} unreferenced blob(s) younger than {min_age:g} s left alone")
+        return lines
+
+    _emit(ctx, report, human)
 
 
 @cli.command()
@@ -499,6 +544,16 @@ def db_status(ctx: click.Context) -> None:
 # --- formatting -------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal and the work is large enough to watch."""
+    if not total or total < 32 * 1024 * 1024 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True) as bar:
+        yield bar.update
+
+
 def _read_text(path: str, *, what: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -538,7 +593,7 @@ def _version_lines(v: VersionInfo) -> list[str]:
         f"{v.uri}",
         f"  stage:          {v.stage} (since {_when(v.stage_changed_at)})",
         f"  registered by:  {v.registered_by} at {_when(v.created_at)}",
-        f"  artifact:       {v.artifact_uri}",
+        f"  artifact:       {v.artifact_kind} at {v.artifact_uri}",
         f"  sha256:         {v.artifact_sha256} ({v.artifact_size} bytes)",
         f"  run id:         {v.run_id or '-'}",
         f"  dataset digest: {v.dataset_digest or '-'}",
@@ -568,6 +623,8 @@ def _details_lines(d: VersionDetails) -> list[str]:
         f"    {a.decision}d by {a.approver} at {_when(a.recorded_at)}" + (f": {a.comment}" if a.comment else "")
         for a in d.decisions
     )
+    lines.append("  stage history:")
+    lines.extend(f"    #{e.seq} {e.recorded_at} {e.actor}: {_stage_change(e)}" for e in d.stage_history)
     if d.next_stage is not None:
         if d.unmet_gates:
             lines.append(f"  before {d.next_stage}:")
@@ -575,6 +632,17 @@ def _details_lines(d: VersionDetails) -> list[str]:
         else:
             lines.append(f"  before {d.next_stage}: every gate met")
     return lines
+
+
+def _stage_change(event: AuditEntry) -> str:
+    if event.action == "version.register":
+        return f"registered in {event.after.get('stage')}"
+    text = f"{event.before.get('stage')} -> {event.after.get('stage')}"
+    if event.after.get("reason"):
+        text += f" ({event.after['reason']})"
+    if event.after.get("approved_by"):
+        text += f", approved by {', '.join(event.after['approved_by'])}"
+    return text
 
 
 def _model_lines(m: Any) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "NotPermitted",
     "RegistryError",
     "SchemaMismatch",
+    "StoreUnavailable",
 ]
 
 
@@ -109,3 +110,9 @@ class DatabaseUnavailable(RegistryError):
     """A database that cannot be reached or opened."""
 
     kind = "database_unavailable"
+
+
+class StoreUnavailable(RegistryError):
+    """An artifact store that cannot be reached, read or written."""
+
+    kind = "store_unavailable"

@@ -16,6 +16,7 @@ __all__ = [
     "ApprovalRecord",
     "AuditEntry",
     "CheckRecord",
+    "GarbageReport",
     "ModelInfo",
     "StageChange",
     "VersionDetails",
@@ -50,6 +51,8 @@ class VersionInfo:
     artifact_uri: str
     artifact_sha256: str
     artifact_size: int
+    artifact_kind: str
+    artifact_format: dict[str, Any]
     run_id: str | None
     dataset_digest: str | None
     params: dict[str, str]
@@ -104,6 +107,8 @@ class VersionDetails:
     #: Unmet gates for the version's next step (Staging or Production); empty when none remain.
     next_stage: Stage | None
     unmet_gates: list[str] = field(default_factory=list)
+    #: Registration and every stage change of this version, oldest first.
+    stage_history: list[AuditEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,17 @@ class StageChange:
     previous_stage: Stage
     archived: VersionInfo | None
     audit_seq: int
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """Blobs that no version references (and whether they were deleted)."""
+
+    blobs: list[str]
+    bytes: int
+    deleted: bool
+    skipped_recent: int
+    referenced: int
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ audit head, so two processes never interleave half-changes.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from .artifacts import ArtifactStore, LocalArtifactStore
+from .artifacts import download_artifact, load_artifact, manifest_digests, pack_artifact
 from .audit import AuditReport, append_event, verify_chain
+from .blobstore import BlobInfo, BlobStore, Progress, open_store
 from .config import default_actor, default_artifact_root, default_database_url
 from .database import Database
 from .errors import ConflictError, GateUnmet, InvalidInput, InvalidTransition, NotFound
@@ -27,6 +29,7 @@ from .records import (
     ApprovalRecord,
     AuditEntry,
     CheckRecord,
+    GarbageReport,
     ModelInfo,
     StageChange,
     VersionDetails,
@@ -66,6 +69,8 @@ from .validation import (
 __all__ = ["Registry"]
 
 MAX_LIST = 10_000
+#: Audit actions that change a version's stage.
+STAGE_ACTIONS = ("version.register", "version.transition", "version.promote", "version.rollback")
 
 
 class Registry:
@@ -83,7 +88,7 @@ class Registry:
         artifact_root: str | Path | None = None,
         *,
         actor: str | None = None,
-        store: ArtifactStore | None = None,
+        store: BlobStore | None = None,
     ) -> None:
         self.actor = validate_actor(actor if actor is not None else default_actor())
         self.db = Database(database_url or default_database_url())
@@ -92,7 +97,7 @@ class Registry:
         except BaseException:
             self.db.dispose()
             raise
-        self.store: ArtifactStore = store or LocalArtifactStore(artifact_root or default_artifact_root())
+        self.store: BlobStore = store or open_store(artifact_root or default_artifact_root())
 
     def as_actor(self, actor: str) -> Registry:
         """The same registry, acting as someone else."""
@@ -147,7 +152,7 @@ class Registry:
     def register(
         self,
         name: str,
-        path: str | Path,
+        artifact: str | Path | Any,
         *,
         run_id: str | None = None,
         dataset_digest: str | None = None,
@@ -157,11 +162,15 @@ class Registry:
         description: str | None = None,
         signature: Mapping[str, Any] | str | None = None,
         model_card: str | None = None,
+        progress: Progress | None = None,
     ) -> VersionInfo:
         """Store an artifact and register it as the model's next version, in stage None.
 
-        The model is created on its first registration. Version numbers run
-        1, 2, 3… per model and are never reused.
+        ``artifact`` is a file path, a folder path (stored file by file under a
+        manifest) or a live scikit-learn estimator or pipeline (pickled by the
+        registry). The model is created on its first registration. Version
+        numbers run 1, 2, 3… per model and are never reused. ``progress`` is
+        called with each chunk's byte count.
         """
         validate_name(name)
         run_id = validate_text(run_id, what="run id", limit=MAX_REFERENCE)
@@ -174,7 +183,7 @@ class Registry:
         model_card = validate_text(model_card, what="model card", limit=MAX_MODEL_CARD)
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
-        stored = self.store.put_file(Path(path))
+        stored = pack_artifact(self.store, artifact, progress=progress)
         with self.db.write() as session:
             now = utcnow()
             model = self._model(session, name, lock=True, missing_ok=True)
@@ -191,9 +200,11 @@ class Registry:
                 model_id=model.id,
                 version=number,
                 stage=Stage.NONE.value,
-                artifact_uri=stored.uri,
+                artifact_uri=stored.location,
                 artifact_sha256=stored.sha256,
                 artifact_size=stored.size,
+                artifact_kind=stored.kind,
+                artifact_format=stored.format,
                 run_id=run_id,
                 dataset_digest=dataset_digest,
                 params=clean_params,
@@ -259,6 +270,15 @@ class Registry:
             ).all()
             next_stage = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}.get(info.stage)
             unmet = self._unmet_gates(session, model, row, next_stage) if next_stage else []
+            history = session.scalars(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.model == ref.name,
+                    AuditEvent.version == row.version,
+                    AuditEvent.action.in_(STAGE_ACTIONS),
+                )
+                .order_by(AuditEvent.seq)
+            ).all()
             return VersionDetails(
                 version=info,
                 checks=[_check_record(ref.name, row.version, check) for check in checks.values()],
@@ -266,7 +286,73 @@ class Registry:
                 aliases=list(aliases),
                 next_stage=next_stage,
                 unmet_gates=unmet,
+                stage_history=[_audit_entry(event) for event in history],
             )
+
+    def download(self, uri: str, dest: str | Path, *, progress: Progress | None = None) -> Path:
+        """Write the artifact of the version ``uri`` points at to ``dest`` (a new path), verifying every byte.
+
+        A directory artifact becomes a folder; anything else a file. On an
+        integrity failure nothing is left at ``dest``.
+        """
+        version = self.resolve(uri)
+        return download_artifact(
+            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
+            label=version.uri, dest=Path(dest), progress=progress,
+        )
+
+    def load_model(self, uri: str) -> Any:
+        """The model object of the version ``uri`` points at, deserialized only after its bytes verify.
+
+        Works for versions registered from a live scikit-learn estimator; warns
+        (:class:`~registry_core.artifacts.ModelVersionWarning`) when it was saved
+        with another scikit-learn version.
+        """
+        version = self.resolve(uri)
+        return load_artifact(
+            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
+            label=version.uri, format=version.artifact_format,
+        )
+
+    def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600.0) -> GarbageReport:
+        """Blobs no version references; with ``delete``, remove them.
+
+        Blobs younger than ``min_age_seconds`` are left alone, since a
+        registration publishes its blob just before committing the version that
+        references it. A referenced blob is never touched, and archived versions
+        keep theirs.
+        """
+        if min_age_seconds < 0:
+            raise InvalidInput("the minimum age cannot be negative")
+        with self.db.read() as session:
+            rows = session.execute(
+                select(ModelVersion.artifact_sha256, ModelVersion.artifact_kind).distinct()
+            ).all()
+        referenced: set[str] = set()
+        for sha256, kind in rows:
+            referenced.add(sha256)
+            if kind == "directory":
+                referenced.update(manifest_digests(self.store, sha256, label=f"manifest {sha256}"))
+        cutoff = time.time() - min_age_seconds
+        unreferenced: list[BlobInfo] = []
+        recent = 0
+        for blob in self.store.iter_blobs():
+            if blob.sha256 in referenced:
+                continue
+            if blob.modified > cutoff:
+                recent += 1
+                continue
+            unreferenced.append(blob)
+        if delete:
+            for blob in unreferenced:
+                self.store.delete(blob.sha256)
+        return GarbageReport(
+            blobs=[blob.sha256 for blob in unreferenced],
+            bytes=sum(blob.size for blob in unreferenced),
+            deleted=delete,
+            skipped_recent=recent,
+            referenced=len(referenced),
+        )
 
     # --- stage workflow ---------------------------------------------------------------
 
@@ -463,6 +549,34 @@ class Registry:
             )
             return _approval_record(name, number, record)
 
+    def record_deployment(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        target: str,
+        succeeded: bool,
+        details: Mapping[str, Any] | str | None = None,
+    ) -> AuditEntry:
+        """Record that a deploy target was (or failed to be) told to serve a version."""
+        number = validate_version_number(version)
+        target = validate_text(target, what="deploy target", limit=MAX_REFERENCE) or ""
+        if not target.strip():
+            raise InvalidInput("a deployment needs a target")
+        if not isinstance(succeeded, bool):
+            raise InvalidInput("a deployment succeeded or failed")
+        clean_details = validate_json_object(details, what="deployment details")
+        with self.db.write() as session:
+            now = utcnow()
+            model = self._model(session, name, lock=True)
+            row = self._version(session, model, number)
+            event = self._audit(
+                session, "deployment.record", name, number, {"stage": row.stage},
+                {"target": target, "succeeded": succeeded, "details": clean_details}, now,
+            )
+            session.flush()
+            return _audit_entry(event)
+
     # --- aliases, tags, descriptions, policy -----------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int | str) -> VersionInfo:
@@ -589,10 +703,10 @@ class Registry:
             model = self._model(session, name, lock=True)
             old = GatePolicy.from_dict(model.policy)
             new = old.updated(
-                staging_checks=tuple(staging_checks) if staging_checks is not None else None,
-                production_checks=tuple(production_checks) if production_checks is not None else None,
+                staging_checks=_listed(staging_checks, "staging checks"),
+                production_checks=_listed(production_checks, "production checks"),
                 approvals_required=approvals_required,
-                approvers=tuple(approvers) if approvers is not None else None,
+                approvers=_listed(approvers, "approvers"),
                 allow_self_approval=allow_self_approval,
             )
             if new != old:
@@ -806,6 +920,13 @@ def _set_stage(row: ModelVersion, stage: Stage, now: Any) -> None:
     row.stage_changed_at = now
 
 
+def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
+    # A lone string is iterable too, and would silently become one name per character.
+    if isinstance(names, str):
+        raise InvalidInput(f"{what} must be a list of names, not the single string {names!r}")
+    return tuple(names) if names is not None else None
+
+
 def _label(name: str, number: int | None) -> str:
     return f"model {name!r}" if number is None else f"{name} version {number}"
 
@@ -819,6 +940,8 @@ def _version_summary(row: ModelVersion) -> dict[str, Any]:
         "stage": row.stage,
         "artifact_sha256": row.artifact_sha256,
         "artifact_size": row.artifact_size,
+        "artifact_kind": row.artifact_kind,
+        "artifact_format": row.artifact_format,
         "run_id": row.run_id,
         "dataset_digest": row.dataset_digest,
         "params": row.params,
@@ -836,6 +959,8 @@ def _version_info(name: str, row: ModelVersion) -> VersionInfo:
         artifact_uri=row.artifact_uri,
         artifact_sha256=row.artifact_sha256,
         artifact_size=row.artifact_size,
+        artifact_kind=row.artifact_kind,
+        artifact_format=dict(row.artifact_format or {}),
         run_id=row.run_id,
         dataset_digest=row.dataset_digest,
         params=dict(row.params or {}),

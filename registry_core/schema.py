@@ -114,6 +114,10 @@ class ModelVersion(Base):
     artifact_uri: Mapped[str] = mapped_column(Text)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(BigInteger)
+    #: ``file``, ``directory`` (the digest is its manifest's) or ``sklearn`` (serialized by the registry).
+    artifact_kind: Mapped[str] = mapped_column(String(16), server_default="file")
+    #: How the artifact was serialized: library versions, file name, file count.
+    artifact_format: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     run_id: Mapped[str | None] = mapped_column(String(512))
     dataset_digest: Mapped[str | None] = mapped_column(String(512))
     params: Mapped[dict[str, str]] = mapped_column(JSON)
@@ -137,6 +141,7 @@ class ModelVersion(Base):
         CheckConstraint(f"stage IN {STAGE_VALUES}", name="stage_known"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("artifact_size >= 0", name="artifact_size_non_negative"),
+        CheckConstraint("artifact_kind IN ('file', 'directory', 'sklearn')", name="artifact_kind_known"),
         Index("uq_model_versions_model_id_version", "model_id", "version", unique=True),
         Index("ix_model_versions_model_id_stage_version", "model_id", "stage", "version"),
         Index(
@@ -227,6 +232,7 @@ class AuditEvent(Base):
 
     __table_args__ = (
         CheckConstraint("seq >= 1", name="seq_positive"),
+        Index("ix_audit_events_model_seq", "model", "seq"),
         Index("ix_audit_events_model_version_seq", "model", "version", "seq"),
         Index("ix_audit_events_action_seq", "action", "seq"),
     )

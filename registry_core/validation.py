@@ -125,6 +125,8 @@ def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 def validate_tag_keys(keys: Iterable[str]) -> list[str]:
     """Return tag keys that are well formed."""
+    if isinstance(keys, str):
+        raise InvalidInput(f"tag keys must be a list of keys, not the single string {_shown(keys)}")
     return [_validate_key(key, what="tag key") for key in keys]
 
 

@@ -260,3 +260,40 @@ def test_console_script_prints_no_traceback(tmp_path: Path):
     )
     assert result.returncode == 1
     assert result.stderr.strip() == "registry: error: model 'ghost' does not exist"
+
+
+def test_download_verifies_and_writes_a_folder(run, tmp_path: Path):
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "MLmodel").write_bytes(b"flavors")
+    (folder / "sub" / "weights.bin").write_bytes(b"\x00\x01" * 100)
+    registered = as_json(run("register", "fraud", str(folder), "--json"))
+    assert registered["artifact_kind"] == "directory"
+    result = as_json(run("download", "models:/fraud/latest", str(tmp_path / "out"), "--json"))
+    assert result["sha256"] == registered["artifact_sha256"]
+    assert (tmp_path / "out" / "sub" / "weights.bin").read_bytes() == b"\x00\x01" * 100
+    refused(run, "download", "models:/fraud/1", str(tmp_path / "out"), expect="already exists")
+
+
+def test_download_of_a_corrupted_blob_exits_1(run, artifact: Path, artifact_root: Path, tmp_path: Path):
+    sha256 = as_json(run("register", "fraud", str(artifact), "--json"))["artifact_sha256"]
+    blob = artifact_root / "sha256" / sha256[:2] / sha256
+    blob.chmod(0o644)
+    blob.write_bytes(b"tampered")
+    result = run("download", "models:/fraud/1", str(tmp_path / "out.bin"))
+    assert result.exit_code == 1
+    assert "integrity check failed for models:/fraud/1" in result.stderr
+    assert not (tmp_path / "out.bin").exists()
+
+
+def test_gc_is_a_dry_run_by_default(run, artifact: Path, artifact_root: Path):
+    ok(run("register", "fraud", str(artifact)))
+    orphan = artifact_root / "sha256" / "ab" / ("ab" + "0" * 62)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"orphan")
+    listed = as_json(run("gc", "--min-age", "0", "--json"))
+    assert listed["blobs"] == ["ab" + "0" * 62] and listed["deleted"] is False
+    assert orphan.exists()
+    deleted = as_json(run("gc", "--min-age", "0", "--delete", "--json"))
+    assert deleted["deleted"] is True and not orphan.exists()
+    assert as_json(run("gc", "--min-age", "0", "--json"))["blobs"] == []

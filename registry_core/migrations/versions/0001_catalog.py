@@ -36,6 +36,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index('ix_audit_events_action_seq', ['action', 'seq'], unique=False)
+        batch_op.create_index('ix_audit_events_model_seq', ['model', 'seq'], unique=False)
         batch_op.create_index('ix_audit_events_model_version_seq', ['model', 'version', 'seq'], unique=False)
 
     op.create_table('audit_head',
@@ -180,6 +181,7 @@ def downgrade() -> None:
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_model_version_seq')
+        batch_op.drop_index('ix_audit_events_model_seq')
         batch_op.drop_index('ix_audit_events_action_seq')
 
     op.drop_table('audit_events')
