@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo cli-demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m registry_pipelines.demo
+
+cli-demo: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/lifecycle_demo.sh
 
 test: $(STAMP)

@@ -37,6 +37,7 @@ from .records import (
 from .registry import Registry
 from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
 from .uris import ModelRef, parse_model_uri
+from .webhooks import EventType, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookInfo, verify_signature
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ __all__ = [
     "CheckRecord",
     "ConflictError",
     "DatabaseUnavailable",
+    "EventType",
     "FsspecBlobStore",
     "GarbageReport",
     "GatePolicy",
@@ -71,7 +73,11 @@ __all__ = [
     "StoreUnavailable",
     "VersionDetails",
     "VersionInfo",
+    "WebhookAttemptRecord",
+    "WebhookDeliveryRecord",
+    "WebhookInfo",
     "open_store",
     "parse_model_uri",
     "parse_stage",
+    "verify_signature",
 ]

@@ -24,6 +24,7 @@ from .schema import AuditEvent, AuditHead
 __all__ = ["GENESIS_HASH", "AuditReport", "append_event", "canonical_json", "event_hash", "verify_chain"]
 
 GENESIS_HASH = "0" * 64
+_HEAD_KEY = "registry.audit_head"
 
 
 def canonical_json(value: Any) -> str:
@@ -67,7 +68,11 @@ def append_event(
     at: datetime,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    # One locked read of the head per transaction, however many events it appends.
+    head = session.info.get(_HEAD_KEY)
+    if head is None:
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+        session.info[_HEAD_KEY] = head
     if head is None:
         raise AuditLogError("the audit head row is missing: the audit log was tampered with; run 'registry audit --verify'")
     seq = head.seq + 1

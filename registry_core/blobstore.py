@@ -124,9 +124,9 @@ def hash_file(path: Path, *, progress: Progress | None = None) -> tuple[str, int
     """The sha256 and size of a file, read in chunks into one reused buffer."""
     digest = hashlib.sha256()
     size = 0
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with path.open("rb", buffering=0) as reader:
+        buffer = bytearray(max(1, min(CHUNK, os.fstat(reader.fileno()).st_size)))
+        view = memoryview(buffer)
         while count := reader.readinto(buffer):
             digest.update(view[:count])
             size += count
@@ -139,25 +139,43 @@ def copy_hashing(
     reader: IO[bytes], write: Callable[[memoryview], Any], *, sync: Callable[[], None] | None = None,
     progress: Progress | None = None,
 ) -> tuple[str, int]:
-    """Copy ``reader`` to ``write`` in chunks, hashing on a second thread; returns (sha256, size).
+    """Copy ``reader`` to ``write`` in chunks while hashing them; returns (sha256, size).
 
-    Reading, hashing and writing overlap (hashlib and file I/O release the
-    GIL), and a small ring of reused buffers keeps memory bounded and spares
-    the allocator: the copy costs little more than hashing alone.
+    Anything that fits in one chunk is copied inline. Larger streams overlap
+    reading, hashing and writing (hashlib and file I/O release the GIL) over a
+    small ring of reused buffers, which keeps memory bounded and spares the
+    allocator: the copy costs little more than hashing alone.
     """
+    first = reader.read(CHUNK)
+    if len(first) < CHUNK:
+        rest = reader.read(CHUNK) if first else b""
+        if not rest:
+            if first:
+                write(memoryview(first))
+                if progress:
+                    progress(len(first))
+            return hashlib.sha256(first).hexdigest(), len(first)
+        first += rest
+    return _copy_hashing_overlapped(reader, first, write, sync=sync, progress=progress)
+
+
+def _copy_hashing_overlapped(
+    reader: IO[bytes], first: bytes, write: Callable[[memoryview], Any], *,
+    sync: Callable[[], None] | None, progress: Progress | None,
+) -> tuple[str, int]:
     digest = hashlib.sha256()
     free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(_RING):
-        free.put(bytearray(CHUNK))
-    filled: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+    filled: queue.Queue[tuple[bytes | bytearray, int] | None] = queue.Queue()
     failure: list[BaseException] = []
+    allocated = 0
 
     def hasher() -> None:
         try:
             while (item := filled.get()) is not None:
                 buffer, count = item
                 digest.update(memoryview(buffer)[:count])
-                free.put(buffer)
+                if isinstance(buffer, bytearray):
+                    free.put(buffer)
         except BaseException as exc:  # surfaced to the caller below
             failure.append(exc)
             while filled.get() is not None:  # drain so the producer never blocks
@@ -165,17 +183,23 @@ def copy_hashing(
 
     thread = threading.Thread(target=hasher, name="registry-hash", daemon=True)
     thread.start()
-    size = 0
-    unsynced = 0
+    size = len(first)
+    unsynced = len(first)
     try:
+        write(memoryview(first))
+        filled.put((first, len(first)))
+        if progress:
+            progress(len(first))
         while not failure:
-            buffer = free.get()
+            if free.empty() and allocated < _RING:
+                buffer = bytearray(CHUNK)
+                allocated += 1
+            else:
+                buffer = free.get()
             count = _fill(reader, buffer)
             if not count:
-                free.put(buffer)
                 break
-            chunk = memoryview(buffer)[:count]
-            write(chunk)
+            write(memoryview(buffer)[:count])
             filled.put((buffer, count))
             size += count
             unsynced += count

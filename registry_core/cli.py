@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -539,6 +543,182 @@ def db_status(ctx: click.Context) -> None:
         f"schema at {status.current or '(empty)'}, this registry needs {status.head}"
         + ("" if status.up_to_date else ": run 'registry db upgrade'")
     ])
+
+
+# --- serving and webhooks ----------------------------------------------------------------------
+
+RELOAD_SECRET_ENV = "REGISTRY_RELOAD_SECRET"
+WEBHOOK_SECRET_ENV = "REGISTRY_WEBHOOK_SECRET"
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command("serve")
+@click.argument("model_uri", metavar="MODEL_URI")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--reload-secret", envvar=RELOAD_SECRET_ENV, metavar="SECRET",
+              help=f"Shared secret POST /reload must present as 'Authorization: Bearer SECRET' (16+ characters); without it /reload is disabled. Env: {RELOAD_SECRET_ENV}.")
+@click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True, metavar="SECONDS",
+              help="How often to read the catalog's event log for changes (the fallback when no /reload comes).")
+@click.option("--shadow", "shadow_uri", metavar="URI", help="Also score every request with this version, logging (never returning) its answers; needs --prediction-log.")
+@click.option("--canary", "canary_uri", metavar="URI", help="Route --canary-percent of requests to this version.")
+@click.option("--canary-percent", type=click.FloatRange(0, 100), default=0.0, metavar="N", help="Share of requests the canary answers.")
+@click.option("--prediction-log", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Append every scored request (records, answer, shadow answer) to this JSONL file.")
+@click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True, help="Server log verbosity.")
+@common_options
+@click.pass_context
+def serve_command(
+    ctx: click.Context, model_uri: str, host: str, port: int, reload_secret: str | None, poll_interval: float,
+    shadow_uri: str | None, canary_uri: str | None, canary_percent: float, prediction_log: Path | None, log_level: str,
+) -> None:
+    """Serve MODEL_URI (a stage or alias, e.g. models:/NAME/Production) over HTTP, following every change.
+
+    Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload.
+    A new version is loaded, verified and warmed up in the background, then
+    swapped in atomically; one that fails is never served. Stops on Ctrl-C or SIGTERM.
+    """
+    from .serving import ServingOptions
+    from .serving import serve as run_server
+
+    options = ServingOptions(
+        model_uri=model_uri, reload_secret=reload_secret or None, poll_interval=poll_interval,
+        shadow_uri=shadow_uri, canary_uri=canary_uri, canary_percent=canary_percent, prediction_log=prediction_log,
+    )
+    registry = _registry(ctx)
+    _log_to_stderr(log_level)
+
+    def ready(runtime: Any, address: Any) -> None:
+        current = runtime.primary.current
+        click.echo(
+            f"serving {model_uri} (version {current.info.version}) on http://{address[0]}:{address[1]}"
+            + ("" if options.reload_secret else "; POST /reload disabled (no --reload-secret)"),
+            err=True,
+        )
+
+    run_server(registry, options, host=host, port=port, log_level=log_level, on_ready=ready)
+
+
+@cli.group()
+def webhook() -> None:
+    """Send registry events to receivers: subscriptions, and the delivery worker."""
+
+
+@webhook.command("add")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, required=True, metavar="TYPE",
+              help="An event type (repeatable), or 'all': version_created, stage_changed, check_recorded, "
+                   "approval_recorded, promoted, rolled_back, deployed.")
+@click.option("--secret", envvar=WEBHOOK_SECRET_ENV, required=True, metavar="SECRET",
+              help=f"Signs every delivery (HMAC-SHA256, 16+ characters). Env: {WEBHOOK_SECRET_ENV}.")
+@click.option("--model", help="Only this model's events (default: every model).")
+@common_options
+@click.pass_context
+def webhook_add(ctx: click.Context, url: str, events: tuple[str, ...], secret: str, model: str | None) -> None:
+    """Subscribe URL (http or https) to registry events."""
+    info = _registry(ctx).add_webhook(url, events=events, secret=secret, model=model)
+    _emit(ctx, info, lambda: [f"Added webhook {info.id}: {info.url} <- {', '.join(info.events)}"
+                              + (f" (model {info.model})" if info.model else "")])
+
+
+@webhook.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed subscriptions.")
+@common_options
+@click.pass_context
+def webhook_list(ctx: click.Context, include_removed: bool) -> None:
+    """List webhook subscriptions with their pending and delivered event counts."""
+    found = _registry(ctx).list_webhooks(include_removed=include_removed)
+
+    def human() -> Iterable[str]:
+        rows = [
+            (str(w.id), w.url, ",".join(w.events), w.model or "*", str(w.pending), str(w.delivered),
+             "removed" if w.removed_at else "active")
+            for w in found
+        ]
+        return _table(("ID", "URL", "EVENTS", "MODEL", "PENDING", "DELIVERED", "STATE"), rows) if rows else ["no webhooks"]
+
+    _emit(ctx, found, human)
+
+
+@webhook.command("remove")
+@click.argument("subscription_id", metavar="ID")
+@common_options
+@click.pass_context
+def webhook_remove(ctx: click.Context, subscription_id: str) -> None:
+    """Stop webhook ID; its undelivered events are dropped."""
+    info = _registry(ctx).remove_webhook(subscription_id)
+    _emit(ctx, info, lambda: [f"Removed webhook {info.id} ({info.url}); {info.pending} undelivered event(s) dropped"])
+
+
+@webhook.command("deliveries")
+@click.argument("subscription_id", metavar="ID")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="The newest this many events.")
+@common_options
+@click.pass_context
+def webhook_deliveries(ctx: click.Context, subscription_id: str, limit: int) -> None:
+    """Show webhook ID's newest events and every delivery attempt."""
+    found = _registry(ctx).webhook_deliveries(subscription_id, limit=limit)
+
+    def human() -> Iterable[str]:
+        if not found:
+            return ["no events"]
+        lines = []
+        for d in found:
+            state = f"delivered {_when(d.delivered_at)}" if d.delivered_at else f"pending, next try {_when(d.next_attempt_at)}"
+            lines.append(f"{d.event_id} {d.event_type} (audit #{d.audit_seq}): {state}, {d.attempts} attempt(s)")
+            lines.extend(
+                f"  #{a.number} {_when(a.attempted_at)} "
+                + (f"HTTP {a.status_code}" if a.status_code is not None else "no response")
+                + f" in {a.duration_ms:.0f} ms" + (f": {a.error}" if a.error else "")
+                for a in d.attempt_log
+            )
+        return lines
+
+    _emit(ctx, found, human)
+
+
+@webhook.command("deliver")
+@click.option("--once", is_flag=True, help="Make one pass over the events due now, then exit.")
+@click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True, metavar="SECONDS",
+              help="How often to look for new events.")
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long one attempt waits for the receiver.")
+@click.option("--max-backoff", type=click.FloatRange(1, 86_400), default=60.0, show_default=True, metavar="SECONDS",
+              help="Longest wait between retries of one event (delays double from 1 s up to this).")
+@common_options
+@click.pass_context
+def webhook_deliver(ctx: click.Context, once: bool, poll_interval: float, timeout: float, max_backoff: float) -> None:
+    """Deliver queued events to their subscribers: signed, retried with backoff, in order per subscriber."""
+    from .webhooks.delivery import RetryPolicy, WebhookDeliverer
+
+    registry = _registry(ctx)
+    _log_to_stderr("info")
+    deliverer = WebhookDeliverer(registry, retry=RetryPolicy(max_delay=max_backoff), timeout=timeout)
+    try:
+        if once:
+            result = deliverer.deliver_due()
+            _emit(ctx, result, lambda: [
+                f"delivered {result.delivered}, failed {result.failed}"
+                + (f"; next retry due {_when(result.next_due)}" if result.next_due else "")
+            ])
+            return
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"delivering webhook events (every {poll_interval:g} s; Ctrl-C or SIGTERM stops)", err=True)
+        try:
+            deliverer.run(stop, idle_interval=poll_interval)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        deliverer.close()
 
 
 # --- formatting -------------------------------------------------------------------------------

@@ -145,17 +145,36 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> SchemaStatus:
         """Migrate the schema forward to ``revision`` in one transaction, keeping all data."""
-        with translate_errors(self.display_url), self.engine.connect().execution_options(**{_WRITE: True}) as connection:
-            with connection.begin():
-                command.upgrade(_alembic_config(connection), revision)
+        self._migrate(command.upgrade, revision)
         return self.schema_status()
 
     def downgrade(self, revision: str) -> SchemaStatus:
         """Migrate the schema back to ``revision`` (for tests of upgrade paths)."""
-        with translate_errors(self.display_url), self.engine.connect().execution_options(**{_WRITE: True}) as connection:
-            with connection.begin():
-                command.downgrade(_alembic_config(connection), revision)
+        self._migrate(command.downgrade, revision)
         return self.schema_status()
+
+    def _migrate(self, step: Any, revision: str) -> None:
+        with translate_errors(self.display_url), self.engine.connect().execution_options(**{_WRITE: True}) as connection:
+            sqlite = self.dialect == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the original, which
+                # enforced foreign keys refuse while other tables point at it. SQLite's
+                # documented procedure: keys off outside the transaction (the pragma is
+                # ignored inside one), checked before commit, back on afterwards.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    step(_alembic_config(connection), revision)
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken is not None:
+                            raise SchemaMismatch(
+                                f"migrating to {revision} would leave a dangling reference in table {broken[0]}; "
+                                "nothing was changed"
+                            )
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 @contextlib.contextmanager

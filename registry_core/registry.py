@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .artifacts import download_artifact, load_artifact, manifest_digests, pack_artifact
 from .audit import AuditReport, append_event, verify_chain
@@ -65,6 +65,8 @@ from .validation import (
     validate_text,
     validate_version_number,
 )
+from .webhooks import subscriptions as _webhooks
+from .webhooks.outbox import enqueue_events
 
 __all__ = ["Registry"]
 
@@ -144,7 +146,9 @@ class Registry:
     def list_models(self) -> list[ModelInfo]:
         """Every registered model, by name."""
         with self.db.read() as session:
-            models = session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)).all()
+            models = session.scalars(
+                select(RegisteredModel).options(selectinload(RegisteredModel.tags)).order_by(RegisteredModel.name)
+            ).all()
             return [self._model_info(session, model) for model in models]
 
     # --- versions -----------------------------------------------------------------------
@@ -244,15 +248,26 @@ class Registry:
                 query = query.where(ModelVersion.stage == target.value)
             if bound is not None:
                 query = query.where(ModelVersion.version < bound)
-            rows = session.scalars(query.order_by(ModelVersion.version.desc()).limit(limit)).all()
+            rows = session.scalars(
+                query.options(selectinload(ModelVersion.tags)).order_by(ModelVersion.version.desc()).limit(limit)
+            ).all()
             return [_version_info(name, row) for row in rows]
 
     def resolve(self, uri: str) -> VersionInfo:
         """The version a model URI points at now."""
         ref = parse_model_uri(uri)
         with self.db.read() as session:
-            model = self._model(session, ref.name)
-            return _version_info(ref.name, self._resolve(session, model, ref))
+            # The hot path of serving and deploys: one indexed query and one for tags, in Core.
+            connection = session.connection()
+            row = connection.execute(_resolve_query(ref)).first()
+            if row is None:
+                # Say precisely what is missing (or find what appeared meanwhile).
+                model = self._model(session, ref.name)
+                return _version_info(ref.name, self._resolve(session, model, ref))
+            tags = connection.execute(
+                select(VersionTag.key, VersionTag.value).where(VersionTag.version_id == row.id).order_by(VersionTag.key)
+            ).all()
+            return _version_info(ref.name, row, tags=dict(tags))
 
     def show(self, uri: str) -> VersionDetails:
         """A version with its checks, decisions, aliases and the gates still before its next stage."""
@@ -400,14 +415,18 @@ class Registry:
             current = Stage(row.stage)
             label = f"{name} version {number}"
             if current is Stage.ARCHIVED:
-                raise InvalidTransition(
-                    f"{label} is Archived: only a rollback ('registry rollback {name} --to {number} --reason ...') "
-                    "returns a formerly-Production version to Production",
-                    current.value, Stage.PRODUCTION.value,
+                hint = (
+                    f"only a rollback ('registry rollback {name} --to {number} --reason ...') returns it to Production"
+                    if row.left_production_seq is not None
+                    else "it was never in Production, and archived versions move no further; register it again"
                 )
+                raise InvalidTransition(f"{label} is Archived: {hint}", current.value, Stage.PRODUCTION.value)
             check_transition(current, Stage.PRODUCTION, label=label)
-            self._require_gates(session, model, row, Stage.PRODUCTION, label)
-            approvers = self._counted_approvers(session, model, row)
+            decisions = self._decisions(session, row)
+            self._require_gates(session, model, row, Stage.PRODUCTION, label, decisions)
+            approvers = counted_approvers(
+                GatePolicy.from_dict(model.policy), decisions, registrant=row.registered_by
+            )
             archived = self._archive_production(session, model, now, f"superseded by version {number}")
             event = self._audit(
                 session, "version.promote", name, number,
@@ -503,7 +522,12 @@ class Registry:
             now = utcnow()
             model = self._model(session, name, lock=True)
             row = self._version(session, model, number)
-            previous = self._latest_checks(session, row).get(check)
+            previous = session.scalars(
+                select(CheckResult)
+                .where(CheckResult.version_id == row.id, CheckResult.name == check)
+                .order_by(CheckResult.id.desc())
+                .limit(1)
+            ).first()
             result = CheckResult(
                 version_id=row.id, name=check, passed=passed, details=clean_details,
                 recorded_by=self.actor, recorded_at=now,
@@ -752,16 +776,40 @@ class Registry:
         with self.db.read(snapshot=True) as session:
             return verify_chain(session)
 
+    # --- webhooks (implemented in registry_core/webhooks/subscriptions.py) --------------
+
+    def add_webhook(
+        self, url: str, *, events: Iterable[str], secret: str, model: str | None = None
+    ) -> _webhooks.WebhookInfo:
+        """Subscribe an http(s) URL to event types (``all`` for every one), signed with ``secret``; audited."""
+        return _webhooks.add_webhook(self, url, events=events, secret=secret, model=model)
+
+    def list_webhooks(self, *, include_removed: bool = False) -> list[_webhooks.WebhookInfo]:
+        """Webhook subscriptions with their pending and delivered event counts (never their secrets)."""
+        return _webhooks.list_webhooks(self, include_removed=include_removed)
+
+    def remove_webhook(self, subscription_id: int | str) -> _webhooks.WebhookInfo:
+        """Stop a webhook subscription; its undelivered events are dropped; audited."""
+        return _webhooks.remove_webhook(self, subscription_id)
+
+    def webhook_deliveries(self, subscription_id: int | str, *, limit: int = 20) -> list[_webhooks.WebhookDeliveryRecord]:
+        """A subscription's newest events, oldest first, with every delivery attempt."""
+        return _webhooks.webhook_deliveries(self, subscription_id, limit=limit)
+
     # --- internals ----------------------------------------------------------------------
 
     def _audit(
         self, session: Session, action: str, model: str | None, version: int | None,
         before: Any, after: Any, at: Any,
     ) -> AuditEvent:
-        return append_event(
+        event = append_event(
             session, actor=self.actor, action=action, model=model, version=version,
             before=before, after=after, at=at,
         )
+        # Webhooks: queue the events this change raises in its own transaction (the outbox),
+        # so they exist if and only if it commits. See registry_core/webhooks/outbox.py.
+        enqueue_events(session, event)
+        return event
 
     def _insert_model(self, session: Session, name: str, now: Any) -> RegisteredModel | None:
         values = {
@@ -867,27 +915,29 @@ class Registry:
         return [Decision(r.approver, r.decision, r.comment, r.recorded_at) for r in rows]
 
     def _unmet_gates(
-        self, session: Session, model: RegisteredModel, row: ModelVersion, target: Stage
+        self, session: Session, model: RegisteredModel, row: ModelVersion, target: Stage,
+        decisions: list[Decision] | None = None,
     ) -> list[str]:
         policy = GatePolicy.from_dict(model.policy)
+        if target is Stage.STAGING and not policy.staging_checks:
+            return []
         latest = {name: result.passed for name, result in self._latest_checks(session, row).items()}
         if target is Stage.STAGING:
             return check_gates(policy.staging_checks, latest, all_recorded=False)
         unmet = check_gates(policy.production_checks, latest, all_recorded=True)
-        return unmet + approval_gate(policy, self._decisions(session, row), registrant=row.registered_by)
+        if decisions is None:
+            decisions = self._decisions(session, row)
+        return unmet + approval_gate(policy, decisions, registrant=row.registered_by)
 
     def _require_gates(
-        self, session: Session, model: RegisteredModel, row: ModelVersion, target: Stage, label: str
+        self, session: Session, model: RegisteredModel, row: ModelVersion, target: Stage, label: str,
+        decisions: list[Decision] | None = None,
     ) -> None:
-        unmet = self._unmet_gates(session, model, row, target)
+        unmet = self._unmet_gates(session, model, row, target, decisions)
         if unmet:
             raise GateUnmet(
                 f"cannot move {label} to {target}: {len(unmet)} gate(s) unmet: " + "; ".join(unmet), unmet
             )
-
-    def _counted_approvers(self, session: Session, model: RegisteredModel, row: ModelVersion) -> list[str]:
-        policy = GatePolicy.from_dict(model.policy)
-        return counted_approvers(policy, self._decisions(session, row), registrant=row.registered_by)
 
     def _model_info(self, session: Session, model: RegisteredModel) -> ModelInfo:
         production = session.scalars(
@@ -951,7 +1001,28 @@ def _version_summary(row: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _version_info(name: str, row: ModelVersion) -> VersionInfo:
+def _resolve_query(ref: ModelRef) -> Any:
+    versions = ModelVersion.__table__
+    models = RegisteredModel.__table__
+    query = select(versions).join(models, models.c.id == versions.c.model_id).where(models.c.name == ref.name)
+    if ref.version is not None:
+        return query.where(versions.c.version == ref.version)
+    if ref.latest:
+        return query.where(versions.c.version == models.c.last_version)
+    if ref.alias is not None:
+        aliases = Alias.__table__
+        return query.join(
+            aliases, (aliases.c.model_id == models.c.id) & (aliases.c.version_id == versions.c.id)
+        ).where(aliases.c.alias == ref.alias)
+    if ref.stage is None:
+        raise InvalidInput(f"{ref} names a model, not a version")
+    return query.where(versions.c.stage == ref.stage.value).order_by(versions.c.version.desc()).limit(1)
+
+
+def _version_info(name: str, row: Any, *, tags: dict[str, str] | None = None) -> VersionInfo:
+    """A record from an ORM version or a Core row of ``model_versions`` (then with ``tags``)."""
+    if tags is None:
+        tags = {tag.key: tag.value for tag in row.tags}
     return VersionInfo(
         model=name,
         version=row.version,
@@ -968,7 +1039,7 @@ def _version_info(name: str, row: ModelVersion) -> VersionInfo:
         signature=row.signature,
         model_card=row.model_card,
         description=row.description,
-        tags={tag.key: tag.value for tag in row.tags},
+        tags=tags,
         registered_by=row.registered_by,
         created_at=row.created_at,
         stage_changed_at=row.stage_changed_at,

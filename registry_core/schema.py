@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,9 @@ __all__ = [
     "ModelVersion",
     "RegisteredModel",
     "VersionTag",
+    "WebhookAttempt",
+    "WebhookOutbox",
+    "WebhookSubscription",
 ]
 
 NAMING_CONVENTION = {
@@ -50,6 +54,9 @@ NAMING_CONVENTION = {
 }
 
 STAGE_VALUES = "('None', 'Staging', 'Production', 'Archived')"
+WEBHOOK_EVENT_VALUES = (
+    "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', 'deployed')"
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,7 +97,7 @@ class RegisteredModel(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     tags: Mapped[list[ModelTag]] = relationship(
-        cascade="all, delete-orphan", order_by="ModelTag.key", lazy="selectin"
+        cascade="all, delete-orphan", order_by="ModelTag.key"
     )
 
     __table_args__ = (CheckConstraint("last_version >= 0", name="last_version_non_negative"),)
@@ -134,7 +141,7 @@ class ModelVersion(Base):
     left_production_seq: Mapped[int | None] = mapped_column(BigInteger)
 
     tags: Mapped[list[VersionTag]] = relationship(
-        cascade="all, delete-orphan", order_by="VersionTag.key", lazy="selectin"
+        cascade="all, delete-orphan", order_by="VersionTag.key"
     )
 
     __table_args__ = (
@@ -248,6 +255,88 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class WebhookSubscription(Base):
+    """A receiver of registry events: where to send them, which ones, and the secret that signs them."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: Event type names, sorted.
+    events: Mapped[list[str]] = mapped_column(JSON)
+    #: Only this model's events; None means every model.
+    model: Mapped[str | None] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Set when the subscription is removed; the row stays so that its deliveries keep their history.
+    removed_by: Mapped[str | None] = mapped_column(String(256))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: One delivery worker at a time per subscription, so that its events go out in order.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("url LIKE 'http://%' OR url LIKE 'https://%'", name="url_http"),
+        Index("ix_webhook_subscriptions_removed_at", "removed_at"),
+    )
+
+
+class WebhookOutbox(Base):
+    """One event owed to one subscription, written in the same transaction as the change it reports."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    audit_seq: Mapped[int] = mapped_column(ForeignKey("audit_events.seq"))
+    #: Unique per delivery, so that receivers can deduplicate retries.
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    #: The exact JSON text that is sent and signed.
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(f"event_type IN {WEBHOOK_EVENT_VALUES}", name="event_type_known"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        Index(
+            "ix_webhook_outbox_pending",
+            "subscription_id",
+            "audit_seq",
+            "id",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+        Index("ix_webhook_outbox_subscription_id_id", "subscription_id", "id"),
+    )
+
+
+class WebhookAttempt(Base):
+    """One try at delivering an outbox event, successful or not."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("webhook_outbox.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    #: The receiver's HTTP status, or None when no response came back.
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("number >= 1", name="number_positive"),
+        Index("ix_webhook_attempts_outbox_id_id", "outbox_id", "id"),
+    )
 
 
 def utcnow() -> datetime:

@@ -124,10 +124,10 @@ def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def validate_tag_keys(keys: Iterable[str]) -> list[str]:
-    """Return tag keys that are well formed."""
+    """Return tag keys that are well formed, each once, in the order given."""
     if isinstance(keys, str):
         raise InvalidInput(f"tag keys must be a list of keys, not the single string {_shown(keys)}")
-    return [_validate_key(key, what="tag key") for key in keys]
+    return list(dict.fromkeys(_validate_key(key, what="tag key") for key in keys))
 
 
 def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:

@@ -1,5 +1,23 @@
-"""registry_pipelines: the model lifecycle as Dagster definitions, built on registry_core."""
+"""registry_pipelines: the model lifecycle as Dagster definitions, built on registry_core.
 
+Declare a :class:`ModelPipeline`, pass it to :func:`build_registry_definitions`,
+and ``dagster dev`` shows its assets, checks, jobs, sensors and schedule.
+"""
+
+from .deploy import CommandDeployTarget, DeployTarget, HttpDeployTarget, ProductionChange
+from .factory import build_governance_definitions, build_model_definitions, build_registry_definitions
+from .model_pipeline import MetricGate, ModelPipeline
 from .resources import RegistryResource
 
-__all__ = ["RegistryResource"]
+__all__ = [
+    "CommandDeployTarget",
+    "DeployTarget",
+    "HttpDeployTarget",
+    "MetricGate",
+    "ModelPipeline",
+    "ProductionChange",
+    "RegistryResource",
+    "build_governance_definitions",
+    "build_model_definitions",
+    "build_registry_definitions",
+]

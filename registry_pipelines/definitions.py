@@ -1,9 +1,8 @@
-"""The code location that ``workspace.yaml`` loads."""
+"""The code location that ``workspace.yaml`` loads: the shared governance jobs and the fraud detector's lifecycle."""
 
 from __future__ import annotations
 
-from dagster import Definitions
+from .factory import build_registry_definitions
+from .fraud import fraud_detector_pipeline
 
-from .resources import RegistryResource
-
-defs = Definitions(resources={"registry": RegistryResource.from_env()})
+defs = build_registry_definitions(fraud_detector_pipeline())

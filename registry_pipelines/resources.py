@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
@@ -12,6 +14,11 @@ from registry_core.config import (
     DEFAULT_ARTIFACT_ROOT,
     DEFAULT_DATABASE_URL,
 )
+
+__all__ = ["PIPELINE_ACTOR_ENV", "RegistryResource"]
+
+PIPELINE_ACTOR_ENV = "REGISTRY_PIPELINE_ACTOR"
+DEFAULT_PIPELINE_ACTOR = "dagster"
 
 
 class RegistryResource(ConfigurableResource):
@@ -25,17 +32,23 @@ class RegistryResource(ConfigurableResource):
         default=DEFAULT_ARTIFACT_ROOT,
         description=f"Artifact store root; the CLI reads it from ${ARTIFACT_ROOT_ENV}.",
     )
+    actor: str = Field(
+        default=DEFAULT_PIPELINE_ACTOR,
+        description=(
+            "Who the pipelines act as in the catalog (registrant of trained versions, recorder of checks, "
+            f"promoter); set with ${PIPELINE_ACTOR_ENV}. Approvals are recorded as the approver named in the run."
+        ),
+    )
 
     @classmethod
     def from_env(cls) -> RegistryResource:
-        """A resource configured from ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT`` when set."""
-        import os
-
+        """A resource configured from ``$REGISTRY_DATABASE_URL``, ``$REGISTRY_ARTIFACT_ROOT`` and ``$REGISTRY_PIPELINE_ACTOR`` when set."""
         return cls(
             database_url=EnvVar(DATABASE_URL_ENV) if os.environ.get(DATABASE_URL_ENV) else DEFAULT_DATABASE_URL,
             artifact_root=EnvVar(ARTIFACT_ROOT_ENV) if os.environ.get(ARTIFACT_ROOT_ENV) else DEFAULT_ARTIFACT_ROOT,
+            actor=EnvVar(PIPELINE_ACTOR_ENV) if os.environ.get(PIPELINE_ACTOR_ENV) else DEFAULT_PIPELINE_ACTOR,
         )
 
-    def open(self, actor: str) -> Registry:
-        """A registry acting as ``actor``; close it (or use it in a ``with``) when done."""
-        return Registry(self.database_url, self.artifact_root, actor=actor)
+    def open(self, actor: str | None = None) -> Registry:
+        """A registry acting as ``actor`` (default: the pipeline's actor); close it, or use it in a ``with``."""
+        return Registry(self.database_url, self.artifact_root, actor=actor or self.actor)

@@ -1,0 +1,276 @@
+"""The served version of one slot (primary, canary or shadow), and how a new one replaces it.
+
+A new version is loaded on a background thread: its bytes are verified against
+the catalog's digest (``Registry.load_model`` refuses anything else), it is
+warmed up on a sample of recent real records, and only then does one
+reference assignment swap it in. A request reads that reference once, so it
+finishes on the version it started with; a load that fails at any step leaves
+the served version untouched and is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ..errors import RegistryError
+from ..records import VersionInfo
+from ..schema import utcnow
+from .metrics import ServingMetrics
+from .payload import InputSchema, PayloadError, to_model_input
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+__all__ = ["CatalogModelLoader", "LoadFailure", "ModelHolder", "ModelLoader", "ServedModel", "warm_up"]
+
+log = logging.getLogger("registry.serving")
+
+#: How many recent real records are kept to warm up the next version on.
+SAMPLE_SIZE = 8
+
+
+class ModelLoader(Protocol):
+    """Where versions come from: the catalog, in production."""
+
+    def resolve(self, uri: str) -> VersionInfo:
+        """The version ``uri`` points at now."""
+        ...
+
+    def load(self, version: VersionInfo) -> Any:
+        """The model object of exactly this version, its bytes verified."""
+        ...
+
+
+class CatalogModelLoader:
+    """Loads versions from a registry: verified against the catalog's digest before unpickling."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def resolve(self, uri: str) -> VersionInfo:
+        return self.registry.resolve(uri)
+
+    def load(self, version: VersionInfo) -> Any:
+        # By number, not by the followed URI, which may have moved on since it was resolved.
+        return self.registry.load_model(version.uri)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded, verified, warmed-up version, ready to score."""
+
+    info: VersionInfo
+    model: Any
+    schema: InputSchema
+    loaded_at: datetime
+    load_seconds: float
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.info.model,
+            "version": self.info.version,
+            "uri": self.info.uri,
+            "artifact_sha256": self.info.artifact_sha256,
+            "loaded_at": self.loaded_at.isoformat(),
+            "load_seconds": round(self.load_seconds, 4),
+        }
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A version that could not be loaded, verified or warmed up."""
+
+    version: int
+    artifact_sha256: str
+    error: str
+    at: datetime
+
+    def describe(self) -> dict[str, Any]:
+        return {"version": self.version, "error": self.error, "at": self.at.isoformat()}
+
+
+def warm_up(model: Any, schema: InputSchema, sample: list[Any] | None) -> None:
+    """Score a sample (recent real records, else zeros) and check the answer; raise if the model cannot serve."""
+    records = sample or _synthetic_sample(schema)
+    if records is None:
+        raise ValueError("the model declares no input features, so there is nothing to warm it up on")
+    try:
+        features = to_model_input(records, schema)
+    except PayloadError as exc:
+        raise ValueError(f"recent records do not fit this version's inputs: {exc.message}") from None
+    predictions = np.asarray(model.predict(features))
+    if predictions.shape[:1] != (len(records),):
+        raise ValueError(f"warm-up on {len(records)} records returned predictions of shape {predictions.shape}")
+
+
+def _synthetic_sample(schema: InputSchema) -> list[Any] | None:
+    if schema.names is not None:
+        return [dict.fromkeys(schema.names, 0.0)]
+    if schema.width is not None:
+        return [[0.0] * schema.width]
+    return None
+
+
+class ModelHolder:
+    """One slot's served version, and the background load that may replace it."""
+
+    def __init__(
+        self, slot: str, uri: str, loader: ModelLoader, executor: Executor, metrics: ServingMetrics,
+        *, optional: bool = False,
+    ) -> None:
+        self.slot = slot
+        self.uri = uri
+        #: Canary and shadow slots may sit idle (their URI resolving to nothing); the primary never does.
+        self.optional = optional
+        self._loader = loader
+        self._executor = executor
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._current: ServedModel | None = None
+        self._target: VersionInfo | None = None
+        self._target_since: datetime | None = None
+        self._generation = 0
+        self._failure: LoadFailure | None = None
+        self._sample: list[Any] | None = None
+
+    @property
+    def current(self) -> ServedModel | None:
+        """The version serving now; read it once per request."""
+        return self._current
+
+    @property
+    def failure(self) -> LoadFailure | None:
+        """The newest failed load, until a later version swaps in."""
+        return self._failure
+
+    def remember_sample(self, records: list[Any]) -> None:
+        """Keep a few records the current version scored, to warm the next one up on."""
+        self._sample = records[:SAMPLE_SIZE]
+
+    def load_now(self) -> ServedModel:
+        """Resolve the slot's URI and load that version synchronously (at startup); raise if it cannot serve."""
+        version = self._loader.resolve(self.uri)
+        started = time.perf_counter()
+        try:
+            served = self._prepare(version, started)
+        except Exception as exc:  # an unpickled model can fail in any way; say which version and why
+            error = exc.message if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
+            self._failure = LoadFailure(version.version, version.artifact_sha256, error[:2000], utcnow())
+            self._metrics.swap_failures.labels(self.slot).inc()
+            if isinstance(exc, RegistryError):
+                raise
+            raise RegistryError(f"{version.uri} cannot serve: {error}") from exc
+        with self._lock:
+            self._swap(served, initial=True)
+        return served
+
+    def follow(self, version: VersionInfo, *, retry_failed: bool = False) -> bool:
+        """Make ``version`` the served one: start loading it unless it is served, loading, or failed before."""
+        with self._lock:
+            current = self._current
+            if current is not None and _same(current.info, version):
+                # A failure of some other version no longer matters: this one is wanted and served.
+                self._failure = None
+                if self._target is not None:
+                    log.info("%s: back to version %d; dropping the load of version %d",
+                             self.slot, version.version, self._target.version)
+                    self._generation += 1
+                    self._target = None
+                return False
+            if self._target is not None and _same(self._target, version):
+                return False
+            failure = self._failure
+            if (
+                not retry_failed and failure is not None
+                and (failure.version, failure.artifact_sha256) == (version.version, version.artifact_sha256)
+            ):
+                return False
+            self._generation += 1
+            self._target = version
+            self._target_since = utcnow()
+            generation = self._generation
+        log.info("%s: loading version %d of %s in the background", self.slot, version.version, version.model)
+        self._executor.submit(self._load, version, generation)
+        return True
+
+    def go_idle(self) -> None:
+        """Serve nothing in this (optional) slot: its URI points at no version now."""
+        if not self.optional:
+            raise RuntimeError("the primary slot never goes idle")
+        with self._lock:
+            self._generation += 1
+            self._target = None
+            self._failure = None
+            previous, self._current = self._current, None
+        if previous is not None:
+            self._metrics.served_version.labels(self.slot, previous.info.model).set(0)
+            log.info("%s: %s points at no version now; idle", self.slot, self.uri)
+
+    def status(self) -> dict[str, Any]:
+        """The slot as /version shows it."""
+        current, target, failure = self._current, self._target, self._failure
+        return {
+            "uri": self.uri,
+            "serving": current.describe() if current else None,
+            "loading": {"version": target.version, "since": self._target_since.isoformat() if self._target_since else None}
+            if target else None,
+            "last_failure": failure.describe() if failure else None,
+        }
+
+    def _load(self, version: VersionInfo, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+        started = time.perf_counter()
+        try:
+            served = self._prepare(version, started)
+        except Exception as exc:  # whatever went wrong, the old version keeps serving; report and move on
+            error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RegistryError) else exc.message
+            failure = LoadFailure(version.version, version.artifact_sha256, error[:2000], utcnow())
+            with self._lock:
+                # A failure of a version that is no longer wanted is logged and counted, not reported as current.
+                if generation == self._generation:
+                    self._target = None
+                    self._failure = failure
+            self._metrics.swap_failures.labels(self.slot).inc()
+            log.error("%s: version %d of %s was NOT swapped in, still serving %s: %s", self.slot, version.version,
+                      version.model, self._current.info.version if self._current else "nothing", error)
+            return
+        with self._lock:
+            if generation != self._generation:
+                log.info("%s: version %d loaded but no longer wanted; discarded", self.slot, version.version)
+                return
+            previous = self._current
+            self._swap(served)
+            self._target = None
+        log.info("%s: now serving version %d of %s (was %s; loaded, verified and warmed up in %.3f s)",
+                 self.slot, version.version, version.model, previous.info.version if previous else "none",
+                 served.load_seconds)
+
+    def _prepare(self, version: VersionInfo, started: float) -> ServedModel:
+        model = self._loader.load(version)
+        schema = InputSchema.of(model, version.signature)
+        warm_up(model, schema, self._sample)
+        elapsed = time.perf_counter() - started
+        self._metrics.load_seconds.labels(self.slot).observe(elapsed)
+        return ServedModel(info=version, model=model, schema=schema, loaded_at=utcnow(), load_seconds=elapsed)
+
+    def _swap(self, served: ServedModel, *, initial: bool = False) -> None:
+        # One reference assignment: requests that already read the old one keep it.
+        self._current = served
+        self._failure = None
+        if not initial:
+            self._metrics.swaps.labels(self.slot).inc()
+        self._metrics.served_version.labels(self.slot, served.info.model).set(served.info.version)
+
+
+def _same(a: VersionInfo, b: VersionInfo) -> bool:
+    return (a.model, a.version, a.artifact_sha256) == (b.model, b.version, b.artifact_sha256)

@@ -1,0 +1,230 @@
+"""Webhook subscriptions: who receives which registry events, added and removed through the audited API.
+
+The secret signs every body sent to the subscriber; it is stored in the
+catalog (the deliverer needs it) and never shown or audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from ..errors import InvalidInput, NotFound
+from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription, utcnow
+from ..validation import validate_name
+from .events import parse_event_types
+from .outbox import pending_counts
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+__all__ = [
+    "MAX_SECRET",
+    "MAX_URL",
+    "MIN_SECRET",
+    "WebhookAttemptRecord",
+    "WebhookDeliveryRecord",
+    "WebhookInfo",
+    "add_webhook",
+    "list_webhooks",
+    "remove_webhook",
+    "validate_secret",
+    "validate_webhook_url",
+    "webhook_deliveries",
+]
+
+MAX_URL = 2048
+MIN_SECRET = 16
+MAX_SECRET = 512
+MAX_DELIVERIES = 1000
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    """A subscription as the API shows it: never its secret."""
+
+    id: int
+    url: str
+    events: list[str]
+    model: str | None
+    created_by: str
+    created_at: datetime
+    removed_at: datetime | None
+    #: Events queued and not yet delivered.
+    pending: int
+    delivered: int
+
+
+@dataclass(frozen=True)
+class WebhookAttemptRecord:
+    """One try at delivering an event."""
+
+    number: int
+    attempted_at: datetime
+    duration_ms: float
+    status_code: int | None
+    succeeded: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryRecord:
+    """One event owed to a subscription, with every attempt made so far."""
+
+    event_id: str
+    event_type: str
+    audit_seq: int
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    attempt_log: list[WebhookAttemptRecord]
+
+
+def validate_webhook_url(url: Any) -> str:
+    """An absolute http(s) URL with a host; anything else is refused."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput("a webhook needs a URL")
+    url = url.strip()
+    if len(url) > MAX_URL:
+        raise InvalidInput(f"webhook URL is {len(url)} characters; the limit is {MAX_URL}")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise InvalidInput(f"webhook URL {url!r} contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise InvalidInput(f"invalid webhook URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidInput(f"webhook URL {url!r} must use http:// or https://, not {scheme or 'no scheme'}")
+    if not host:
+        raise InvalidInput(f"webhook URL {url!r} names no host")
+    return scheme + url[len(parts.scheme):]
+
+
+def validate_secret(secret: Any) -> str:
+    """A signing secret of 16 to 512 characters."""
+    if not isinstance(secret, str) or not secret:
+        raise InvalidInput("a webhook needs a secret to sign its deliveries")
+    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
+        raise InvalidInput(f"a webhook secret must be {MIN_SECRET} to {MAX_SECRET} characters long, not {len(secret)}")
+    if secret != secret.strip() or any(ord(c) < 32 for c in secret):
+        raise InvalidInput("a webhook secret cannot start or end with spaces or contain control characters")
+    return secret
+
+
+def add_webhook(
+    registry: Registry, url: str, *, events: Iterable[str], secret: str, model: str | None = None
+) -> WebhookInfo:
+    """Subscribe ``url`` to ``events`` (of ``model`` only, when given); audited as ``webhook.add``."""
+    clean_url = validate_webhook_url(url)
+    types = [t.value for t in parse_event_types(events)]
+    clean_secret = validate_secret(secret)
+    if model is not None:
+        validate_name(model)
+    with registry.db.write() as session:
+        now = utcnow()
+        row = WebhookSubscription(
+            url=clean_url, events=types, model=model, secret=clean_secret,
+            created_by=registry.actor, created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        registry._audit(session, "webhook.add", model, None, {}, _summary(row), now)
+        return _info(row, 0, 0)
+
+
+def list_webhooks(registry: Registry, *, include_removed: bool = False) -> list[WebhookInfo]:
+    """Subscriptions by id, with how many of their events are pending and delivered."""
+    with registry.db.read() as session:
+        query = select(WebhookSubscription).order_by(WebhookSubscription.id)
+        if not include_removed:
+            query = query.where(WebhookSubscription.removed_at.is_(None))
+        rows = session.scalars(query).all()
+        counts = pending_counts(session)
+        return [_info(row, *counts.get(row.id, (0, 0))) for row in rows]
+
+
+def remove_webhook(registry: Registry, subscription_id: int) -> WebhookInfo:
+    """Stop a subscription: its undelivered events are dropped; audited as ``webhook.remove``."""
+    number = _subscription_id(subscription_id)
+    with registry.db.write() as session:
+        now = utcnow()
+        row = session.get(WebhookSubscription, number, with_for_update=True)
+        if row is None or row.removed_at is not None:
+            raise NotFound(f"no webhook subscription {number}")
+        row.removed_at = now
+        row.removed_by = registry.actor
+        registry._audit(session, "webhook.remove", row.model, None, _summary(row), {}, now)
+        pending, delivered = pending_counts(session).get(row.id, (0, 0))
+        return _info(row, pending, delivered)
+
+
+def webhook_deliveries(registry: Registry, subscription_id: int, *, limit: int = 20) -> list[WebhookDeliveryRecord]:
+    """The newest ``limit`` events of a subscription, oldest first, each with its attempts."""
+    number = _subscription_id(subscription_id)
+    if not 1 <= limit <= MAX_DELIVERIES:
+        raise InvalidInput(f"limit must be between 1 and {MAX_DELIVERIES}")
+    with registry.db.read() as session:
+        if session.get(WebhookSubscription, number) is None:
+            raise NotFound(f"no webhook subscription {number}")
+        rows = list(
+            reversed(
+                session.scalars(
+                    select(WebhookOutbox)
+                    .where(WebhookOutbox.subscription_id == number)
+                    .order_by(WebhookOutbox.id.desc())
+                    .limit(limit)
+                ).all()
+            )
+        )
+        attempts: dict[int, list[WebhookAttemptRecord]] = {row.id: [] for row in rows}
+        if rows:
+            for attempt in session.scalars(
+                select(WebhookAttempt)
+                .where(WebhookAttempt.outbox_id.in_(list(attempts)))
+                .order_by(WebhookAttempt.outbox_id, WebhookAttempt.id)
+            ):
+                attempts[attempt.outbox_id].append(
+                    WebhookAttemptRecord(
+                        number=attempt.number, attempted_at=attempt.attempted_at, duration_ms=attempt.duration_ms,
+                        status_code=attempt.status_code, succeeded=attempt.succeeded, error=attempt.error,
+                    )
+                )
+        return [
+            WebhookDeliveryRecord(
+                event_id=row.event_id, event_type=row.event_type, audit_seq=row.audit_seq, created_at=row.created_at,
+                attempts=row.attempts, next_attempt_at=row.next_attempt_at, delivered_at=row.delivered_at,
+                last_error=row.last_error, attempt_log=attempts[row.id],
+            )
+            for row in rows
+        ]
+
+
+def _subscription_id(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"invalid webhook id {value!r}: expected a positive whole number") from None
+    if isinstance(value, bool) or number < 1 or str(value).strip() != str(number):
+        raise InvalidInput(f"invalid webhook id {value!r}: expected a positive whole number")
+    return number
+
+
+def _summary(row: WebhookSubscription) -> dict[str, Any]:
+    return {"id": row.id, "url": row.url, "events": list(row.events), "model": row.model}
+
+
+def _info(row: WebhookSubscription, pending: int, delivered: int) -> WebhookInfo:
+    return WebhookInfo(
+        id=row.id, url=row.url, events=list(row.events), model=row.model, created_by=row.created_by,
+        created_at=row.created_at, removed_at=row.removed_at, pending=pending, delivered=delivered,
+    )

@@ -1,0 +1,14 @@
+"""The lifecycle's assets: training data (guarded by its expectation suite), candidate model, production model."""
+
+from .candidate_model import TrainingConfig, build_candidate_model_asset
+from .production_model import build_production_model_spec, production_change_materialization
+from .training_data import build_training_data_asset, build_training_data_check
+
+__all__ = [
+    "TrainingConfig",
+    "build_candidate_model_asset",
+    "build_production_model_spec",
+    "build_training_data_asset",
+    "build_training_data_check",
+    "production_change_materialization",
+]

@@ -1,0 +1,106 @@
+"""The candidate model: trained, scored on a holdout and registered as a new version (stage None)."""
+
+
+from typing import Any
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from ..datasets import dataset_digest, features_and_target, holdout_split, signature
+from ..evaluation import judge_gates
+from ..metadata import metrics_table, model_card, version_metadata
+from ..model_artifacts import register_estimator
+from ..model_pipeline import ModelPipeline
+from ..policy import ensure_pipeline_policy
+from ..resources import RegistryResource
+
+__all__ = ["TrainingConfig", "build_candidate_model_asset"]
+
+
+class TrainingConfig(Config):
+    """Launchpad config of a retraining run."""
+
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Training parameters overriding the pipeline's defaults for this run."
+    )
+
+
+def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
+    key = pipeline.asset_key("candidate_model")
+    code_version = pipeline.training_code_version
+
+    @asset(
+        key=key,
+        ins={"training_data": AssetIn(key=pipeline.asset_key("training_data"))},
+        group_name=pipeline.prefix,
+        code_version=code_version,
+        kinds={"scikit-learn"},
+        description=(
+            f"The newest {pipeline.name} candidate: trained on the training data, scored on a holdout and "
+            "registered as a new version in stage None, with its lineage. The validation sensor takes it from there."
+        ),
+    )
+    def candidate_model(
+        context: AssetExecutionContext, config: TrainingConfig, registry: RegistryResource, training_data: pd.DataFrame
+    ) -> MaterializeResult:
+        params = {**pipeline.params, **config.params}
+        train_rows, holdout_rows = holdout_split(
+            training_data, pipeline.target, fraction=pipeline.holdout_fraction, seed=pipeline.split_seed
+        )
+        features, target = features_and_target(train_rows, pipeline.target)
+        holdout_features, holdout_target = features_and_target(holdout_rows, pipeline.target)
+        estimator = pipeline.train(features, target, params)
+        metrics = dict(pipeline.evaluate(estimator, holdout_features, holdout_target))
+        digest = dataset_digest(training_data)
+        positive_rate = float(target.mean()) if pd.api.types.is_numeric_dtype(target) else None
+        card = model_card(
+            pipeline, params=params, metrics=metrics, dataset_digest=digest, rows=len(training_data),
+            holdout_rows=len(holdout_rows), positive_rate=positive_rate, code_version=code_version,
+        )
+        with registry.open() as catalog:
+            ensure_pipeline_policy(catalog, pipeline)
+            version = register_estimator(
+                catalog, pipeline.name, estimator,
+                run_id=context.run.run_id,
+                dataset_digest=digest,
+                params=params,
+                metrics=metrics,
+                signature=signature(features, target),
+                tags={
+                    "dagster/asset_key": key.to_user_string(),
+                    "dagster/code_version": code_version,
+                    "dagster/job": context.run.job_name,
+                    "dagster/run_id": context.run.run_id,
+                },
+                description=f"trained by Dagster run {context.run.run_id[:8]} ({context.run.job_name})",
+                model_card=card,
+            )
+        context.log.info(f"registered {version.uri} (stage None): {_metrics_line(metrics)}")
+        return MaterializeResult(
+            metadata={
+                **version_metadata(version),
+                "holdout metrics": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
+                "params": MetadataValue.json({k: _plain(v) for k, v in params.items()}),
+                "model card": MetadataValue.md(card),
+                "code version": MetadataValue.text(code_version),
+            }
+        )
+
+    return candidate_model
+
+
+def _metrics_line(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)

@@ -1,0 +1,63 @@
+"""The production model: one materialization per promotion or rollback, so Dagster's asset history is the serving history."""
+
+from __future__ import annotations
+
+from dagster import AssetMaterialization, AssetSpec, MetadataValue
+
+from registry_core import AuditEntry, VersionDetails
+
+from ..deploy import ProductionChange
+from ..metadata import decisions_markdown, metrics_table, run_link, version_metadata
+from ..model_pipeline import ModelPipeline
+
+__all__ = ["build_production_model_spec", "production_change_materialization"]
+
+
+def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
+    """Declared, not computed: only the registry changes Production, and the redeploy job reports each change."""
+    return AssetSpec(
+        key=pipeline.asset_key("production_model"),
+        deps=[pipeline.asset_key("candidate_model")],
+        group_name=pipeline.prefix,
+        kinds={"scikit-learn"},
+        description=(
+            f"The {pipeline.name} version in Production. Materialized by the redeploy job on every promotion "
+            "and rollback, with the version, who approved it, its digests and model card."
+        ),
+    )
+
+
+def production_change_materialization(
+    pipeline: ModelPipeline,
+    details: VersionDetails,
+    change: ProductionChange,
+    event: AuditEntry | None,
+    *,
+    change_run_id: str | None,
+) -> AssetMaterialization:
+    version = details.version
+    approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
+    if not approved_by:
+        approved_by = sorted({d.approver for d in details.decisions if d.decision == "approve"})
+    metadata = {
+        **version_metadata(version),
+        "change": MetadataValue.text(change.change),
+        "changed by": MetadataValue.text(change.changed_by or "–"),
+        "reason": MetadataValue.text(change.reason or "–"),
+        "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
+        "previous production version": MetadataValue.text(
+            str(change.previous_version) if change.previous_version is not None else "–"
+        ),
+        "audit seq": MetadataValue.text(str(change.audit_seq) if change.audit_seq is not None else "–"),
+        "metrics": metrics_table(version.metrics),
+        "decisions": MetadataValue.md(decisions_markdown(details)),
+        "model card": MetadataValue.md(version.model_card or "_no model card_"),
+    }
+    link = run_link(change_run_id)
+    if link is not None:
+        metadata["change run"] = link
+    return AssetMaterialization(
+        asset_key=pipeline.asset_key("production_model"),
+        description=f"{version.uri} in Production ({change.change})",
+        metadata=metadata,
+    )

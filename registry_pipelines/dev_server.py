@@ -1,0 +1,149 @@
+"""`dagster dev` as a subprocess on loopback, driven through its GraphQL API (for the live test and the benchmark).
+
+Two things this handles that bite otherwise: a process started in the
+background of a non-interactive shell inherits SIGINT and SIGTERM as ignored,
+so `dagster dev` would never stop (the child gets default signal handling
+back); and `dagster dev` starts a webserver, a daemon and a code server, so it
+runs in a process group of its own that :meth:`DagsterDevServer.stop` ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["DagsterDevServer", "free_port"]
+
+T = TypeVar("T")
+
+_LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+_REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+_LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+_RUN_STATUS = "query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
+_RUNS = "{ runsOrError(limit: 100) { ... on Runs { results { runId jobName status } } } }"
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class DagsterDevServer:
+    """``dagster dev -w workspace.yaml`` on 127.0.0.1, its output in ``log``."""
+
+    def __init__(self, *, workspace_dir: Path, env: Mapping[str, str], log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        dagster = Path(sys.executable).with_name("dagster")
+        with log.open("wb") as output:
+            self._process = subprocess.Popen(  # noqa: S603 - our own dagster executable
+                [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+                cwd=workspace_dir, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_default_signals,
+            )
+
+    def __enter__(self) -> DagsterDevServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to the process group; SIGKILL only for what is still there after ``timeout``."""
+        process = self._process
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        # The webserver and daemon may outlive dagster dev's own exit for a moment.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.25) -> T:
+        """Poll ``probe`` until it returns something truthy; a TimeoutError carries the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited ({self._process.returncode}) while waiting for {what}\n{self.log_tail()}")
+            value = probe()
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n--- dagster dev log ---\n{self.log_tail()}")
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            answer = json.loads(response.read())
+        if answer.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+        return answer["data"]
+
+    def wait_until_loaded(self, timeout: float = 120) -> None:
+        def loaded() -> bool:
+            try:
+                entries = self.graphql(_LOCATIONS)["workspaceOrError"]["locationEntries"]
+            except (OSError, urllib.error.URLError, RuntimeError):
+                return False
+            return bool(entries) and all(entry["loadStatus"] == "LOADED" for entry in entries)
+
+        self.wait_for("dagster dev to load the code location", loaded, timeout)
+
+    def launch(self, job: str, run_config: Mapping[str, Any] | None = None) -> str:
+        """Launch ``job`` (from the only code location) as the Launchpad would; returns the run id."""
+        [repository] = self.graphql(_REPOSITORIES)["repositoriesOrError"]["nodes"]
+        params = {
+            "selector": {
+                "repositoryLocationName": repository["location"]["name"],
+                "repositoryName": repository["name"],
+                "jobName": job,
+            },
+            "runConfigData": dict(run_config or {}),
+        }
+        result = self.graphql(_LAUNCH, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launching {job} failed: {result}")
+        return result["run"]["runId"]
+
+    def status(self, run_id: str) -> str:
+        return self.graphql(_RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.graphql(_RUNS)["runsOrError"]["results"]

@@ -1,0 +1,21 @@
+"""Registry refusals as Dagster failures: the run fails and its page says why, in the registry's words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import Failure, MetadataValue
+
+from registry_core import GateUnmet, RegistryError
+
+__all__ = ["refused"]
+
+
+def refused(what: str, error: RegistryError, metadata: Mapping[str, Any] | None = None) -> Failure:
+    """A :class:`Failure` whose description is ``what`` followed by the registry's message, naming every unmet gate."""
+    extra: dict[str, Any] = dict(metadata or {})
+    extra["registry error"] = MetadataValue.text(error.kind)
+    if isinstance(error, GateUnmet):
+        extra["unmet gates"] = MetadataValue.md("\n".join(f"- {gate}" for gate in error.unmet))
+    return Failure(description=f"{what}: {error.message}", metadata=extra)

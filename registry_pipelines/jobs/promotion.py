@@ -1,0 +1,75 @@
+"""Promotion: the registry checks every gate and changes Production in one transaction, or refuses and changes nothing."""
+
+
+from dagster import (
+    Config,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    RunConfig,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from registry_core import RegistryError, Stage
+
+from ..model_pipeline import ModelPipeline
+from ..resources import RegistryResource
+from .failures import refused
+
+__all__ = ["CHANGE_SEQ_TAG", "PromotionConfig", "build_promotion_job", "promotion_run_config"]
+
+#: Run tag naming the audit event a promotion or rollback run created, so the redeploy run can link back to it.
+CHANGE_SEQ_TAG = "registry/change_seq"
+
+
+class PromotionConfig(Config):
+    version: int = Field(description="The Staging version to promote.")
+    reason: str = Field(default="", description="Why, for the audit log.")
+
+
+def promotion_run_config(pipeline: ModelPipeline, version: int, reason: str = "") -> RunConfig:
+    return RunConfig(ops={pipeline.op_name("promote"): PromotionConfig(version=version, reason=reason)})
+
+
+def build_promotion_job(pipeline: ModelPipeline) -> JobDefinition:
+    @op(
+        name=pipeline.op_name("promote"),
+        description="Promote a Staging version to Production if every gate holds; the previous Production version is archived.",
+    )
+    def promote(context: OpExecutionContext, config: PromotionConfig, registry: RegistryResource) -> Output:
+        reason = " ".join(filter(None, [config.reason.strip(), f"(Dagster run {context.run_id})"]))
+        with registry.open() as catalog:
+            try:
+                current = catalog.get_version(pipeline.name, config.version)
+                if current.stage is Stage.PRODUCTION:
+                    context.log.info(f"{current.uri} is already in Production")
+                    return Output(current.version, metadata={"skipped": MetadataValue.text("already in Production")})
+                change = catalog.promote(pipeline.name, config.version, reason=reason)
+            except RegistryError as exc:
+                raise refused(f"{pipeline.name} version {config.version} was not promoted", exc) from None
+        context.instance.add_run_tags(context.run_id, {CHANGE_SEQ_TAG: str(change.audit_seq)})
+        archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
+        context.log.info(f"{change.version.uri} is in Production; {archived}")
+        return Output(
+            change.version.version,
+            metadata={
+                "version": MetadataValue.int(change.version.version),
+                "archived": MetadataValue.text(archived),
+                "audit seq": MetadataValue.int(change.audit_seq),
+            },
+        )
+
+    @job(
+        name=pipeline.job_name("promote"),
+        description=f"Promote a {pipeline.name} version to Production; launched by the approval sensor once every gate holds.",
+        executor_def=in_process_executor,
+        tags={"registry/model": pipeline.name, "registry/step": "promote"},
+    )
+    def promote_job() -> None:
+        promote()
+
+    return promote_job

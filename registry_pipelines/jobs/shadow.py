@@ -1,0 +1,101 @@
+"""Shadow evaluation: a Staging version scored beside the Production version on the same rows."""
+
+
+from dagster import (
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    Output,
+    RunConfig,
+    in_process_executor,
+    job,
+    op,
+)
+
+from registry_core import NotFound, RegistryError, Stage
+
+from ..datasets import dataset_digest, features_and_target
+from ..evaluation import shadow_compare
+from ..metadata import shadow_table, version_metadata
+from ..model_artifacts import load_estimator
+from ..model_pipeline import SHADOW_CHECK, ModelPipeline
+from ..resources import RegistryResource
+from .failures import refused
+from .validation import VersionConfig
+
+__all__ = ["build_shadow_job", "shadow_run_config"]
+
+
+def shadow_run_config(pipeline: ModelPipeline, version: int) -> RunConfig:
+    return RunConfig(ops={pipeline.op_name("shadow_evaluate"): VersionConfig(version=version)})
+
+
+def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
+    @op(
+        name=pipeline.op_name("shadow_evaluate"),
+        description="Score the Staging version and the Production version on the same evaluation data; record the comparison as a check.",
+    )
+    def shadow_evaluate(context: OpExecutionContext, config: VersionConfig, registry: RegistryResource) -> Output:
+        with registry.open() as catalog:
+            try:
+                version = catalog.get_version(pipeline.name, config.version)
+            except RegistryError as exc:
+                raise refused(f"cannot shadow-evaluate {pipeline.name} version {config.version}", exc) from None
+            if version.stage is not Stage.STAGING:
+                context.log.info(f"{version.uri} is in {version.stage}, not Staging: nothing to shadow-evaluate")
+                return Output(version.version, metadata={"skipped": MetadataValue.text(f"in {version.stage}")})
+            try:
+                production = catalog.resolve(f"models:/{pipeline.name}/Production")
+            except NotFound:
+                production = None
+            try:
+                candidate = load_estimator(catalog, version)
+                serving = load_estimator(catalog, production) if production else None
+            except RegistryError as exc:
+                raise refused(f"cannot load the models to shadow-evaluate {version.uri}", exc) from None
+            frame = pipeline.evaluation_data()
+            features, target = features_and_target(frame, pipeline.target)
+            report = shadow_compare(
+                candidate=candidate,
+                candidate_version=version.version,
+                production=serving,
+                production_version=production.version if production else None,
+                features=features,
+                target=target,
+                evaluate=pipeline.evaluate,
+                gates=pipeline.gates,
+                tolerance=pipeline.shadow_tolerance,
+            )
+            catalog.record_check(
+                pipeline.name, version.version, SHADOW_CHECK, passed=report.passed,
+                details={**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id},
+            )
+            context.log.info(report.summary())
+            metadata = {
+                **version_metadata(version),
+                "compared with": MetadataValue.text(production.uri if production else "no Production version yet"),
+                "comparison": shadow_table(report),
+                "summary": MetadataValue.text(report.summary()),
+                "candidate latency (ms)": MetadataValue.float(report.candidate_latency_ms),
+            }
+            if report.agreement is not None:
+                metadata["prediction agreement"] = MetadataValue.float(report.agreement)
+            if not report.passed:
+                raise Failure(description=f"{version.uri} failed shadow evaluation: {report.summary()}", metadata=metadata)
+            waiting_for = catalog.unmet_gates(pipeline.name, version.version, Stage.PRODUCTION)
+        if waiting_for:
+            context.log.info(f"{version.uri} awaits: " + "; ".join(waiting_for))
+            metadata["awaiting"] = MetadataValue.md("\n".join(f"- {gate}" for gate in waiting_for))
+        return Output(version.version, metadata=metadata)
+
+    @job(
+        name=pipeline.job_name("shadow_evaluate"),
+        description=f"Shadow-evaluate a {pipeline.name} Staging version; launched by the Staging sensor.",
+        executor_def=in_process_executor,
+        tags={"registry/model": pipeline.name, "registry/step": "shadow_evaluate"},
+    )
+    def shadow_evaluate_job() -> None:
+        shadow_evaluate()
+
+    return shadow_evaluate_job

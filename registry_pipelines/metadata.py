@@ -1,0 +1,183 @@
+"""Dagster's rich metadata for what the lifecycle records: tables, markdown and links back to runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+if TYPE_CHECKING:
+    from registry_core import VersionDetails, VersionInfo
+
+    from .deploy import DeployOutcome
+    from .evaluation import GateResult, ShadowReport
+    from .expectations import SuiteReport
+    from .model_pipeline import ModelPipeline
+
+__all__ = [
+    "deploy_outcomes_table",
+    "expectations_table",
+    "gates_table",
+    "metrics_table",
+    "model_card",
+    "run_link",
+    "shadow_table",
+    "version_metadata",
+]
+
+_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _table(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> MetadataValue:
+    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
+    records = [TableRecord({name: _cell(row.get(name)) for name, _ in columns}) for row in rows]
+    return MetadataValue.table(records=records, schema=schema)
+
+
+def _cell(value: Any) -> str | int | float | bool:
+    if value is None:
+        return "–"
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def metrics_table(metrics: Mapping[str, float], gates: Sequence[GateResult] = ()) -> MetadataValue:
+    by_metric = {result.gate.metric: result for result in gates}
+    return _table(
+        [("metric", "string"), ("value", "float"), ("gate", "string"), ("passed", "string")],
+        (
+            {
+                "metric": name,
+                "value": value,
+                "gate": str(by_metric[name].gate) if name in by_metric else None,
+                "passed": ("yes" if by_metric[name].passed else "NO") if name in by_metric else None,
+            }
+            for name, value in sorted(metrics.items())
+        ),
+    )
+
+
+def gates_table(results: Sequence[GateResult]) -> MetadataValue:
+    return _table(
+        [("check", "string"), ("gate", "string"), ("value", "float"), ("passed", "bool")],
+        ({"check": r.gate.check_name, "gate": str(r.gate), "value": r.value, "passed": r.passed} for r in results),
+    )
+
+
+def expectations_table(report: SuiteReport) -> MetadataValue:
+    return _table(
+        [("expectation", "string"), ("column", "string"), ("passed", "bool"), ("observed", "string")],
+        (
+            {
+                "expectation": o.expectation,
+                "column": o.column,
+                "passed": o.success,
+                "observed": o.error or ", ".join(f"{k}={v}" for k, v in o.observed.items() if v is not None),
+            }
+            for o in report.outcomes
+        ),
+    )
+
+
+def shadow_table(report: ShadowReport) -> MetadataValue:
+    names = sorted(set(report.candidate_metrics) | set(report.production_metrics))
+    return _table(
+        [("metric", "string"), ("candidate", "float"), ("production", "float"), ("delta", "float")],
+        (
+            {
+                "metric": name,
+                "candidate": report.candidate_metrics.get(name),
+                "production": report.production_metrics.get(name),
+                "delta": report.deltas.get(name),
+            }
+            for name in names
+        ),
+    )
+
+
+def deploy_outcomes_table(outcomes: Sequence[DeployOutcome]) -> MetadataValue:
+    return _table(
+        [("target", "string"), ("deployed", "bool"), ("attempts", "int"), ("answer", "string")],
+        ({"target": o.target, "deployed": o.succeeded, "attempts": o.attempts, "answer": o.detail} for o in outcomes),
+    )
+
+
+def run_link(run_id: str | None) -> MetadataValue | None:
+    """A link to the Dagster run, when ``run_id`` is one (a version registered elsewhere may carry any run id)."""
+    if run_id and _RUN_ID.match(run_id):
+        return MetadataValue.dagster_run(run_id)
+    return None
+
+
+def version_metadata(version: VersionInfo) -> dict[str, Any]:
+    """What identifies a version: number, URI, artifact and dataset digests, the run that trained it."""
+    metadata: dict[str, Any] = {
+        "version": MetadataValue.int(version.version),
+        "model uri": MetadataValue.text(version.uri),
+        "stage": MetadataValue.text(str(version.stage)),
+        "artifact sha256": MetadataValue.text(version.artifact_sha256),
+        "dataset digest": MetadataValue.text(version.dataset_digest or "–"),
+        "registered by": MetadataValue.text(version.registered_by),
+    }
+    link = run_link(version.run_id)
+    if link is not None:
+        metadata["training run"] = link
+    elif version.run_id:
+        metadata["training run"] = MetadataValue.text(version.run_id)
+    return metadata
+
+
+def decisions_markdown(details: VersionDetails) -> str:
+    if not details.decisions:
+        return "_no decisions recorded_"
+    lines = ["| when | who | decision | comment |", "|---|---|---|---|"]
+    for d in details.decisions:
+        comment = (d.comment or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {d.recorded_at:%Y-%m-%d %H:%M:%S} UTC | {d.approver} | {d.decision} | {comment} |")
+    return "\n".join(lines)
+
+
+def model_card(
+    pipeline: ModelPipeline,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    dataset_digest: str,
+    rows: int,
+    holdout_rows: int,
+    positive_rate: float | None,
+    code_version: str,
+) -> str:
+    """The model card registered with each version (Markdown)."""
+    lines = [
+        f"# {pipeline.name}",
+        "",
+        pipeline.description or "_no description_",
+        "",
+        "## Training data",
+        f"- dataset digest: `{dataset_digest}`",
+        f"- rows: {rows} ({rows - holdout_rows} for training, {holdout_rows} held out)",
+        f"- target: `{pipeline.target}`" + (f", positive rate {positive_rate:.2%}" if positive_rate is not None else ""),
+        "",
+        "## Parameters",
+        *(f"- `{k}` = `{v}`" for k, v in sorted(params.items())),
+        "",
+        "## Holdout metrics",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {v:.4f} |" for k, v in sorted(metrics.items())),
+        "",
+        "## Gates before Staging",
+        *(f"- {gate}" for gate in pipeline.gates),
+        f"- the `{pipeline.name}` expectation suite on the evaluation data",
+        "",
+        "## Before Production",
+        f"- shadow evaluation against the Production version (tolerance {pipeline.shadow_tolerance:g})",
+        "- the approvals the registry's policy requires",
+        "",
+        f"_training code version `{code_version}`_",
+    ]
+    return "\n".join(lines)

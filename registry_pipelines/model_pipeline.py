@@ -1,0 +1,180 @@
+"""What a team declares to get a governed model lifecycle in Dagster: one :class:`ModelPipeline`."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dagster import AssetKey
+
+from registry_core.validation import validate_name
+
+from .evaluation import binary_classification_metrics
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .deploy import DeployTarget
+
+__all__ = [
+    "DATA_QUALITY_CHECK",
+    "SHADOW_CHECK",
+    "MetricGate",
+    "ModelPipeline",
+]
+
+#: The registry check recording the expectation suite run on the evaluation data.
+DATA_QUALITY_CHECK = "data_quality"
+#: The registry check recording the comparison with the current Production version.
+SHADOW_CHECK = "shadow_evaluation"
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+_NOT_IN_CHECK_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+DataLoader = Callable[[], "pd.DataFrame"]
+#: (features, target, params) -> a fitted estimator with ``predict`` (and ideally ``predict_proba``).
+Trainer = Callable[["pd.DataFrame", "pd.Series", Mapping[str, Any]], Any]
+#: (estimator, features, target) -> metrics by name.
+Evaluator = Callable[[Any, "pd.DataFrame", "pd.Series"], Mapping[str, float]]
+#: () -> fresh Great Expectations 1.x expectation objects.
+ExpectationsBuilder = Callable[[], Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class MetricGate:
+    """A threshold a metric must meet, e.g. ``roc_auc >= 0.8``."""
+
+    metric: str
+    operator: str
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.operator not in _OPERATORS:
+            raise ValueError(f"metric gate {self.metric!r}: operator must be one of {', '.join(_OPERATORS)}")
+
+    @property
+    def check_name(self) -> str:
+        """The registry check that records this gate."""
+        return "metric." + _NOT_IN_CHECK_NAME.sub("_", self.metric)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.operator in (">=", ">")
+
+    def holds(self, value: float | None) -> bool:
+        return value is not None and _OPERATORS[self.operator](value, self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.operator} {self.threshold:g}"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelPipeline:
+    """One model's lifecycle: where its data comes from, how it trains, and what it must pass.
+
+    ``build_model_definitions(pipeline)`` turns it into assets, checks, jobs,
+    sensors and a schedule whose names start with :attr:`prefix`, so several
+    models live side by side in one code location.
+    """
+
+    #: The registry's model name.
+    name: str
+    #: Returns the training data set, features and target column together.
+    load_data: DataLoader
+    #: The target column in the data set.
+    target: str
+    train: Trainer
+    #: Builds the Great Expectations suite that training and evaluation data must pass.
+    expectations: ExpectationsBuilder
+    #: Thresholds a candidate's evaluation metrics must meet before Staging, e.g. ``{"roc_auc": (">=", 0.8)}``.
+    metric_gates: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+    #: Default training parameters; a retrain run's config may override them.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    evaluate: Evaluator = binary_classification_metrics
+    #: Recent labelled data for validation and shadow evaluation; ``None`` uses the training data's holdout.
+    load_evaluation_data: DataLoader | None = None
+    holdout_fraction: float = 0.25
+    split_seed: int = 0
+    #: How far a gated metric may fall behind the Production version's in shadow evaluation.
+    shadow_tolerance: float = 0.01
+    retrain_cron: str = "0 3 * * *"
+    retrain_schedule_running: bool = True
+    deploy_targets: Sequence[DeployTarget] = ()
+    deploy_attempts: int = 4
+    deploy_backoff_seconds: float = 0.5
+    sensor_interval_seconds: int = 15
+    #: Lineage's code version; by default a digest of the training function's source.
+    code_version: str | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_name(self.name)
+        if not 0 < self.holdout_fraction < 1:
+            raise ValueError("holdout_fraction must be between 0 and 1")
+        if self.shadow_tolerance < 0:
+            raise ValueError("shadow_tolerance cannot be negative")
+        if self.deploy_attempts < 1:
+            raise ValueError("deploy_attempts must be at least 1")
+        if self.sensor_interval_seconds < 1:
+            raise ValueError("sensor_interval_seconds must be at least 1")
+        checks = [gate.check_name for gate in self.gates]
+        if len(set(checks)) != len(checks):
+            raise ValueError(f"metric gates map to clashing check names: {checks}")
+
+    @property
+    def gates(self) -> tuple[MetricGate, ...]:
+        return tuple(MetricGate(metric, op, float(threshold)) for metric, (op, threshold) in self.metric_gates.items())
+
+    @property
+    def prefix(self) -> str:
+        """The model's name as a Dagster name: the prefix of every definition it gets."""
+        return _NOT_IN_DAGSTER_NAME.sub("_", self.name)
+
+    def asset_key(self, asset: str) -> AssetKey:
+        return AssetKey([self.prefix, asset])
+
+    def job_name(self, job: str) -> str:
+        return f"{self.prefix}_{job}"
+
+    def op_name(self, op: str) -> str:
+        return f"{self.prefix}__{op}"
+
+    @property
+    def staging_checks(self) -> tuple[str, ...]:
+        """Checks the validation job records, and the registry's policy requires, before Staging."""
+        return (DATA_QUALITY_CHECK, *(gate.check_name for gate in self.gates))
+
+    @property
+    def production_checks(self) -> tuple[str, ...]:
+        """Checks the policy requires before Production."""
+        return (SHADOW_CHECK,)
+
+    def evaluation_data(self) -> pd.DataFrame:
+        """The rows validation and shadow evaluation score on: the evaluation loader's, else the training holdout."""
+        if self.load_evaluation_data is not None:
+            return self.load_evaluation_data()
+        from .datasets import holdout_split
+
+        _, holdout = holdout_split(self.load_data(), self.target, fraction=self.holdout_fraction, seed=self.split_seed)
+        return holdout
+
+    @property
+    def training_code_version(self) -> str:
+        if self.code_version:
+            return self.code_version
+        try:
+            source = inspect.getsource(self.train)
+        except (OSError, TypeError):
+            source = getattr(self.train, "__qualname__", repr(self.train))
+        return hashlib.sha256(source.encode()).hexdigest()[:12]

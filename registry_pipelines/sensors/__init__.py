@@ -1,0 +1,14 @@
+"""Sensors driven by the catalog's audit log, built by small factory functions."""
+
+from .catalog_sensor import catalog_event_sensor, lifecycle_run, read_cursor
+from .lifecycle import build_approval_sensor, build_candidate_sensor, build_production_sensor, build_staging_sensor
+
+__all__ = [
+    "build_approval_sensor",
+    "build_candidate_sensor",
+    "build_production_sensor",
+    "build_staging_sensor",
+    "catalog_event_sensor",
+    "lifecycle_run",
+    "read_cursor",
+]

@@ -1,0 +1,126 @@
+"""The four sensors that move a version through its lifecycle, one per catalog event that calls for a step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dagster import SensorDefinition
+
+from registry_core import AuditEntry, Registry, Stage
+
+from ..model_pipeline import SHADOW_CHECK, ModelPipeline
+from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
+
+if TYPE_CHECKING:
+    # Dagster does not export the type define_asset_job returns.
+    pass
+
+__all__ = [
+    "build_approval_sensor",
+    "build_candidate_sensor",
+    "build_production_sensor",
+    "build_staging_sensor",
+]
+
+Job = "JobDefinition | UnresolvedAssetJobDefinition"
+
+
+def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> SensorDefinition:
+    """New version registered → validation run (if it is still a candidate)."""
+
+    def react(catalog: Registry, event: AuditEntry) -> Reaction:
+        if event.action != "version.register" or event.version is None:
+            return None
+        version = catalog.get_version(pipeline.name, event.version)
+        if version.stage is not Stage.NONE:
+            return f"version {event.version} is already in {version.stage}"
+        return lifecycle_run(
+            pipeline, "validate", validate_job.name, pipeline.op_name("validate_candidate"), event,
+            {"version": event.version},
+        )
+
+    return catalog_event_sensor(
+        name=pipeline.job_name("on_new_candidate"),
+        model=pipeline.name,
+        job=validate_job,
+        react=react,
+        description=f"A new {pipeline.name} version was registered: validate it.",
+        minimum_interval_seconds=pipeline.sensor_interval_seconds,
+    )
+
+
+def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefinition:
+    """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
+
+    def react(catalog: Registry, event: AuditEntry) -> Reaction:
+        if event.action != "version.transition" or (event.after or {}).get("stage") != Stage.STAGING.value:
+            return None
+        details = catalog.show(f"models:/{pipeline.name}/{event.version}")
+        if details.version.stage is not Stage.STAGING:
+            return f"version {event.version} has left Staging ({details.version.stage})"
+        if any(check.name == SHADOW_CHECK for check in details.checks):
+            return f"version {event.version} already has a {SHADOW_CHECK} result"
+        return lifecycle_run(
+            pipeline, "shadow", shadow_job.name, pipeline.op_name("shadow_evaluate"), event, {"version": event.version}
+        )
+
+    return catalog_event_sensor(
+        name=pipeline.job_name("on_staging"),
+        model=pipeline.name,
+        job=shadow_job,
+        react=react,
+        description=f"A {pipeline.name} version entered Staging: shadow-evaluate it against Production.",
+        minimum_interval_seconds=pipeline.sensor_interval_seconds,
+    )
+
+
+def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDefinition:
+    """Approval (or a check) recorded on a Staging version whose gates now all hold → promotion run."""
+
+    def react(catalog: Registry, event: AuditEntry) -> Reaction:
+        approval = event.action == "approval.record"
+        if approval and (event.after or {}).get("decision") != "approve":
+            return None
+        if not approval and event.action != "check.record":
+            return None
+        version = catalog.get_version(pipeline.name, event.version)
+        if version.stage is not Stage.STAGING:
+            return f"version {event.version} was approved while in {version.stage}" if approval else None
+        unmet = catalog.unmet_gates(pipeline.name, event.version, Stage.PRODUCTION)
+        if unmet:
+            return f"version {event.version} awaits: " + "; ".join(unmet)
+        trigger = f"approved by {event.actor}" if approval else f"check {(event.after or {}).get('check')} recorded"
+        return lifecycle_run(
+            pipeline, "promote", promote_job.name, pipeline.op_name("promote"), event,
+            {"version": event.version, "reason": f"every gate holds ({trigger}, audit #{event.seq})"},
+        )
+
+    return catalog_event_sensor(
+        name=pipeline.job_name("on_approval"),
+        model=pipeline.name,
+        job=promote_job,
+        react=react,
+        description=f"A {pipeline.name} Staging version was approved: promote it once every gate holds.",
+        minimum_interval_seconds=pipeline.sensor_interval_seconds,
+    )
+
+
+def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> SensorDefinition:
+    """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
+
+    def react(catalog: Registry, event: AuditEntry) -> Reaction:
+        if event.action not in ("version.promote", "version.rollback"):
+            return None
+        return lifecycle_run(
+            pipeline, "redeploy", redeploy_job.name, pipeline.op_name("record_production_change"), event,
+            {"version": event.version, "audit_seq": event.seq},
+        )
+
+    return catalog_event_sensor(
+        name=pipeline.job_name("on_production_change"),
+        model=pipeline.name,
+        job=redeploy_job,
+        react=react,
+        description=f"{pipeline.name}'s Production version changed: materialize it and redeploy.",
+        minimum_interval_seconds=pipeline.sensor_interval_seconds,
+    )

@@ -1,0 +1,127 @@
+"""Deploy targets: what they send, how they fail, and the backoff between attempts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from registry_pipelines.deploy import (
+    CommandDeployTarget,
+    DeployError,
+    DeployTarget,
+    HttpDeployTarget,
+    ProductionChange,
+    deploy_with_retries,
+    targets_from_env,
+)
+
+CHANGE = ProductionChange(
+    model="fraud-detector", version=3, uri="models:/fraud-detector/3", artifact_sha256="ab" * 32,
+    change="promotion", audit_seq=42, previous_version=2, reason="every gate holds", changed_by="dagster",
+)
+
+
+def test_http_target_posts_the_change_as_json(deploy_endpoint):
+    """The endpoint receives model, version, URI, digest and why."""
+    answer = HttpDeployTarget(deploy_endpoint.url).deploy(CHANGE)
+    assert answer == "HTTP 200"
+    assert deploy_endpoint.received == [CHANGE.to_json()]
+
+
+def test_http_target_reports_an_error_status(deploy_endpoint):
+    deploy_endpoint.down = True
+    with pytest.raises(DeployError, match="answered HTTP 503"):
+        HttpDeployTarget(deploy_endpoint.url).deploy(CHANGE)
+
+
+def test_http_target_reports_an_unreachable_endpoint():
+    """Nothing listening on the port: a DeployError naming the URL, not a traceback."""
+    with pytest.raises(DeployError, match="unreachable"):
+        HttpDeployTarget("http://127.0.0.1:9/deploy", timeout_seconds=2).deploy(CHANGE)
+
+
+def test_http_target_keeps_credentials_out_of_its_name():
+    """The target's name goes into the audit log, so a password in the URL must not."""
+    target = HttpDeployTarget("https://deployer:s3cret@serving.example/hooks/fraud?token=abc")
+    assert target.name == "http:https://serving.example/hooks/fraud"
+
+
+def test_http_target_needs_an_http_url():
+    with pytest.raises(ValueError, match="http"):
+        HttpDeployTarget("file:///etc/passwd")
+
+
+def test_command_target_gets_the_change_on_stdin_and_in_its_environment(tmp_path: Path):
+    out = tmp_path / "received.json"
+    script = (
+        "import json, os, sys; change = json.load(sys.stdin); "
+        f"json.dump({{**change, 'env_version': os.environ['REGISTRY_VERSION']}}, open({str(out)!r}, 'w')); print('ok')"
+    )
+    answer = CommandDeployTarget([sys.executable, "-c", script]).deploy(CHANGE)
+    assert answer == "exit status 0: ok"
+    received = json.loads(out.read_text())
+    assert received["uri"] == CHANGE.uri
+    assert received["env_version"] == "3"
+
+
+def test_command_target_reports_a_failing_command():
+    target = CommandDeployTarget([sys.executable, "-c", "import sys; sys.exit('serving cluster unreachable')"])
+    with pytest.raises(DeployError, match="exited with status 1: serving cluster unreachable"):
+        target.deploy(CHANGE)
+
+
+def test_command_target_reports_a_missing_program():
+    with pytest.raises(DeployError, match="not found"):
+        CommandDeployTarget("no-such-deploy-tool --now").deploy(CHANGE)
+
+
+def test_both_targets_satisfy_the_protocol():
+    assert isinstance(HttpDeployTarget("http://127.0.0.1/"), DeployTarget)
+    assert isinstance(CommandDeployTarget("true"), DeployTarget)
+
+
+class Flaky:
+    """A target failing a set number of times before it answers."""
+
+    name = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+
+    def deploy(self, change: ProductionChange) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise DeployError(f"refused #{self.calls}")
+        return "ok"
+
+
+def test_retries_back_off_exponentially_until_success():
+    """Waits 0.5 s, 1 s, 2 s between four attempts; success on the fourth."""
+    waits: list[float] = []
+    outcome = deploy_with_retries(Flaky(3), CHANGE, attempts=4, backoff_seconds=0.5, sleep=waits.append)
+    assert outcome.succeeded and outcome.attempts == 4
+    assert waits == [0.5, 1.0, 2.0]
+    assert outcome.errors == ("refused #1", "refused #2", "refused #3")
+
+
+def test_retries_give_up_after_the_last_attempt_without_waiting_again():
+    waits: list[float] = []
+    outcome = deploy_with_retries(Flaky(10), CHANGE, attempts=3, backoff_seconds=1, sleep=waits.append)
+    assert not outcome.succeeded
+    assert outcome.attempts == 3 and outcome.detail == "refused #3"
+    assert waits == [1, 2]
+
+
+def test_targets_from_environment():
+    targets = targets_from_env(
+        "FRAUD_DETECTOR",
+        {"FRAUD_DETECTOR_DEPLOY_URL": "http://127.0.0.1:8080/deploy", "FRAUD_DETECTOR_DEPLOY_COMMAND": "kubectl rollout restart deploy/fraud"},
+    )
+    assert [t.name for t in targets] == [
+        "http:http://127.0.0.1:8080/deploy", "command:kubectl rollout restart deploy/fraud",
+    ]
+    assert targets_from_env("FRAUD_DETECTOR", {}) == ()

@@ -1,0 +1,76 @@
+"""The Dagster instance configurations shipped at the repository root: SQLite by default, PostgreSQL for teams."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from registry_pipelines import build_registry_definitions
+from registry_pipelines.testing import InProcessLifecycle
+
+from .steps import retrain, tick
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_instance_keeps_everything_in_sqlite_under_dagster_home(tmp_path: Path):
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_runs() == []
+    assert (tmp_path / "history").is_dir()
+
+
+@pytest.fixture
+def dagster_postgres_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL database for Dagster's storage, dropped afterwards."""
+    from conftest import POSTGRES_URL, REQUIRE_POSTGRES, postgres_problem
+
+    problem = postgres_problem()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"REGISTRY_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    name = f"dagster_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_instance_records_the_lifecycle(
+    tmp_path: Path, dagster_postgres_url: str, pipeline, registry_resource
+):
+    """With dagster.postgres.yaml, runs, asset history and sensor-launched runs land in PostgreSQL."""
+    shutil.copy(ROOT / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        lifecycle = InProcessLifecycle(
+            build_registry_definitions(pipeline, registry=registry_resource), instance, log_level="CRITICAL"
+        )
+        assert retrain(lifecycle, pipeline).success
+        assert tick(lifecycle, pipeline, "on_new_candidate").succeeded
+        assert len(instance.get_runs()) == 2
+        assert instance.get_latest_materialization_event(AssetKey(["fraud_detector", "candidate_model"])) is not None
+    engine = create_engine(dagster_postgres_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM runs")).scalar_one() == 2
+    engine.dispose()
