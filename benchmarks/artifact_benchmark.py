@@ -7,8 +7,9 @@ Each round, in this order, on one file that is already in the page cache:
 a durable copy costs), a first registration (hash + copy + fsync + publish),
 and a second registration of the same bytes (only hashing remains; no bytes
 written). Registrations run in a fresh process each, so their peak memory
-(max RSS) is the registering process's own. Medians over the rounds are
-printed with the ratios to `cp`.
+(max RSS) is the registering process's own. Every step starts with the
+disk flushed (``sync``), so none pays for the previous step's writes.
+Medians over the rounds are printed with the ratios to `cp`.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ print(json.dumps({"seconds": elapsed, "version": version.version,
 
 
 def timed(command: list[str]) -> float:
+    os.sync()
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started
 
 
 def register(db: str, root: Path, source: Path) -> dict[str, float]:
+    os.sync()
     result = subprocess.run(
         [sys.executable, "-c", _REGISTER, db, str(root), str(source)], check=True, capture_output=True, text=True
     )

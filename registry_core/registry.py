@@ -1016,7 +1016,10 @@ def _resolve_query(ref: ModelRef) -> Any:
         ).where(aliases.c.alias == ref.alias)
     if ref.stage is None:
         raise InvalidInput(f"{ref} names a model, not a version")
-    return query.where(versions.c.stage == ref.stage.value).order_by(versions.c.version.desc()).limit(1)
+    query = query.where(versions.c.stage == ref.stage.value)
+    if ref.stage is Stage.PRODUCTION:
+        return query  # at most one row: the partial unique index answers it directly
+    return query.order_by(versions.c.version.desc()).limit(1)
 
 
 def _version_info(name: str, row: Any, *, tags: dict[str, str] | None = None) -> VersionInfo:

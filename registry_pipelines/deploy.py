@@ -53,6 +53,10 @@ class ProductionChange:
         return asdict(self)
 
 
+#: The shared secret of ``registry serve``'s ``/reload`` (the same variable the server reads).
+RELOAD_SECRET_ENV = "REGISTRY_RELOAD_SECRET"
+
+
 class DeployError(Exception):
     """A deploy target refused or could not be reached; the message says which and why."""
 
@@ -190,11 +194,17 @@ def deploy_with_retries(
 
 
 def targets_from_env(prefix: str, environ: Mapping[str, str] | None = None) -> tuple[DeployTarget, ...]:
-    """Targets configured by ``{PREFIX}_DEPLOY_URL`` and ``{PREFIX}_DEPLOY_COMMAND`` (either, both or neither)."""
+    """Targets configured by ``{PREFIX}_DEPLOY_URL`` and ``{PREFIX}_DEPLOY_COMMAND`` (either, both or neither).
+
+    With ``$REGISTRY_RELOAD_SECRET`` set, the URL target presents it as a bearer
+    token, which is what ``registry serve``'s ``POST /reload`` asks for.
+    """
     env = os.environ if environ is None else environ
     targets: list[DeployTarget] = []
     if env.get(f"{prefix}_DEPLOY_URL"):
-        targets.append(HttpDeployTarget(env[f"{prefix}_DEPLOY_URL"]))
+        secret = env.get(RELOAD_SECRET_ENV)
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        targets.append(HttpDeployTarget(env[f"{prefix}_DEPLOY_URL"], headers=headers))
     if env.get(f"{prefix}_DEPLOY_COMMAND"):
         targets.append(CommandDeployTarget(env[f"{prefix}_DEPLOY_COMMAND"]))
     return tuple(targets)

@@ -572,3 +572,21 @@ def test_registry_serve_answers_on_loopback_and_stops_on_sigterm(tmp_path: Path)
             process.communicate(timeout=WAIT)
     assert process.returncode == 0, stderr
     assert f"serving models:/fraud/Production (version 1) on http://127.0.0.1:{port}" in stderr
+
+
+def test_the_redeploy_jobs_http_target_makes_the_server_follow_a_promotion(catalog: Registry):
+    """The pipelines' deploy target, configured from the environment, reaches /reload and the swap follows."""
+    from registry_pipelines.deploy import ProductionChange, targets_from_env
+
+    with serving(catalog, poll_interval=600.0) as (server, client):
+        assert served_version(client) == 1
+        change = catalog.promote("fraud", 2)
+        (target,) = targets_from_env(
+            "FRAUD", {"FRAUD_DEPLOY_URL": f"{server.url}/reload", "REGISTRY_RELOAD_SECRET": SECRET}
+        )
+        answer = target.deploy(ProductionChange(
+            model="fraud", version=2, uri="models:/fraud/2", artifact_sha256=change.version.artifact_sha256,
+            change="promotion", audit_seq=change.audit_seq, previous_version=1, reason=None, changed_by="alice",
+        ))
+        assert answer == "HTTP 202"
+        wait_until(lambda: served_version(client) == 2, what="the promoted version serving")

@@ -222,6 +222,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: A hint names ``model`` and ``version``; the rest of a redeploy job's change record
+#: (registry_pipelines' ProductionChange) is accepted and ignored, since the catalog decides.
+_RELOAD_FIELDS = frozenset(
+    {"model", "version", "uri", "artifact_sha256", "change", "audit_seq", "previous_version", "reason", "changed_by"}
+)
+
+
 def _reload_hint(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
@@ -231,9 +238,11 @@ def _reload_hint(body: bytes) -> dict[str, Any]:
         raise PayloadError(400, "reload body is not valid JSON") from None
     if not isinstance(document, dict):
         raise PayloadError(422, 'reload body must be an object like {"model": "fraud-detector", "version": 7}')
-    unknown = sorted(set(document) - {"model", "version"})
+    unknown = sorted(set(document) - _RELOAD_FIELDS)
     if unknown:
-        raise PayloadError(422, f"unknown field(s) {', '.join(map(repr, unknown))} in the reload body: expected model, version")
+        raise PayloadError(
+            422, f"unknown field(s) {', '.join(map(repr, unknown))} in the reload body: expected model, version"
+        )
     model, version = document.get("model"), document.get("version")
     if model is not None and not isinstance(model, str):
         raise PayloadError(422, "'model' must be a model name")
