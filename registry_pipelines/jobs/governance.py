@@ -17,8 +17,6 @@ from dagster import (
     OpExecutionContext,
     Output,
     RunConfig,
-    in_process_executor,
-    job,
     op,
 )
 from pydantic import Field
@@ -28,6 +26,7 @@ from registry_core import RegistryError, Stage
 from ..resources import RegistryResource
 from .failures import refused
 from .promotion import CHANGE_SEQ_TAG
+from .single_op import single_op_job
 
 __all__ = [
     "APPROVAL_JOB",
@@ -119,16 +118,12 @@ def build_approval_job() -> JobDefinition:
             },
         )
 
-    @job(
+    return single_op_job(
+        record_approval_decision,
         name=APPROVAL_JOB,
         description="Approve or reject a model version for Production (Launchpad: model, version, decision, approver, comment).",
-        executor_def=in_process_executor,
         tags={"registry/step": "approve"},
     )
-    def approve_model_version() -> None:
-        record_approval_decision()
-
-    return approve_model_version
 
 
 def build_rollback_job() -> JobDefinition:
@@ -158,13 +153,9 @@ def build_rollback_job() -> JobDefinition:
             metadata={"version": MetadataValue.int(change.version.version), "archived": MetadataValue.text(archived)},
         )
 
-    @job(
+    return single_op_job(
+        roll_back_production,
         name=ROLLBACK_JOB,
         description="Roll a model back to a formerly-Production version (Launchpad: model, optional version, reason).",
-        executor_def=in_process_executor,
         tags={"registry/step": "rollback"},
     )
-    def rollback_model() -> None:
-        roll_back_production()
-
-    return rollback_model

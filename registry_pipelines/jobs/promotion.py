@@ -8,8 +8,6 @@ from dagster import (
     OpExecutionContext,
     Output,
     RunConfig,
-    in_process_executor,
-    job,
     op,
 )
 from pydantic import Field
@@ -19,6 +17,7 @@ from registry_core import RegistryError, Stage
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
 from .failures import refused
+from .single_op import single_op_job
 
 __all__ = ["CHANGE_SEQ_TAG", "PromotionConfig", "build_promotion_job", "promotion_run_config"]
 
@@ -63,13 +62,9 @@ def build_promotion_job(pipeline: ModelPipeline) -> JobDefinition:
             },
         )
 
-    @job(
+    return single_op_job(
+        promote,
         name=pipeline.job_name("promote"),
         description=f"Promote a {pipeline.name} version to Production; launched by the approval sensor once every gate holds.",
-        executor_def=in_process_executor,
         tags={"registry/model": pipeline.name, "registry/step": "promote"},
     )
-    def promote_job() -> None:
-        promote()
-
-    return promote_job

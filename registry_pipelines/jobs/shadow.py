@@ -8,8 +8,6 @@ from dagster import (
     OpExecutionContext,
     Output,
     RunConfig,
-    in_process_executor,
-    job,
     op,
 )
 
@@ -22,6 +20,7 @@ from ..model_artifacts import load_estimator
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from ..resources import RegistryResource
 from .failures import refused
+from .single_op import single_op_job
 from .validation import VersionConfig
 
 __all__ = ["build_shadow_job", "shadow_run_config"]
@@ -89,13 +88,9 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
             metadata["awaiting"] = MetadataValue.md("\n".join(f"- {gate}" for gate in waiting_for))
         return Output(version.version, metadata=metadata)
 
-    @job(
+    return single_op_job(
+        shadow_evaluate,
         name=pipeline.job_name("shadow_evaluate"),
         description=f"Shadow-evaluate a {pipeline.name} Staging version; launched by the Staging sensor.",
-        executor_def=in_process_executor,
         tags={"registry/model": pipeline.name, "registry/step": "shadow_evaluate"},
     )
-    def shadow_evaluate_job() -> None:
-        shadow_evaluate()
-
-    return shadow_evaluate_job

@@ -9,8 +9,6 @@ from dagster import (
     OpExecutionContext,
     Output,
     RunConfig,
-    in_process_executor,
-    job,
     op,
 )
 from pydantic import Field
@@ -26,6 +24,7 @@ from ..model_pipeline import DATA_QUALITY_CHECK, ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
 from .failures import refused
+from .single_op import single_op_job
 
 __all__ = ["VersionConfig", "build_validation_job", "validation_run_config"]
 
@@ -105,13 +104,9 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
         context.log.info(f"{version.uri} is in Staging")
         return Output(version.version, metadata=metadata)
 
-    @job(
+    return single_op_job(
+        validate_candidate,
         name=pipeline.job_name("validate"),
         description=f"Validate a {pipeline.name} candidate; launched by the new-candidate sensor.",
-        executor_def=in_process_executor,
         tags={"registry/model": pipeline.name, "registry/step": "validate"},
     )
-    def validate() -> None:
-        validate_candidate()
-
-    return validate
