@@ -679,7 +679,7 @@ class Registry:
             owner.tags = [factory(key=k, value=v) for k, v in sorted(updated.items())]
             if number is None:
                 model.updated_at = now
-            changed = sorted(set(current) ^ set(updated) | {k for k in set_ if current.get(k) != set_[k]})
+            changed = sorted(k for k in current.keys() | updated.keys() if current.get(k) != updated.get(k))
             self._audit(
                 session, "model.tags" if number is None else "version.tags", name, number,
                 {k: current[k] for k in changed if k in current},
@@ -855,30 +855,16 @@ class Registry:
         return row
 
     def _resolve(self, session: Session, model: RegisteredModel, ref: ModelRef) -> ModelVersion:
-        if ref.version is not None:
-            return self._version(session, model, ref.version)
-        if ref.latest:
-            if model.last_version == 0:
-                raise NotFound(f"model {model.name!r} has no versions")
-            return self._version(session, model, model.last_version)
-        if ref.alias is not None:
-            alias = session.get(Alias, (model.id, ref.alias))
-            if alias is None:
-                raise NotFound(f"model {model.name!r} has no alias {ref.alias!r}")
-            row = session.get(ModelVersion, alias.version_id)
-            assert row is not None
+        row = session.scalars(_resolve_query(ref)).first()
+        if row is not None:
             return row
-        if ref.stage is None:
-            raise InvalidInput(f"{ref} names a model, not a version")
-        row = session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == model.id, ModelVersion.stage == ref.stage.value)
-            .order_by(ModelVersion.version.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            raise NotFound(f"model {model.name!r} has no version in {ref.stage}")
-        return row
+        if ref.version is not None:
+            raise NotFound(f"model {model.name!r} has no version {ref.version} (latest is {model.last_version})")
+        if ref.latest:
+            raise NotFound(f"model {model.name!r} has no versions")
+        if ref.alias is not None:
+            raise NotFound(f"model {model.name!r} has no alias {ref.alias!r}")
+        raise NotFound(f"model {model.name!r} has no version in {ref.stage}")
 
     def _archive_production(
         self, session: Session, model: RegisteredModel, now: Any, reason: str
@@ -1002,24 +988,26 @@ def _version_summary(row: ModelVersion) -> dict[str, Any]:
 
 
 def _resolve_query(ref: ModelRef) -> Any:
-    versions = ModelVersion.__table__
-    models = RegisteredModel.__table__
-    query = select(versions).join(models, models.c.id == versions.c.model_id).where(models.c.name == ref.name)
+    """The one query behind every model URI: run on a session it gives versions, on a connection plain rows."""
+    query = (
+        select(ModelVersion)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(RegisteredModel.name == ref.name)
+    )
     if ref.version is not None:
-        return query.where(versions.c.version == ref.version)
+        return query.where(ModelVersion.version == ref.version)
     if ref.latest:
-        return query.where(versions.c.version == models.c.last_version)
+        return query.where(ModelVersion.version == RegisteredModel.last_version)
     if ref.alias is not None:
-        aliases = Alias.__table__
         return query.join(
-            aliases, (aliases.c.model_id == models.c.id) & (aliases.c.version_id == versions.c.id)
-        ).where(aliases.c.alias == ref.alias)
+            Alias, (Alias.model_id == RegisteredModel.id) & (Alias.version_id == ModelVersion.id)
+        ).where(Alias.alias == ref.alias)
     if ref.stage is None:
         raise InvalidInput(f"{ref} names a model, not a version")
-    query = query.where(versions.c.stage == ref.stage.value)
+    query = query.where(ModelVersion.stage == ref.stage.value)
     if ref.stage is Stage.PRODUCTION:
         return query  # at most one row: the partial unique index answers it directly
-    return query.order_by(versions.c.version.desc()).limit(1)
+    return query.order_by(ModelVersion.version.desc()).limit(1)
 
 
 def _version_info(name: str, row: Any, *, tags: dict[str, str] | None = None) -> VersionInfo:
