@@ -6,6 +6,7 @@ answered: which version is in Production, who approved it, what trained it.
 
 from __future__ import annotations
 
+from .actions import AuditAction
 from .artifacts import ModelVersionWarning
 from .audit import AuditReport
 from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
@@ -23,7 +24,7 @@ from .errors import (
     SchemaMismatch,
     StoreUnavailable,
 )
-from .policy import GatePolicy
+from .policy import Decision, GateKind, GatePolicy, UnmetGate
 from .records import (
     ApprovalRecord,
     AuditEntry,
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "ApprovalRecord",
+    "AuditAction",
     "AuditEntry",
     "AuditLogError",
     "AuditReport",
@@ -51,9 +53,11 @@ __all__ = [
     "CheckRecord",
     "ConflictError",
     "DatabaseUnavailable",
+    "Decision",
     "EventType",
     "FsspecBlobStore",
     "GarbageReport",
+    "GateKind",
     "GatePolicy",
     "GateUnmet",
     "IntegrityFailure",
@@ -71,6 +75,7 @@ __all__ = [
     "Stage",
     "StageChange",
     "StoreUnavailable",
+    "UnmetGate",
     "VersionDetails",
     "VersionInfo",
     "WebhookAttemptRecord",

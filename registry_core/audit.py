@@ -3,7 +3,8 @@
 Each event's hash covers its content and the previous event's hash, so the
 events form a chain; the newest link is also kept in ``audit_head``, outside
 the events table, so that deleting the newest events is caught as well.
-Appending locks the head row, which orders all writers into one chain.
+Appending (in :class:`~registry_core.unit_of_work.UnitOfWork`) locks the head
+row, which orders all writers into one chain.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
-from .errors import AuditLogError
 from .schema import AuditEvent, AuditHead
 
-__all__ = ["GENESIS_HASH", "AuditReport", "append_event", "canonical_json", "event_hash", "verify_chain"]
+__all__ = ["GENESIS_HASH", "AuditReport", "canonical_json", "event_hash", "format_timestamp", "verify_chain"]
 
 GENESIS_HASH = "0" * 64
-_HEAD_KEY = "registry.audit_head"
 
 
 def canonical_json(value: Any) -> str:
@@ -56,58 +54,6 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def append_event(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    model: str | None,
-    version: int | None,
-    before: Any,
-    after: Any,
-    at: datetime,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
-    # One locked read of the head per transaction, however many events it appends.
-    head = session.info.get(_HEAD_KEY)
-    if head is None:
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-        session.info[_HEAD_KEY] = head
-    if head is None:
-        raise AuditLogError("the audit head row is missing: the audit log was tampered with; run 'registry audit --verify'")
-    seq = head.seq + 1
-    recorded_at = format_timestamp(at)
-    before_text = canonical_json(before)
-    after_text = canonical_json(after)
-    digest = event_hash(
-        seq=seq,
-        prev_hash=head.hash,
-        recorded_at=recorded_at,
-        actor=actor,
-        action=action,
-        model=model,
-        version=version,
-        before=before_text,
-        after=after_text,
-    )
-    event = AuditEvent(
-        seq=seq,
-        recorded_at=recorded_at,
-        actor=actor,
-        action=action,
-        model=model,
-        version=version,
-        before=before_text,
-        after=after_text,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(event)
-    head.seq = seq
-    head.hash = digest
-    return event
-
-
 @dataclass(frozen=True)
 class AuditReport:
     """The outcome of walking the chain from the first event to the head."""
@@ -131,9 +77,9 @@ class AuditReport:
         }
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> AuditReport:
+def verify_chain(session: Connection, *, batch: int = 5000) -> AuditReport:
     """Walk every event in order and report the first break in the chain, if any."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
+    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, "")
     expected_seq = 1
     prev_hash = GENESIS_HASH
@@ -178,7 +124,7 @@ def verify_chain(session: Session, *, batch: int = 5000) -> AuditReport:
     return AuditReport(intact=True, events=count, head_seq=head_seq, head_hash=head_hash)
 
 
-def _rows(session: Session, batch: int) -> Iterator[tuple[Any, ...]]:
+def _rows(session: Connection, batch: int) -> Iterator[tuple[Any, ...]]:
     columns = (
         AuditEvent.seq,
         AuditEvent.recorded_at,

@@ -81,6 +81,22 @@ class Database:
         self.engine.dispose()
 
     @contextlib.contextmanager
+    def transaction(self, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
+        """A Core connection in one transaction: committed on success, rolled back on error.
+
+        ``write`` starts SQLite's transaction with ``BEGIN IMMEDIATE`` so that
+        writers queue at the start instead of failing halfway; ``snapshot``
+        sees one instant throughout (PostgreSQL's REPEATABLE READ).
+        """
+        options: dict[str, Any] = {_WRITE: write}
+        if snapshot and self.dialect == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        with translate_errors(self.display_url), self.engine.connect() as connection:
+            connection.execution_options(**options)
+            with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one write transaction, committed on success, rolled back on error."""
         with self._session(write=True) as session:

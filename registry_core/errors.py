@@ -7,6 +7,11 @@ and one line on stderr.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .policy import UnmetGate
+
 __all__ = [
     "AuditLogError",
     "ConflictError",
@@ -68,12 +73,16 @@ class GateUnmet(RegistryError):
 
     kind = "gate_unmet"
 
-    def __init__(self, message: str, unmet: list[str]) -> None:
+    def __init__(self, message: str, unmet: list[UnmetGate]) -> None:
         super().__init__(message)
+        #: The unmet gates as records (kind, name, message), in the order the message lists them.
         self.unmet = unmet
 
     def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "unmet": list(self.unmet)}
+        return {
+            **super().to_dict(),
+            "unmet": [{"kind": str(g.kind), "name": g.name, "message": g.message} for g in self.unmet],
+        }
 
 
 class NotPermitted(RegistryError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -10,10 +11,49 @@ from typing import Any
 from .errors import InvalidInput, NotPermitted
 from .validation import validate_actor, validate_name
 
-__all__ = ["Decision", "GatePolicy", "approval_gate", "check_gates", "counted_approvers"]
+__all__ = [
+    "Decision",
+    "GateKind",
+    "GatePolicy",
+    "RecordedDecision",
+    "UnmetGate",
+    "approval_gate",
+    "check_gates",
+    "counted_approvers",
+]
 
 MAX_APPROVALS = 20
 MAX_LISTED = 200
+
+
+class Decision(enum.StrEnum):
+    """A reviewer's verdict on a version: the one vocabulary of the API, the CLI and the pipelines."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class GateKind(enum.StrEnum):
+    """What kind of gate stands between a version and its next stage."""
+
+    #: A required check has no recorded result.
+    CHECK_MISSING = "check_missing"
+    #: A check's latest result is a failure.
+    CHECK_FAILED = "check_failed"
+    #: Not enough eligible approvals (since the latest rejection, if any).
+    APPROVAL = "approval"
+
+
+@dataclass(frozen=True)
+class UnmetGate:
+    """One unmet gate: its kind, what it names (a check, or ``approvals``) and a sentence for people."""
+
+    kind: GateKind
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -75,44 +115,44 @@ class GatePolicy:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
         return replace(self, **kept)
 
-    def check_may_decide(self, actor: str, *, registrant: str, decision: str, label: str) -> None:
+    def check_may_decide(self, actor: str, *, registrant: str, decision: Decision, label: str) -> None:
         """Raise :class:`NotPermitted` unless ``actor`` may record ``decision`` on a version."""
         if self.approvers and actor not in self.approvers:
             raise NotPermitted(
                 f"{actor} is not an allowed approver of {label} (allowed: {', '.join(self.approvers)})"
             )
-        if decision == "approve" and actor == registrant and not self.allow_self_approval:
+        if decision is Decision.APPROVE and actor == registrant and not self.allow_self_approval:
             raise NotPermitted(
                 f"{actor} registered {label} and may not approve it: the policy forbids self-approval"
             )
 
 
 @dataclass(frozen=True)
-class Decision:
+class RecordedDecision:
     """One approval or rejection, in the order recorded."""
 
     approver: str
-    decision: str
+    decision: Decision
     comment: str | None
     recorded_at: datetime
 
 
-def check_gates(required: Sequence[str], latest: Mapping[str, bool], *, all_recorded: bool) -> list[str]:
+def check_gates(required: Sequence[str], latest: Mapping[str, bool], *, all_recorded: bool) -> list[UnmetGate]:
     """The unmet check gates: required checks missing or failing, and with ``all_recorded`` any failing check."""
     unmet = []
     for name in required:
         if name not in latest:
-            unmet.append(f"required check '{name}' has not been recorded")
+            unmet.append(UnmetGate(GateKind.CHECK_MISSING, name, f"required check '{name}' has not been recorded"))
         elif not latest[name]:
-            unmet.append(f"required check '{name}' failed")
+            unmet.append(UnmetGate(GateKind.CHECK_FAILED, name, f"required check '{name}' failed"))
     if all_recorded:
         for name, passed in sorted(latest.items()):
             if not passed and name not in required:
-                unmet.append(f"check '{name}' failed")
+                unmet.append(UnmetGate(GateKind.CHECK_FAILED, name, f"check '{name}' failed"))
     return unmet
 
 
-def counted_approvers(policy: GatePolicy, decisions: Sequence[Decision], *, registrant: str) -> list[str]:
+def counted_approvers(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, registrant: str) -> list[str]:
     """The approvers whose approvals count, in the order they approved.
 
     Approvals count once per eligible approver and only when recorded after the
@@ -120,25 +160,25 @@ def counted_approvers(policy: GatePolicy, decisions: Sequence[Decision], *, regi
     """
     counted: list[str] = []
     for decision in decisions:
-        if decision.decision == "reject":
+        if decision.decision is Decision.REJECT:
             counted = []
         elif _eligible(policy, decision.approver, registrant) and decision.approver not in counted:
             counted.append(decision.approver)
     return counted
 
 
-def approval_gate(policy: GatePolicy, decisions: Sequence[Decision], *, registrant: str) -> list[str]:
+def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, registrant: str) -> list[UnmetGate]:
     """The unmet approval gate, if any (see :func:`counted_approvers`)."""
     counted = counted_approvers(policy, decisions, registrant=registrant)
     if len(counted) >= policy.approvals_required:
         return []
     need = f"{policy.approvals_required} approval(s) required, {len(counted)} eligible"
-    rejections = [d for d in decisions if d.decision == "reject"]
+    rejections = [d for d in decisions if d.decision is Decision.REJECT]
     if rejections:
         last = rejections[-1]
         note = f" ({last.comment})" if last.comment else ""
-        return [f"{need} since the rejection by {last.approver}{note}"]
-    return [need + " recorded"]
+        return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {last.approver}{note}")]
+    return [UnmetGate(GateKind.APPROVAL, "approvals", need + " recorded")]
 
 
 def _eligible(policy: GatePolicy, approver: str, registrant: str) -> bool:

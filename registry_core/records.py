@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .policy import GatePolicy
+from .actions import AuditAction
+from .policy import Decision, GatePolicy, UnmetGate
 from .stages import Stage
 
 __all__ = [
@@ -91,7 +92,7 @@ class ApprovalRecord:
     model: str
     version: int
     approver: str
-    decision: str
+    decision: Decision
     comment: str | None
     recorded_at: datetime
 
@@ -106,7 +107,7 @@ class VersionDetails:
     aliases: list[str]
     #: Unmet gates for the version's next step (Staging or Production); empty when none remain.
     next_stage: Stage | None
-    unmet_gates: list[str] = field(default_factory=list)
+    unmet_gates: list[UnmetGate] = field(default_factory=list)
     #: Registration and every stage change of this version, oldest first.
     stage_history: list[AuditEntry] = field(default_factory=list)
 
@@ -139,7 +140,7 @@ class AuditEntry:
     seq: int
     recorded_at: str
     actor: str
-    action: str
+    action: AuditAction
     model: str | None
     version: int | None
     before: Any

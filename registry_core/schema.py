@@ -8,8 +8,9 @@ values (check constraints), foreign keys, and an append-only audit table
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from .policy import Decision
+from .stages import Stage
 
 __all__ = [
     "Alias",
@@ -79,6 +83,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class StrEnumColumn(TypeDecorator[E], Generic[E]):
+    """A ``StrEnum`` stored as its plain value in a VARCHAR: the code sees enum members, never strings.
+
+    The allowed values are enforced by the check constraints the migrations
+    create; this type only converts at the boundary.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum_type(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -117,7 +145,7 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"))
     version: Mapped[int] = mapped_column(Integer)
-    stage: Mapped[str] = mapped_column(String(16), default="None")
+    stage: Mapped[Stage] = mapped_column(StrEnumColumn(Stage, 16), default=Stage.NONE)
     artifact_uri: Mapped[str] = mapped_column(Text)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(BigInteger)
@@ -209,7 +237,7 @@ class Approval(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     approver: Mapped[str] = mapped_column(String(256))
-    decision: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[Decision] = mapped_column(StrEnumColumn(Decision, 16))
     comment: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

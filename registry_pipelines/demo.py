@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from registry_core import AuditAction
+
 MODEL = "fraud-detector"
 ENGINEER = "ml-engineer"
 REVIEWER = "risk-reviewer"
@@ -217,7 +219,7 @@ class Walkthrough:
         expect(self.tick("on_staging"), "shadow evaluation did not run or failed")
         shadow = {c.name: c for c in self.catalog.show(f"models:/{MODEL}/{number}").checks}["shadow_evaluation"]
         say(shadow.details["summary"])
-        say(f"awaiting: {'; '.join(self.catalog.unmet_gates(MODEL, number, 'Production')) or 'nothing'}")
+        say(f"awaiting: {'; '.join(g.message for g in self.catalog.unmet_gates(MODEL, number, 'Production')) or 'nothing'}")
 
     def approve_promote_redeploy(self, number: int) -> None:
         from registry_pipelines.jobs import approval_run_config
@@ -245,7 +247,7 @@ class Walkthrough:
                 f"approved by {meta['approved by'].value}, sha256 {meta['artifact sha256'].value[:12]}…")
         production = self.catalog.resolve(f"models:/{MODEL}/Production")
         expect(production.version == 1, "v1 is not back in Production")
-        deployments = [e for e in self.catalog.audit_events(MODEL, limit=500) if e.action == "deployment.record"]
+        deployments = [e for e in self.catalog.audit_events(MODEL, limit=500) if e.action is AuditAction.DEPLOYMENT_RECORD]
         say(f"Production: {production.uri}; {len(deployments)} deployments recorded in the audit log")
         report = self.catalog.verify_audit()
         expect(report.intact, "the audit chain is broken")

@@ -177,7 +177,8 @@ def test_gate_errors_list_every_unmet_gate_as_json(run, artifact: Path):
     assert result.exit_code == 1
     unmet = json.loads(result.stderr)["unmet"]
     assert len(unmet) == 3
-    assert any("auc_gate" in gate for gate in unmet) and any("bias_audit" in gate for gate in unmet)
+    assert {gate["name"] for gate in unmet} == {"auc_gate", "bias_audit", "approvals"}
+    assert all(gate["kind"] in ("check_missing", "check_failed", "approval") and gate["message"] for gate in unmet)
 
 
 def test_usage_errors_exit_2(run):

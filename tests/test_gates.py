@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 from registry_core import GatePolicy, GateUnmet, InvalidInput, NotPermitted, Registry, Stage
+from registry_core.policy import GateKind, UnmetGate
+
+
+def messages(gates: list[UnmetGate]) -> list[str]:
+    """The sentences people read, in order."""
+    return [gate.message for gate in gates]
 
 
 @pytest.fixture
@@ -37,7 +43,7 @@ def test_promotion_without_approval_names_the_gate_and_changes_nothing(staged: R
     before = catalog_state()
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
-    assert refused.value.unmet == ["1 approval(s) required, 0 eligible recorded"]
+    assert messages(refused.value.unmet) == ["1 approval(s) required, 0 eligible recorded"]
     assert "1 approval(s) required" in str(refused.value)
     assert stage_of(staged) is Stage.STAGING
     assert catalog_state() == before
@@ -45,7 +51,7 @@ def test_promotion_without_approval_names_the_gate_and_changes_nothing(staged: R
 
 def test_approval_by_another_actor_opens_production(staged: Registry):
     staged.as_actor("bob").approve("fraud", 1)
-    assert staged.unmet_gates("fraud", 1, "Production") == []
+    assert messages(staged.unmet_gates("fraud", 1, "Production")) == []
     assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
 
 
@@ -69,7 +75,7 @@ def test_required_staging_check_gates_staging(registry: Registry, model_file, ca
         before = catalog_state()
         with pytest.raises(GateUnmet) as refused:
             registry.transition("fraud", 1, "Staging")
-        assert refused.value.unmet == unmet
+        assert messages(refused.value.unmet) == unmet
         assert stage_of(registry) is Stage.NONE
         assert catalog_state() == before
     else:
@@ -100,7 +106,7 @@ def test_required_production_check_gates_production(staged: Registry, catalog_st
         before = catalog_state()
         with pytest.raises(GateUnmet) as refused:
             staged.promote("fraud", 1)
-        assert refused.value.unmet == unmet
+        assert messages(refused.value.unmet) == unmet
         assert stage_of(staged) is Stage.STAGING
         assert catalog_state() == before
     else:
@@ -112,7 +118,7 @@ def test_any_failed_check_blocks_production_even_if_not_required(staged: Registr
     staged.record_check("fraud", 1, "bias", passed=False, details={"gap": 0.2})
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
-    assert refused.value.unmet == ["check 'bias' failed"]
+    assert messages(refused.value.unmet) == ["check 'bias' failed"]
     assert stage_of(staged) is Stage.STAGING
 
 
@@ -128,7 +134,7 @@ def test_rejection_blocks_promotion_until_a_later_approval(staged: Registry):
     staged.as_actor("carol").reject("fraud", 1, comment="drift on segment B")
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
-    assert refused.value.unmet == ["1 approval(s) required, 0 eligible since the rejection by carol (drift on segment B)"]
+    assert messages(refused.value.unmet) == ["1 approval(s) required, 0 eligible since the rejection by carol (drift on segment B)"]
 
     staged.as_actor("bob").approve("fraud", 1)
     assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
@@ -140,7 +146,7 @@ def test_two_required_approvals_need_two_distinct_approvers(staged: Registry):
     staged.as_actor("bob").approve("fraud", 1)
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
-    assert refused.value.unmet == ["2 approval(s) required, 1 eligible recorded"]
+    assert messages(refused.value.unmet) == ["2 approval(s) required, 1 eligible recorded"]
 
     staged.as_actor("carol").approve("fraud", 1)
     change = staged.promote("fraud", 1)
@@ -154,7 +160,7 @@ def test_self_approval_does_not_count_towards_required_approvals(staged: Registr
     staged.approve("fraud", 1)
     staged.as_actor("bob").approve("fraud", 1)
     staged.set_policy("fraud", allow_self_approval=False)
-    assert staged.unmet_gates("fraud", 1, "Production") == ["2 approval(s) required, 1 eligible recorded"]
+    assert messages(staged.unmet_gates("fraud", 1, "Production")) == ["2 approval(s) required, 1 eligible recorded"]
 
 
 def test_approver_not_on_the_list_is_refused_and_writes_nothing(staged: Registry, catalog_state):
@@ -174,7 +180,7 @@ def test_approval_stops_counting_when_the_approver_is_left_off_a_new_list(staged
     staged.set_policy("fraud", approvers=["bob"])
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
-    assert refused.value.unmet == ["1 approval(s) required, 0 eligible recorded"]
+    assert messages(refused.value.unmet) == ["1 approval(s) required, 0 eligible recorded"]
 
     staged.as_actor("bob").approve("fraud", 1)
     assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
@@ -208,11 +214,20 @@ def test_gate_unmet_lists_every_unmet_gate(staged: Registry, catalog_state):
     with pytest.raises(GateUnmet) as refused:
         staged.promote("fraud", 1)
 
-    assert refused.value.unmet == expected
+    assert messages(refused.value.unmet) == expected
+    assert [(gate.kind, gate.name) for gate in refused.value.unmet] == [
+        (GateKind.CHECK_FAILED, "accuracy"),
+        (GateKind.CHECK_MISSING, "latency"),
+        (GateKind.CHECK_FAILED, "bias"),
+        (GateKind.APPROVAL, "approvals"),
+    ]
     assert "4 gate(s) unmet" in str(refused.value)
-    assert refused.value.to_dict()["unmet"] == expected
-    assert staged.unmet_gates("fraud", 1, "Production") == expected
-    assert staged.show("models:/fraud/1").unmet_gates == expected
+    assert [gate["message"] for gate in refused.value.to_dict()["unmet"]] == expected
+    assert refused.value.to_dict()["unmet"][1] == {
+        "kind": "check_missing", "name": "latency", "message": "required check 'latency' has not been recorded",
+    }
+    assert messages(staged.unmet_gates("fraud", 1, "Production")) == expected
+    assert messages(staged.show("models:/fraud/1").unmet_gates) == expected
     assert catalog_state() == before
 
 
@@ -221,7 +236,7 @@ def test_gate_unmet_lists_every_missing_staging_check(registry: Registry, model_
     registry.set_policy("fraud", staging_checks=["schema", "smoke"])
     with pytest.raises(GateUnmet) as refused:
         registry.transition("fraud", 1, "Staging")
-    assert refused.value.unmet == [
+    assert messages(refused.value.unmet) == [
         "required check 'schema' has not been recorded",
         "required check 'smoke' has not been recorded",
     ]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..actions import AuditAction
 from ..errors import NotFound, RegistryError
 from ..schema import utcnow
 from ..uris import parse_model_uri
@@ -30,7 +31,14 @@ log = logging.getLogger("registry.serving")
 
 #: Audit actions that can move a stage, alias or ``latest`` URI to another version.
 RELEVANT_ACTIONS = frozenset(
-    {"version.register", "version.transition", "version.promote", "version.rollback", "alias.set", "alias.delete"}
+    {
+        AuditAction.VERSION_REGISTER,
+        AuditAction.VERSION_TRANSITION,
+        AuditAction.VERSION_PROMOTE,
+        AuditAction.VERSION_ROLLBACK,
+        AuditAction.ALIAS_SET,
+        AuditAction.ALIAS_DELETE,
+    }
 )
 _PAGE = 1000
 

@@ -1,7 +1,7 @@
 """Registry events: their types, which audit actions raise them, and the JSON body each one carries.
 
 Events are derived from the audit log, so every change that can raise one
-already passes through :func:`registry_core.audit.append_event`; one audit
+already passes through :meth:`registry_core.unit_of_work.UnitOfWork.record`; one audit
 event may raise several (a promotion is both ``stage_changed`` and
 ``promoted``), each delivered with its own id.
 """
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..actions import AuditAction
 from ..audit import canonical_json
 from ..errors import InvalidInput
 
@@ -32,14 +33,14 @@ class EventType(enum.StrEnum):
 
 
 #: The audit actions that raise events, and the events each raises.
-ACTION_EVENTS: dict[str, tuple[EventType, ...]] = {
-    "version.register": (EventType.VERSION_CREATED,),
-    "version.transition": (EventType.STAGE_CHANGED,),
-    "version.promote": (EventType.STAGE_CHANGED, EventType.PROMOTED),
-    "version.rollback": (EventType.STAGE_CHANGED, EventType.ROLLED_BACK),
-    "check.record": (EventType.CHECK_RECORDED,),
-    "approval.record": (EventType.APPROVAL_RECORDED,),
-    "deployment.record": (EventType.DEPLOYED,),
+ACTION_EVENTS: dict[AuditAction, tuple[EventType, ...]] = {
+    AuditAction.VERSION_REGISTER: (EventType.VERSION_CREATED,),
+    AuditAction.VERSION_TRANSITION: (EventType.STAGE_CHANGED,),
+    AuditAction.VERSION_PROMOTE: (EventType.STAGE_CHANGED, EventType.PROMOTED),
+    AuditAction.VERSION_ROLLBACK: (EventType.STAGE_CHANGED, EventType.ROLLED_BACK),
+    AuditAction.CHECK_RECORD: (EventType.CHECK_RECORDED,),
+    AuditAction.APPROVAL_RECORD: (EventType.APPROVAL_RECORDED,),
+    AuditAction.DEPLOYMENT_RECORD: (EventType.DEPLOYED,),
 }
 
 _ALL = "all"

@@ -9,15 +9,19 @@ network call.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Connection, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..schema import AuditEvent, WebhookAttempt, WebhookOutbox, WebhookSubscription, utcnow
+from ..records import AuditEntry
+from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription, utcnow
 from .events import event_body, events_for, new_event_id
+
+if TYPE_CHECKING:
+    from ..unit_of_work import UnitOfWork
 
 __all__ = [
     "Attempt",
@@ -32,25 +36,28 @@ __all__ = [
 
 
 _CACHE_KEY = "registry.webhook_subscriptions"
-_LIVE_SUBSCRIPTIONS = select(WebhookSubscription.id, WebhookSubscription.events, WebhookSubscription.model).where(
-    WebhookSubscription.removed_at.is_(None)
+_SUBSCRIPTIONS = WebhookSubscription.__table__
+_OUTBOX = WebhookOutbox.__table__
+_LIVE_SUBSCRIPTIONS = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.events, _SUBSCRIPTIONS.c.model).where(
+    _SUBSCRIPTIONS.c.removed_at.is_(None)
 )
 
 
-def enqueue_events(session: Session, event: AuditEvent) -> int:
+def enqueue_events(work: UnitOfWork, event: AuditEntry) -> int:
     """Queue the events ``event`` raises for every live subscription that wants them; returns how many.
 
-    Costs nothing for audit actions that raise no event, and one query on the
-    (small) subscriptions table per transaction for those that do.
+    A :class:`~registry_core.unit_of_work.ChangeListener`: it runs inside the
+    change's transaction. Costs nothing for audit actions that raise no event,
+    and one query on the (small) subscriptions table per transaction for those
+    that do.
     """
     types = events_for(event.action)
     if not types:
         return 0
-    # Once per transaction (a promotion appends two events), in Core on the session's connection:
-    # the ORM layer would double the cost of this per-change query.
-    subscriptions = session.info.get(_CACHE_KEY)
+    # Once per transaction (a promotion appends two events).
+    subscriptions = work.scratch.get(_CACHE_KEY)
     if subscriptions is None:
-        subscriptions = session.info[_CACHE_KEY] = session.connection().execute(_LIVE_SUBSCRIPTIONS).all()
+        subscriptions = work.scratch[_CACHE_KEY] = work.connection.execute(_LIVE_SUBSCRIPTIONS).all()
     if not subscriptions:
         return 0
     wanted = [
@@ -62,24 +69,22 @@ def enqueue_events(session: Session, event: AuditEvent) -> int:
     ]
     if not wanted:
         return 0
-    before, after = json.loads(event.before), json.loads(event.after)
     now = utcnow()
     rows = []
     for subscription_id, event_type in wanted:
         event_id = new_event_id()
         body = event_body(
             event_type, event_id=event_id, seq=event.seq, recorded_at=event.recorded_at, actor=event.actor,
-            model=event.model, version=event.version, before=before, after=after,
+            model=event.model, version=event.version, before=event.before, after=event.after,
         )
         rows.append(
-            WebhookOutbox(
-                subscription_id=subscription_id, audit_seq=event.seq, event_id=event_id,
-                event_type=event_type.value, body=body, created_at=now, attempts=0, next_attempt_at=now,
-            )
+            {
+                "subscription_id": subscription_id, "audit_seq": event.seq, "event_id": event_id,
+                "event_type": event_type.value, "body": body, "created_at": now, "attempts": 0,
+                "next_attempt_at": now, "delivered_at": None, "last_error": None,
+            }
         )
-    # The audit row goes in first, since outbox rows reference it.
-    session.flush()
-    session.add_all(rows)
+    work.connection.execute(insert(_OUTBOX), rows)
     return len(rows)
 
 
@@ -179,7 +184,7 @@ def record_attempt(session: Session, outbox_id: int, attempt: Attempt, *, retry_
         row.next_attempt_at = retry_at or utcnow()
 
 
-def pending_counts(session: Session) -> dict[int, tuple[int, int]]:
+def pending_counts(session: Session | Connection) -> dict[int, tuple[int, int]]:
     """Per subscription: (undelivered, delivered) event counts."""
     rows = session.execute(
         select(

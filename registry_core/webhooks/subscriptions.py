@@ -9,19 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
+from ..actions import AuditAction
 from ..errors import InvalidInput, NotFound
-from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription, utcnow
+from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription
 from ..validation import validate_name
 from .events import parse_event_types
 from .outbox import pending_counts
 
 if TYPE_CHECKING:
-    from ..registry import Registry
+    from ..unit_of_work import Catalog
+
+_SUBSCRIPTIONS = WebhookSubscription.__table__
 
 __all__ = [
     "MAX_SECRET",
@@ -122,7 +126,7 @@ def validate_secret(secret: Any) -> str:
 
 
 def add_webhook(
-    registry: Registry, url: str, *, events: Iterable[str], secret: str, model: str | None = None
+    catalog: Catalog, actor: str, url: str, *, events: Iterable[str], secret: str, model: str | None = None
 ) -> WebhookInfo:
     """Subscribe ``url`` to ``events`` (of ``model`` only, when given); audited as ``webhook.add``."""
     clean_url = validate_webhook_url(url)
@@ -130,68 +134,67 @@ def add_webhook(
     clean_secret = validate_secret(secret)
     if model is not None:
         validate_name(model)
-    with registry.db.write() as session:
-        now = utcnow()
-        row = WebhookSubscription(
-            url=clean_url, events=types, model=model, secret=clean_secret,
-            created_by=registry.actor, created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        registry._audit(session, "webhook.add", model, None, {}, _summary(row), now)
+    with catalog.write(actor) as work:
+        values = {
+            "url": clean_url, "events": types, "model": model, "secret": clean_secret,
+            "created_by": actor, "created_at": work.now,
+        }
+        number = work.connection.execute(insert(_SUBSCRIPTIONS).returning(_SUBSCRIPTIONS.c.id), values).scalar_one()
+        row = SimpleNamespace(id=number, removed_at=None, **values)
+        work.record(AuditAction.WEBHOOK_ADD, model, None, {}, _summary(row))
         return _info(row, 0, 0)
 
 
-def list_webhooks(registry: Registry, *, include_removed: bool = False) -> list[WebhookInfo]:
+def list_webhooks(catalog: Catalog, *, include_removed: bool = False) -> list[WebhookInfo]:
     """Subscriptions by id, with how many of their events are pending and delivered."""
-    with registry.db.read() as session:
-        query = select(WebhookSubscription).order_by(WebhookSubscription.id)
+    with catalog.read() as connection:
+        query = select(_SUBSCRIPTIONS).order_by(_SUBSCRIPTIONS.c.id)
         if not include_removed:
-            query = query.where(WebhookSubscription.removed_at.is_(None))
-        rows = session.scalars(query).all()
-        counts = pending_counts(session)
+            query = query.where(_SUBSCRIPTIONS.c.removed_at.is_(None))
+        rows = connection.execute(query).all()
+        counts = pending_counts(connection)
         return [_info(row, *counts.get(row.id, (0, 0))) for row in rows]
 
 
-def remove_webhook(registry: Registry, subscription_id: int) -> WebhookInfo:
+def remove_webhook(catalog: Catalog, actor: str, subscription_id: int | str) -> WebhookInfo:
     """Stop a subscription: its undelivered events are dropped; audited as ``webhook.remove``."""
     number = _subscription_id(subscription_id)
-    with registry.db.write() as session:
-        now = utcnow()
-        row = session.get(WebhookSubscription, number, with_for_update=True)
+    with catalog.write(actor) as work:
+        row = work.connection.execute(
+            select(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == number).with_for_update()
+        ).first()
         if row is None or row.removed_at is not None:
             raise NotFound(f"no webhook subscription {number}")
-        row.removed_at = now
-        row.removed_by = registry.actor
-        registry._audit(session, "webhook.remove", row.model, None, _summary(row), {}, now)
-        pending, delivered = pending_counts(session).get(row.id, (0, 0))
-        return _info(row, pending, delivered)
+        work.connection.execute(
+            update(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == number).values(removed_at=work.now, removed_by=actor)
+        )
+        work.record(AuditAction.WEBHOOK_REMOVE, row.model, None, _summary(row), {})
+        pending, delivered = pending_counts(work.connection).get(row.id, (0, 0))
+        return _info(SimpleNamespace(**{**row._mapping, "removed_at": work.now}), pending, delivered)
 
 
-def webhook_deliveries(registry: Registry, subscription_id: int, *, limit: int = 20) -> list[WebhookDeliveryRecord]:
+def webhook_deliveries(catalog: Catalog, subscription_id: int | str, *, limit: int = 20) -> list[WebhookDeliveryRecord]:
     """The newest ``limit`` events of a subscription, oldest first, each with its attempts."""
     number = _subscription_id(subscription_id)
     if not 1 <= limit <= MAX_DELIVERIES:
         raise InvalidInput(f"limit must be between 1 and {MAX_DELIVERIES}")
-    with registry.db.read() as session:
-        if session.get(WebhookSubscription, number) is None:
+    outbox, attempts_table = WebhookOutbox.__table__, WebhookAttempt.__table__
+    with catalog.read() as connection:
+        if connection.execute(select(_SUBSCRIPTIONS.c.id).where(_SUBSCRIPTIONS.c.id == number)).first() is None:
             raise NotFound(f"no webhook subscription {number}")
         rows = list(
             reversed(
-                session.scalars(
-                    select(WebhookOutbox)
-                    .where(WebhookOutbox.subscription_id == number)
-                    .order_by(WebhookOutbox.id.desc())
-                    .limit(limit)
+                connection.execute(
+                    select(outbox).where(outbox.c.subscription_id == number).order_by(outbox.c.id.desc()).limit(limit)
                 ).all()
             )
         )
         attempts: dict[int, list[WebhookAttemptRecord]] = {row.id: [] for row in rows}
         if rows:
-            for attempt in session.scalars(
-                select(WebhookAttempt)
-                .where(WebhookAttempt.outbox_id.in_(list(attempts)))
-                .order_by(WebhookAttempt.outbox_id, WebhookAttempt.id)
+            for attempt in connection.execute(
+                select(attempts_table)
+                .where(attempts_table.c.outbox_id.in_(list(attempts)))
+                .order_by(attempts_table.c.outbox_id, attempts_table.c.id)
             ):
                 attempts[attempt.outbox_id].append(
                     WebhookAttemptRecord(
@@ -219,11 +222,11 @@ def _subscription_id(value: Any) -> int:
     return number
 
 
-def _summary(row: WebhookSubscription) -> dict[str, Any]:
+def _summary(row: Any) -> dict[str, Any]:
     return {"id": row.id, "url": row.url, "events": list(row.events), "model": row.model}
 
 
-def _info(row: WebhookSubscription, pending: int, delivered: int) -> WebhookInfo:
+def _info(row: Any, pending: int, delivered: int) -> WebhookInfo:
     return WebhookInfo(
         id=row.id, url=row.url, events=list(row.events), model=row.model, created_by=row.created_by,
         created_at=row.created_at, removed_at=row.removed_at, pending=pending, delivered=delivered,

@@ -17,5 +17,6 @@ def refused(what: str, error: RegistryError, metadata: Mapping[str, Any] | None 
     extra: dict[str, Any] = dict(metadata or {})
     extra["registry error"] = MetadataValue.text(error.kind)
     if isinstance(error, GateUnmet):
-        extra["unmet gates"] = MetadataValue.md("\n".join(f"- {gate}" for gate in error.unmet))
+        rows = "".join(f"| {gate.kind} | {gate.name} | {gate.message} |\n" for gate in error.unmet)
+        extra["unmet gates"] = MetadataValue.md("| kind | gate | what is missing |\n|---|---|---|\n" + rows)
     return Failure(description=f"{what}: {error.message}", metadata=extra)

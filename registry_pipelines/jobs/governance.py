@@ -6,9 +6,6 @@ approvers list, no self-approval by default), and every decision carries the
 Dagster run it came from, in the audit log.
 """
 
-
-import enum
-
 from dagster import (
     Config,
     Failure,
@@ -21,7 +18,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from registry_core import RegistryError, Stage
+from registry_core import Decision, RegistryError, Stage
 
 from ..resources import RegistryResource
 from .failures import refused
@@ -42,11 +39,6 @@ __all__ = [
 
 APPROVAL_JOB = "approve_model_version"
 ROLLBACK_JOB = "rollback_model"
-
-
-class Decision(enum.Enum):
-    APPROVE = "approve"
-    REJECT = "reject"
 
 
 class ApprovalConfig(Config):
@@ -106,11 +98,11 @@ def build_approval_job() -> JobDefinition:
         )
         context.log.info(f"{record.approver} recorded {record.decision} on {label}")
         if unmet:
-            context.log.info(f"{label} still needs: " + "; ".join(unmet))
+            context.log.info(f"{label} still needs: " + "; ".join(gate.message for gate in unmet))
         return Output(
             config.version,
             metadata={
-                "decision": MetadataValue.text(record.decision),
+                "decision": MetadataValue.text(record.decision.value),
                 "approver": MetadataValue.text(record.approver),
                 "still needed for Production": MetadataValue.md(
                     "\n".join(f"- {gate}" for gate in unmet) or "nothing: the promotion sensor takes it from here"

@@ -18,7 +18,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from registry_core import AuditEntry, NotFound, Registry, RegistryError, VersionDetails
+from registry_core import AuditAction, AuditEntry, NotFound, Registry, RegistryError, VersionDetails
 
 from ..assets.production_model import production_change_materialization
 from ..deploy import ProductionChange, deploy_with_retries
@@ -30,7 +30,7 @@ from .promotion import CHANGE_SEQ_TAG
 
 __all__ = ["RedeployConfig", "build_redeploy_job", "redeploy_run_config"]
 
-_CHANGE_ACTIONS = {"version.promote": "promotion", "version.rollback": "rollback"}
+_CHANGE_ACTIONS = {AuditAction.VERSION_PROMOTE: "promotion", AuditAction.VERSION_ROLLBACK: "rollback"}
 
 
 class RedeployConfig(Config):

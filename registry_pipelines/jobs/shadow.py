@@ -84,7 +84,7 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
                 raise Failure(description=f"{version.uri} failed shadow evaluation: {report.summary()}", metadata=metadata)
             waiting_for = catalog.unmet_gates(pipeline.name, version.version, Stage.PRODUCTION)
         if waiting_for:
-            context.log.info(f"{version.uri} awaits: " + "; ".join(waiting_for))
+            context.log.info(f"{version.uri} awaits: " + "; ".join(gate.message for gate in waiting_for))
             metadata["awaiting"] = MetadataValue.md("\n".join(f"- {gate}" for gate in waiting_for))
         return Output(version.version, metadata=metadata)
 

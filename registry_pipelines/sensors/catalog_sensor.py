@@ -72,7 +72,7 @@ def lifecycle_run(
             MODEL_TAG: pipeline.name,
             VERSION_TAG: str(event.version),
             AUDIT_SEQ_TAG: str(event.seq),
-            TRIGGER_TAG: event.action,
+            TRIGGER_TAG: event.action.value,
         },
     )
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from dagster import SensorDefinition
 
-from registry_core import AuditEntry, Registry, Stage
+from registry_core import AuditAction, AuditEntry, Decision, Registry, Stage
 
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
@@ -29,7 +29,7 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
     """New version registered → validation run (if it is still a candidate)."""
 
     def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action != "version.register" or event.version is None:
+        if event.action is not AuditAction.VERSION_REGISTER or event.version is None:
             return None
         version = catalog.get_version(pipeline.name, event.version)
         if version.stage is not Stage.NONE:
@@ -53,7 +53,7 @@ def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefi
     """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
 
     def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action != "version.transition" or (event.after or {}).get("stage") != Stage.STAGING.value:
+        if event.action is not AuditAction.VERSION_TRANSITION or (event.after or {}).get("stage") != Stage.STAGING.value:
             return None
         details = catalog.show(f"models:/{pipeline.name}/{event.version}")
         if details.version.stage is not Stage.STAGING:
@@ -78,17 +78,17 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
     """Approval (or a check) recorded on a Staging version whose gates now all hold → promotion run."""
 
     def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        approval = event.action == "approval.record"
-        if approval and (event.after or {}).get("decision") != "approve":
+        approval = event.action is AuditAction.APPROVAL_RECORD
+        if approval and (event.after or {}).get("decision") != Decision.APPROVE:
             return None
-        if not approval and event.action != "check.record":
+        if not approval and event.action is not AuditAction.CHECK_RECORD:
             return None
         version = catalog.get_version(pipeline.name, event.version)
         if version.stage is not Stage.STAGING:
             return f"version {event.version} was approved while in {version.stage}" if approval else None
         unmet = catalog.unmet_gates(pipeline.name, event.version, Stage.PRODUCTION)
         if unmet:
-            return f"version {event.version} awaits: " + "; ".join(unmet)
+            return f"version {event.version} awaits: " + "; ".join(gate.message for gate in unmet)
         trigger = f"approved by {event.actor}" if approval else f"check {(event.after or {}).get('check')} recorded"
         return lifecycle_run(
             pipeline, "promote", promote_job.name, pipeline.op_name("promote"), event,
@@ -109,7 +109,7 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
     """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
 
     def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action not in ("version.promote", "version.rollback"):
+        if event.action not in (AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
             return None
         return lifecycle_run(
             pipeline, "redeploy", redeploy_job.name, pipeline.op_name("record_production_change"), event,

@@ -37,7 +37,7 @@ def test_candidate_to_production_to_rollback(
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
     shadowed = tick(lifecycle, pipeline, "on_staging")
     assert shadowed.succeeded
-    assert catalog.show(f"models:/{MODEL}/1").unmet_gates == ["1 approval(s) required, 0 eligible recorded"]
+    assert [g.message for g in catalog.show(f"models:/{MODEL}/1").unmet_gates] == ["1 approval(s) required, 0 eligible recorded"]
     waiting = tick(lifecycle, pipeline, "on_approval")
     assert not waiting.run_requests
     assert "version 1 awaits: 1 approval(s) required" in waiting.skip_reason

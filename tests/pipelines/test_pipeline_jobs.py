@@ -150,7 +150,7 @@ def test_shadow_evaluation_fails_a_candidate_worse_than_production(make_pipeline
     [run] = tick(lifecycle, pipeline, "on_staging").runs
     assert "failed shadow evaluation" in failure_message(run)
     assert "roc_auc" in failure_message(run)
-    assert SHADOW_CHECK in " ".join(catalog.unmet_gates(MODEL, 2, "Production"))
+    assert SHADOW_CHECK in [g.name for g in catalog.unmet_gates(MODEL, 2, "Production")]
 
 
 # --- approval and promotion -------------------------------------------------------------------

@@ -63,7 +63,7 @@ def live(tmp_path: Path, deploy_endpoint, instance) -> Iterator[tuple[DagsterDev
 def test_approval_through_graphql_promotes_and_redeploys_by_itself(live, deploy_endpoint):
     """Approve over GraphQL; the daemon's sensors promote and redeploy, and do not redo validation or shadow evaluation."""
     server, catalog = live
-    assert catalog.show(f"models:/{MODEL}/1").unmet_gates == ["1 approval(s) required, 0 eligible recorded"]
+    assert [g.message for g in catalog.show(f"models:/{MODEL}/1").unmet_gates] == ["1 approval(s) required, 0 eligible recorded"]
 
     approved_at = time.monotonic()
     approval_run = server.launch(

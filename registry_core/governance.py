@@ -1,0 +1,199 @@
+"""Governance: check results, approvals and rejections, the model's policy, and the gates they make.
+
+Every function here is one unit of work: it validates its input, changes the
+catalog and appends its audit event in one transaction, or changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from .actions import AuditAction
+from .errors import GateUnmet, InvalidInput, NotFound
+from .lookups import lock_model, lock_version, model_row
+from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates
+from .records import ApprovalRecord, CheckRecord
+from .rows import APPROVALS, CHECKS, MODELS
+from .stages import Stage
+from .unit_of_work import Catalog
+from .validation import (
+    MAX_DESCRIPTION,
+    validate_json_object,
+    validate_name,
+    validate_text,
+    validate_version_number,
+)
+
+__all__ = [
+    "decide",
+    "decisions_of",
+    "get_policy",
+    "latest_checks",
+    "latest_results",
+    "record_check",
+    "require_gates",
+    "set_policy",
+    "unmet_gates",
+]
+
+
+def latest_checks(connection: Connection, version_id: int) -> dict[str, Any]:
+    """The latest result row of each named check of a version, by name."""
+    rows = connection.execute(
+        select(CHECKS).where(CHECKS.c.version_id == version_id).order_by(CHECKS.c.name, CHECKS.c.id)
+    ).all()
+    return {row.name: row for row in rows}
+
+
+def latest_results(connection: Connection, version_id: int) -> dict[str, bool]:
+    """Whether the latest result of each named check of a version passed, by name."""
+    rows = connection.execute(
+        select(CHECKS.c.name, CHECKS.c.passed)
+        .where(CHECKS.c.version_id == version_id)
+        .order_by(CHECKS.c.name, CHECKS.c.id)
+    ).all()
+    return {name: passed for name, passed in rows}
+
+
+def decisions_of(connection: Connection, version_id: int) -> list[RecordedDecision]:
+    """A version's approvals and rejections, in the order recorded."""
+    rows = connection.execute(
+        select(APPROVALS.c.approver, APPROVALS.c.decision, APPROVALS.c.comment, APPROVALS.c.recorded_at)
+        .where(APPROVALS.c.version_id == version_id)
+        .order_by(APPROVALS.c.id)
+    ).all()
+    return [RecordedDecision(*row) for row in rows]
+
+
+def unmet_gates(
+    connection: Connection, policy: GatePolicy, version: Any, target: Stage,
+    decisions: list[RecordedDecision] | None = None, latest: dict[str, bool] | None = None,
+) -> list[UnmetGate]:
+    """What still stands between ``version`` (a version row) and ``target`` (Staging or Production).
+
+    ``decisions`` and ``latest`` (check results by name) are read when not given.
+    """
+    if target is Stage.STAGING and not policy.staging_checks:
+        return []
+    if latest is None:
+        latest = latest_results(connection, version.id)
+    if target is Stage.STAGING:
+        return check_gates(policy.staging_checks, latest, all_recorded=False)
+    unmet = check_gates(policy.production_checks, latest, all_recorded=True)
+    if decisions is None:
+        decisions = decisions_of(connection, version.id)
+    return unmet + approval_gate(policy, decisions, registrant=version.registered_by)
+
+
+def require_gates(
+    connection: Connection, policy: GatePolicy, version: Any, target: Stage, label: str,
+    decisions: list[RecordedDecision] | None = None,
+) -> None:
+    """Raise :class:`GateUnmet` listing every unmet gate before ``target``."""
+    unmet = unmet_gates(connection, policy, version, target, decisions)
+    if unmet:
+        raise GateUnmet(
+            f"cannot move {label} to {target}: {len(unmet)} gate(s) unmet: " + "; ".join(g.message for g in unmet),
+            unmet,
+        )
+
+
+def record_check(
+    catalog: Catalog, actor: str, name: str, version: int | str, check: str, *,
+    passed: bool, details: Mapping[str, Any] | str | None,
+) -> CheckRecord:
+    """Record one result of a named check; the latest result per name is the one that counts."""
+    number = validate_version_number(version)
+    validate_name(check, what="check name")
+    if not isinstance(passed, bool):
+        raise InvalidInput("a check result is passed or failed")
+    clean_details = validate_json_object(details, what="check details")
+    validate_name(name)
+    with catalog.write(actor) as work:
+        row = lock_version(work.connection, work.dialect, name, number)
+        previous = work.connection.execute(
+            select(CHECKS.c.passed)
+            .where(CHECKS.c.version_id == row.id, CHECKS.c.name == check)
+            .order_by(CHECKS.c.id.desc())
+            .limit(1)
+        ).first()
+        work.connection.execute(
+            insert(CHECKS),
+            {"version_id": row.id, "name": check, "passed": passed, "details": clean_details,
+             "recorded_by": actor, "recorded_at": work.now},
+        )
+        work.record(
+            AuditAction.CHECK_RECORD, name, number,
+            {"check": check, "passed": previous.passed} if previous else {},
+            {"check": check, "passed": passed, "details": clean_details},
+        )
+        return CheckRecord(
+            model=name, version=number, name=check, passed=passed, details=clean_details,
+            recorded_by=actor, recorded_at=work.now,
+        )
+
+
+def decide(
+    catalog: Catalog, actor: str, name: str, version: int | str, decision: Decision, comment: str | None
+) -> ApprovalRecord:
+    """Record ``actor``'s approval or rejection of a version on its way to Production."""
+    number = validate_version_number(version)
+    decision = Decision(decision)
+    comment = validate_text(comment, what="comment", limit=MAX_DESCRIPTION)
+    validate_name(name)
+    with catalog.write(actor) as work:
+        row = lock_version(work.connection, work.dialect, name, number)
+        label = f"{name} version {number}"
+        if row.stage not in (Stage.NONE, Stage.STAGING):
+            raise InvalidInput(f"{label} is {row.stage}: approvals are for versions on their way to Production")
+        GatePolicy.from_dict(row.model_policy).check_may_decide(
+            actor, registrant=row.registered_by, decision=decision, label=label
+        )
+        work.connection.execute(
+            insert(APPROVALS),
+            {"version_id": row.id, "approver": actor, "decision": decision, "comment": comment,
+             "recorded_at": work.now},
+        )
+        work.record(AuditAction.APPROVAL_RECORD, name, number, {}, {"decision": decision.value, "comment": comment})
+        return ApprovalRecord(
+            model=name, version=number, approver=actor, decision=decision, comment=comment, recorded_at=work.now
+        )
+
+
+def get_policy(catalog: Catalog, name: str) -> GatePolicy:
+    """The model's governance policy."""
+    validate_name(name)
+    with catalog.read() as connection:
+        row = model_row(connection, name)
+        if row is None:
+            raise NotFound(f"model {name!r} does not exist")
+        return GatePolicy.from_dict(row.policy)
+
+
+def set_policy(catalog: Catalog, actor: str, name: str, **fields: Any) -> GatePolicy:
+    """Change the policy fields given (``None`` keeps a field); audited when anything changed."""
+    changes = {
+        key: _listed(value, key.replace("_", " ")) if key in ("staging_checks", "production_checks", "approvers") else value
+        for key, value in fields.items()
+    }
+    validate_name(name)
+    with catalog.write(actor) as work:
+        model = lock_model(work.connection, name)
+        old = GatePolicy.from_dict(model.policy)
+        new = old.updated(**changes)
+        if new != old:
+            work.connection.execute(
+                update(MODELS).where(MODELS.c.id == model.id).values(policy=new.to_dict(), updated_at=work.now)
+            )
+            work.record(AuditAction.POLICY_SET, name, None, old.to_dict(), new.to_dict())
+        return new
+
+
+def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
+    # A lone string is iterable too, and would silently become one name per character.
+    if isinstance(names, str):
+        raise InvalidInput(f"{what} must be a list of names, not the single string {names!r}")
+    return tuple(names) if names is not None else None

@@ -1,0 +1,111 @@
+"""Finding what a call names: a model, a version, what a URI points at, and saying precisely what is missing.
+
+Writers of one model queue on that model's row: :func:`lock_version` takes the
+lock and loads the version (with its tags) in one statement. Reads use the same
+queries without the lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Select, select
+
+from .errors import InvalidInput, NotFound
+from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
+from .stages import Stage
+from .uris import ModelRef
+
+__all__ = ["lock_model", "lock_version", "model_row", "resolve_query", "resolved_row", "version_row"]
+
+#: Model columns under names that do not collide with the version's.
+_MODEL_COLUMNS = (
+    MODELS.c.id.label("model_id_"),
+    MODELS.c.name.label("model_name"),
+    MODELS.c.policy.label("model_policy"),
+    MODELS.c.last_version.label("model_last_version"),
+)
+
+
+def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any | None:
+    """The model's row (every column), locked for this transaction with ``lock``; None when missing."""
+    query = select(MODELS).where(MODELS.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    return connection.execute(query).first()
+
+
+def lock_model(connection: Connection, name: str) -> Any:
+    """The model's row, locked until the transaction ends; :class:`NotFound` when there is no such model."""
+    row = model_row(connection, name, lock=True)
+    if row is None:
+        raise NotFound(f"model {name!r} does not exist")
+    return row
+
+
+def version_row(connection: Connection, dialect: str, name: str, number: int, *, lock: bool = False) -> Any:
+    """One version with its tags and its model's key columns, in one statement.
+
+    With ``lock`` the model's row is locked until the transaction ends (writers
+    of one model queue there). The row has every version column, ``tags_json``,
+    and ``model_id_``, ``model_name``, ``model_policy``, ``model_last_version``.
+    Raises :class:`NotFound` naming what is missing.
+    """
+    query = (
+        select(*_MODEL_COLUMNS, *VERSIONS.c, version_tags_json(dialect))
+        .select_from(MODELS.outerjoin(VERSIONS, (VERSIONS.c.model_id == MODELS.c.id) & (VERSIONS.c.version == number)))
+        .where(MODELS.c.name == name)
+    )
+    if lock:
+        query = query.with_for_update(of=MODELS)
+    row = connection.execute(query).first()
+    if row is None:
+        raise NotFound(f"model {name!r} does not exist")
+    if row.id is None:
+        raise NotFound(f"model {name!r} has no version {number} (latest is {row.model_last_version})")
+    return row
+
+
+def lock_version(connection: Connection, dialect: str, name: str, number: int) -> Any:
+    """:func:`version_row` with the model locked: the start of every change to a version."""
+    return version_row(connection, dialect, name, number, lock=True)
+
+
+def resolve_query(ref: ModelRef, dialect: str) -> Select[Any]:
+    """The one query behind every model URI: the version row it points at, with its tags and its model's policy."""
+    query = (
+        select(*VERSIONS.c, version_tags_json(dialect), MODELS.c.policy.label("model_policy"))
+        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        .where(MODELS.c.name == ref.name)
+    )
+    if ref.version is not None:
+        return query.where(VERSIONS.c.version == ref.version)
+    if ref.latest:
+        return query.where(VERSIONS.c.version == MODELS.c.last_version)
+    if ref.alias is not None:
+        return query.join(
+            ALIASES, (ALIASES.c.model_id == MODELS.c.id) & (ALIASES.c.version_id == VERSIONS.c.id)
+        ).where(ALIASES.c.alias == ref.alias)
+    if ref.stage is None:
+        raise InvalidInput(f"{ref} names a model, not a version")
+    query = query.where(VERSIONS.c.stage == ref.stage)
+    if ref.stage is Stage.PRODUCTION:
+        return query  # at most one row: the partial unique index answers it directly
+    return query.order_by(VERSIONS.c.version.desc()).limit(1)
+
+
+def resolved_row(connection: Connection, dialect: str, ref: ModelRef) -> Any:
+    """The version row ``ref`` points at; :class:`NotFound` saying precisely what is missing."""
+    row = connection.execute(resolve_query(ref, dialect)).first()
+    if row is not None:
+        return row
+    model = model_row(connection, ref.name)
+    if model is None:
+        raise NotFound(f"model {ref.name!r} does not exist")
+    if ref.version is not None:
+        raise NotFound(f"model {ref.name!r} has no version {ref.version} (latest is {model.last_version})")
+    if ref.latest:
+        raise NotFound(f"model {ref.name!r} has no versions")
+    if ref.alias is not None:
+        raise NotFound(f"model {ref.name!r} has no alias {ref.alias!r}")
+    raise NotFound(f"model {ref.name!r} has no version in {ref.stage}")

@@ -1,0 +1,212 @@
+"""Read-only questions to the catalog: models, versions, what a URI points at, a version in full, the audit log.
+
+Each question is a bounded number of statements, whatever the number of
+models, versions, tags or events: related rows arrive aggregated in the same
+statement or in one more, never one query per row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .actions import STAGE_ACTIONS
+from .audit import AuditReport, verify_chain
+from .errors import InvalidInput, NotFound
+from .governance import unmet_gates
+from .lookups import model_row, resolved_row, version_row
+from .policy import Decision, GatePolicy, RecordedDecision
+from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
+from .rows import (
+    ALIASES,
+    APPROVALS,
+    AUDIT,
+    CHECKS,
+    MODELS,
+    VERSIONS,
+    approval_record,
+    audit_entry,
+    check_record,
+    model_info,
+    model_tags_json,
+    parse_tags,
+    version_info,
+    version_tags_json,
+)
+from .stages import Stage, parse_stage
+from .unit_of_work import Catalog
+from .uris import parse_model_uri
+from .validation import validate_name, validate_version_number
+
+__all__ = [
+    "MAX_LIST",
+    "audit_events",
+    "get_model",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "resolve",
+    "show",
+    "verify_audit",
+]
+
+MAX_LIST = 10_000
+_NEXT_STAGE = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
+
+
+def _models_query(dialect: str) -> Any:
+    production = (
+        select(VERSIONS.c.version)
+        .where(VERSIONS.c.model_id == MODELS.c.id, VERSIONS.c.stage == Stage.PRODUCTION)
+        .limit(1)
+        .scalar_subquery()
+        .label("production_version")
+    )
+    agg = func.json_object_agg if dialect == "postgresql" else func.json_group_object
+    aliases = (
+        select(agg(ALIASES.c.alias, VERSIONS.c.version))
+        .select_from(ALIASES.join(VERSIONS, VERSIONS.c.id == ALIASES.c.version_id))
+        .where(ALIASES.c.model_id == MODELS.c.id)
+        .scalar_subquery()
+        .label("aliases_json")
+    )
+    return select(*MODELS.c, model_tags_json(dialect), production, aliases)
+
+
+def _model_info(row: Any) -> ModelInfo:
+    aliases = parse_tags(row.aliases_json)
+    return model_info(row, production=row.production_version, aliases={k: int(v) for k, v in aliases.items()})
+
+
+def get_model(catalog: Catalog, name: str) -> ModelInfo:
+    """A model, its policy and where its stages and aliases point: one statement."""
+    validate_name(name)
+    with catalog.read() as connection:
+        row = connection.execute(_models_query(catalog.dialect).where(MODELS.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"model {name!r} does not exist")
+        return _model_info(row)
+
+
+def list_models(catalog: Catalog) -> list[ModelInfo]:
+    """Every registered model, by name: one statement."""
+    with catalog.read() as connection:
+        rows = connection.execute(_models_query(catalog.dialect).order_by(MODELS.c.name)).all()
+        return [_model_info(row) for row in rows]
+
+
+def get_version(catalog: Catalog, name: str, version: int | str) -> VersionInfo:
+    """One version of a model: one statement."""
+    number = validate_version_number(version)
+    validate_name(name)
+    with catalog.read() as connection:
+        return version_info(name, version_row(connection, catalog.dialect, name, number))
+
+
+def list_versions(
+    catalog: Catalog, name: str, *, stage: str | Stage | None, limit: int, before: int | None
+) -> list[VersionInfo]:
+    """Versions of a model, newest first, optionally in one stage; ``before`` pages further back."""
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
+    target = parse_stage(stage) if stage is not None else None
+    bound = validate_version_number(before) if before is not None else None
+    validate_name(name)
+    query = (
+        select(*VERSIONS.c, version_tags_json(catalog.dialect))
+        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        .where(MODELS.c.name == name)
+    )
+    if target is not None:
+        query = query.where(VERSIONS.c.stage == target)
+    if bound is not None:
+        query = query.where(VERSIONS.c.version < bound)
+    with catalog.read() as connection:
+        rows = connection.execute(query.order_by(VERSIONS.c.version.desc()).limit(limit)).all()
+        if not rows and model_row(connection, name) is None:
+            raise NotFound(f"model {name!r} does not exist")
+        return [version_info(name, row) for row in rows]
+
+
+def resolve(catalog: Catalog, uri: str) -> VersionInfo:
+    """The version a model URI points at now: one indexed statement on the hot path of serving and deploys."""
+    ref = parse_model_uri(uri)
+    with catalog.read() as connection:
+        return version_info(ref.name, resolved_row(connection, catalog.dialect, ref))
+
+
+def show(catalog: Catalog, uri: str) -> VersionDetails:
+    """A version with its checks, decisions, aliases, stage history and the gates before its next stage."""
+    ref = parse_model_uri(uri)
+    with catalog.read() as connection:
+        row = resolved_row(connection, catalog.dialect, ref)
+        info = version_info(ref.name, row)
+        checks = connection.execute(
+            select(CHECKS).where(CHECKS.c.version_id == row.id).order_by(CHECKS.c.name, CHECKS.c.id)
+        ).all()
+        latest = {check.name: check for check in checks}
+        decisions = connection.execute(
+            select(APPROVALS).where(APPROVALS.c.version_id == row.id).order_by(APPROVALS.c.id)
+        ).all()
+        aliases = connection.execute(
+            select(ALIASES.c.alias).where(ALIASES.c.version_id == row.id).order_by(ALIASES.c.alias)
+        ).scalars().all()
+        next_stage = _NEXT_STAGE.get(info.stage)
+        unmet = (
+            unmet_gates(
+                connection, GatePolicy.from_dict(row.model_policy), row, next_stage,
+                decisions=[RecordedDecision(d.approver, Decision(d.decision), d.comment, d.recorded_at) for d in decisions],
+                latest={name: check.passed for name, check in latest.items()},
+            )
+            if next_stage
+            else []
+        )
+        history = connection.execute(
+            select(AUDIT)
+            .where(
+                AUDIT.c.model == ref.name,
+                AUDIT.c.version == row.version,
+                AUDIT.c.action.in_(sorted(a.value for a in STAGE_ACTIONS)),
+            )
+            .order_by(AUDIT.c.seq)
+        ).all()
+        return VersionDetails(
+            version=info,
+            checks=[check_record(ref.name, row.version, check) for check in latest.values()],
+            decisions=[approval_record(ref.name, row.version, d) for d in decisions],
+            aliases=list(aliases),
+            next_stage=next_stage,
+            unmet_gates=unmet,
+            stage_history=[audit_entry(event) for event in history],
+        )
+
+
+def audit_events(
+    catalog: Catalog, name: str | None, *, version: int | str | None, limit: int, after_seq: int | None
+) -> list[AuditEntry]:
+    """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it."""
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
+    if version is not None and name is None:
+        raise InvalidInput("a version filter needs a model name")
+    if name is not None:
+        validate_name(name)
+    number = validate_version_number(version) if version is not None else None
+    query = select(AUDIT)
+    if name is not None:
+        query = query.where(AUDIT.c.model == name)
+    if number is not None:
+        query = query.where(AUDIT.c.version == number)
+    with catalog.read() as connection:
+        if after_seq is not None:
+            rows = connection.execute(query.where(AUDIT.c.seq > after_seq).order_by(AUDIT.c.seq).limit(limit)).all()
+        else:
+            rows = list(reversed(connection.execute(query.order_by(AUDIT.c.seq.desc()).limit(limit)).all()))
+        return [audit_entry(row) for row in rows]
+
+
+def verify_audit(catalog: Catalog) -> AuditReport:
+    """Walk the whole audit chain and report the first break, if any."""
+    with catalog.read(snapshot=True) as connection:
+        return verify_chain(connection)

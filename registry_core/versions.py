@@ -1,0 +1,164 @@
+"""Models and their versions: creating a model, registering a version, recording a deployment.
+
+Version numbers run 1, 2, 3… per model and are never reused: registering
+increments the model's ``last_version`` with one ``UPDATE … RETURNING``, which
+also locks the model's row until the version row is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .actions import AuditAction
+from .errors import ConflictError, InvalidInput
+from .lookups import lock_version
+from .policy import GatePolicy
+from .records import AuditEntry, ModelInfo, VersionInfo
+from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
+from .stages import Stage
+from .unit_of_work import Catalog, UnitOfWork
+from .validation import (
+    MAX_REFERENCE,
+    validate_json_object,
+    validate_text,
+)
+
+if TYPE_CHECKING:
+    from .artifacts import PackedArtifact
+
+__all__ = ["create_model", "record_deployment", "register_version"]
+
+
+def create_model(
+    catalog: Catalog, actor: str, name: str, *, description: str | None, tags: dict[str, str]
+) -> ModelInfo:
+    """Register a new model name with the default policy; an existing name is a conflict."""
+    with catalog.write(actor) as work:
+        model_id = _insert_model(work, name, description=description)
+        if model_id is None:
+            raise ConflictError(f"model {name!r} already exists")
+        if tags:
+            work.connection.execute(
+                insert(MODEL_TAGS), [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
+            )
+        return ModelInfo(
+            name=name, description=description, tags=dict(sorted(tags.items())), policy=GatePolicy(),
+            latest_version=0, production_version=None, aliases={}, created_by=actor,
+            created_at=work.now, updated_at=work.now,
+        )
+
+
+def register_version(
+    catalog: Catalog, actor: str, name: str, stored: PackedArtifact, *, fields: dict[str, Any], tags: dict[str, str]
+) -> VersionInfo:
+    """Write the row of ``name``'s next version (creating the model on its first registration).
+
+    ``fields`` are the validated lineage columns: run_id, dataset_digest,
+    params, metrics, signature, model_card and description.
+    """
+    with catalog.write(actor) as work:
+        claimed = _claim_next_version(work.connection, name, work.now)
+        if claimed is None:
+            # First registration: create the model (or find the one a racing writer just created).
+            _insert_model(work, name, description=None)
+            claimed = _claim_next_version(work.connection, name, work.now)
+            assert claimed is not None, "the model exists now"
+        model_id, number = claimed
+        values = {
+            "model_id": model_id,
+            "version": number,
+            "stage": Stage.NONE,
+            "artifact_uri": stored.location,
+            "artifact_sha256": stored.sha256,
+            "artifact_size": stored.size,
+            "artifact_kind": stored.kind,
+            "artifact_format": stored.format,
+            **fields,
+            "registered_by": actor,
+            "created_at": work.now,
+            "stage_changed_at": work.now,
+            "left_production_seq": None,
+        }
+        if tags:
+            version_id = work.connection.execute(insert(VERSIONS).returning(VERSIONS.c.id), values).scalar_one()
+            work.connection.execute(
+                insert(VERSION_TAGS), [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()]
+            )
+        else:
+            work.connection.execute(insert(VERSIONS), values)
+        summary = {
+            "stage": Stage.NONE.value,
+            "artifact_sha256": stored.sha256,
+            "artifact_size": stored.size,
+            "artifact_kind": stored.kind,
+            "artifact_format": stored.format,
+            "run_id": fields["run_id"],
+            "dataset_digest": fields["dataset_digest"],
+            "params": fields["params"],
+            "metrics": fields["metrics"],
+            "tags": dict(sorted(tags.items())),
+            "description": fields["description"],
+        }
+        work.record(AuditAction.VERSION_REGISTER, name, number, {}, summary)
+        return VersionInfo(
+            model=name, version=number, stage=Stage.NONE, artifact_uri=stored.location,
+            artifact_sha256=stored.sha256, artifact_size=stored.size, artifact_kind=stored.kind,
+            artifact_format=dict(stored.format or {}), run_id=fields["run_id"],
+            dataset_digest=fields["dataset_digest"], params=dict(fields["params"]),
+            metrics=dict(fields["metrics"]), signature=fields["signature"], model_card=fields["model_card"],
+            description=fields["description"], tags=dict(sorted(tags.items())), registered_by=actor,
+            created_at=work.now, stage_changed_at=work.now, was_production=False,
+        )
+
+
+def record_deployment(
+    catalog: Catalog, actor: str, name: str, number: int, *,
+    target: str | None, succeeded: bool, details: Mapping[str, Any] | str | None,
+) -> AuditEntry:
+    """Record that a deploy target was (or failed to be) told to serve a version."""
+    target = validate_text(target, what="deploy target", limit=MAX_REFERENCE) or ""
+    if not target.strip():
+        raise InvalidInput("a deployment needs a target")
+    if not isinstance(succeeded, bool):
+        raise InvalidInput("a deployment succeeded or failed")
+    clean_details = validate_json_object(details, what="deployment details")
+    with catalog.write(actor) as work:
+        row = lock_version(work.connection, work.dialect, name, number)
+        return work.record(
+            AuditAction.DEPLOYMENT_RECORD, name, number, {"stage": row.stage.value},
+            {"target": target, "succeeded": succeeded, "details": clean_details},
+        )
+
+
+def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[int, int] | None:
+    """Lock the model and take its next version number: ``(model id, number)``, or None when no such model."""
+    row = connection.execute(
+        update(MODELS)
+        .where(MODELS.c.name == name)
+        .values(last_version=MODELS.c.last_version + 1, updated_at=now)
+        .returning(MODELS.c.id, MODELS.c.last_version)
+    ).first()
+    return (row.id, row.last_version) if row is not None else None
+
+
+def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> int | None:
+    """Insert a model row and audit its creation; None when the name exists already."""
+    policy = GatePolicy().to_dict()
+    insert_ = postgresql_insert if work.dialect == "postgresql" else sqlite_insert
+    created = work.connection.execute(
+        insert_(MODELS)
+        .values(
+            name=name, description=description, last_version=0, policy=policy,
+            created_by=work.actor, created_at=work.now, updated_at=work.now,
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(MODELS.c.id)
+    ).scalar_one_or_none()
+    if created is not None:
+        work.record(AuditAction.MODEL_CREATE, name, None, {}, {"policy": policy})
+    return created
