@@ -7,16 +7,17 @@ statement or in one more, never one query per row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from .actions import STAGE_ACTIONS
 from .audit import AuditReport, verify_chain
 from .errors import InvalidInput, NotFound
 from .governance import unmet_gates
 from .lookups import model_row, resolved_row, version_row
-from .policy import Decision, GatePolicy, RecordedDecision
+from .policy import GatePolicy, RecordedDecision
 from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
 from .rows import (
     ALIASES,
@@ -48,6 +49,7 @@ __all__ = [
     "list_versions",
     "resolve",
     "show",
+    "show_versions",
     "verify_audit",
 ]
 
@@ -141,45 +143,83 @@ def show(catalog: Catalog, uri: str) -> VersionDetails:
     ref = parse_model_uri(uri)
     with catalog.read() as connection:
         row = resolved_row(connection, catalog.dialect, ref)
-        info = version_info(ref.name, row)
-        checks = connection.execute(
-            select(CHECKS).where(CHECKS.c.version_id == row.id).order_by(CHECKS.c.name, CHECKS.c.id)
-        ).all()
-        latest = {check.name: check for check in checks}
-        decisions = connection.execute(
-            select(APPROVALS).where(APPROVALS.c.version_id == row.id).order_by(APPROVALS.c.id)
-        ).all()
-        aliases = connection.execute(
-            select(ALIASES.c.alias).where(ALIASES.c.version_id == row.id).order_by(ALIASES.c.alias)
-        ).scalars().all()
+        return _details(connection, ref.name, [row])[row.version]
+
+
+def show_versions(catalog: Catalog, name: str, versions: Iterable[int | str]) -> dict[int, VersionDetails]:
+    """Several versions of one model in full, by number, in five statements however many there are.
+
+    Numbers without a version are left out of the result.
+    """
+    validate_name(name)
+    numbers = sorted({validate_version_number(v) for v in versions})
+    if len(numbers) > MAX_LIST:
+        raise InvalidInput(f"at most {MAX_LIST} versions at once")
+    if not numbers:
+        return {}
+    query = (
+        select(*VERSIONS.c, version_tags_json(catalog.dialect), MODELS.c.policy.label("model_policy"))
+        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        .where(MODELS.c.name == name, VERSIONS.c.version.in_(numbers))
+    )
+    with catalog.read() as connection:
+        rows = connection.execute(query).all()
+        return _details(connection, name, rows) if rows else {}
+
+
+def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, VersionDetails]:
+    """Checks, decisions, aliases and stage history of version rows: four statements for any number of rows."""
+    ids = [row.id for row in rows]
+    checks: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    for check in connection.execute(
+        select(CHECKS).where(CHECKS.c.version_id.in_(ids)).order_by(CHECKS.c.version_id, CHECKS.c.name, CHECKS.c.id)
+    ):
+        checks[check.version_id][check.name] = check  # the latest result per name wins
+    decisions: dict[int, list[Any]] = {i: [] for i in ids}
+    for decision in connection.execute(
+        select(APPROVALS).where(APPROVALS.c.version_id.in_(ids)).order_by(APPROVALS.c.version_id, APPROVALS.c.id)
+    ):
+        decisions[decision.version_id].append(decision)
+    aliases: dict[int, list[str]] = {i: [] for i in ids}
+    for version_id, alias in connection.execute(
+        select(ALIASES.c.version_id, ALIASES.c.alias).where(ALIASES.c.version_id.in_(ids)).order_by(ALIASES.c.alias)
+    ):
+        aliases[version_id].append(alias)
+    history: dict[int, list[Any]] = {row.version: [] for row in rows}
+    for event in connection.execute(
+        select(AUDIT)
+        .where(
+            AUDIT.c.model == name,
+            AUDIT.c.version.in_(list(history)),
+            AUDIT.c.action.in_(sorted(a.value for a in STAGE_ACTIONS)),
+        )
+        .order_by(AUDIT.c.seq)
+    ):
+        history[event.version].append(event)
+    result: dict[int, VersionDetails] = {}
+    for row in rows:
+        info = version_info(name, row)
+        latest = checks[row.id]
         next_stage = _NEXT_STAGE.get(info.stage)
         unmet = (
             unmet_gates(
                 connection, GatePolicy.from_dict(row.model_policy), row, next_stage,
-                decisions=[RecordedDecision(d.approver, Decision(d.decision), d.comment, d.recorded_at) for d in decisions],
-                latest={name: check.passed for name, check in latest.items()},
+                decisions=[RecordedDecision(d.approver, d.decision, d.comment, d.recorded_at) for d in decisions[row.id]],
+                latest={check_name: check.passed for check_name, check in latest.items()},
             )
             if next_stage
             else []
         )
-        history = connection.execute(
-            select(AUDIT)
-            .where(
-                AUDIT.c.model == ref.name,
-                AUDIT.c.version == row.version,
-                AUDIT.c.action.in_(sorted(a.value for a in STAGE_ACTIONS)),
-            )
-            .order_by(AUDIT.c.seq)
-        ).all()
-        return VersionDetails(
+        result[row.version] = VersionDetails(
             version=info,
-            checks=[check_record(ref.name, row.version, check) for check in latest.values()],
-            decisions=[approval_record(ref.name, row.version, d) for d in decisions],
-            aliases=list(aliases),
+            checks=[check_record(name, row.version, check) for check in latest.values()],
+            decisions=[approval_record(name, row.version, d) for d in decisions[row.id]],
+            aliases=aliases[row.id],
             next_stage=next_stage,
             unmet_gates=unmet,
-            stage_history=[audit_entry(event) for event in history],
+            stage_history=[audit_entry(event) for event in history[row.version]],
         )
+    return result
 
 
 def audit_events(

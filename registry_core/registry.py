@@ -74,6 +74,7 @@ class Registry:
         store: BlobStore | None = None,
     ) -> None:
         self.actor = validate_actor(actor if actor is not None else default_actor())
+        self._owns_connections = True
         self.db = Database(database_url or default_database_url())
         try:
             self.db.ensure_schema()
@@ -85,15 +86,17 @@ class Registry:
         self.store: BlobStore = store or open_store(artifact_root or default_artifact_root())
 
     def as_actor(self, actor: str) -> Registry:
-        """The same registry (and connections), acting as someone else."""
+        """The same registry, acting as someone else; it shares the connections, and closing it leaves them open."""
         other = object.__new__(Registry)
         other.__dict__.update(self.__dict__)
         other.actor = validate_actor(actor)
+        other._owns_connections = False
         return other
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.db.dispose()
+        """Release the database connections (a no-op on a view made by :meth:`as_actor`)."""
+        if self._owns_connections:
+            self.db.dispose()
 
     def __enter__(self) -> Registry:
         return self
@@ -194,6 +197,10 @@ class Registry:
     def show(self, uri: str) -> VersionDetails:
         """A version with its checks, decisions, aliases and the gates still before its next stage."""
         return queries.show(self.catalog, uri)
+
+    def show_versions(self, name: str, versions: Iterable[int | str]) -> dict[int, VersionDetails]:
+        """Several versions of a model in full, by number, in a bounded number of statements (for sensors, dashboards)."""
+        return queries.show_versions(self.catalog, name, versions)
 
     def audit_events(
         self,

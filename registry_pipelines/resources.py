@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -19,6 +21,15 @@ __all__ = ["PIPELINE_ACTOR_ENV", "RegistryResource"]
 
 PIPELINE_ACTOR_ENV = "REGISTRY_PIPELINE_ACTOR"
 DEFAULT_PIPELINE_ACTOR = "dagster"
+#: Catalogs kept open per process; the least recently used beyond this is closed.
+MAX_OPEN_CATALOGS = 8
+
+# One opened catalog (engine, connection pool, schema check) per process and
+# catalog, shared by every sensor tick and op: opening one costs far more than
+# a tick. Keyed by process id too, so that a forked child never reuses its
+# parent's connections.
+_open_catalogs: OrderedDict[tuple[int, str, str], Registry] = OrderedDict()
+_open_lock = threading.Lock()
 
 
 class RegistryResource(ConfigurableResource):
@@ -50,5 +61,19 @@ class RegistryResource(ConfigurableResource):
         )
 
     def open(self, actor: str | None = None) -> Registry:
-        """A registry acting as ``actor`` (default: the pipeline's actor); close it, or use it in a ``with``."""
-        return Registry(self.database_url, self.artifact_root, actor=actor or self.actor)
+        """The process's registry on this catalog, acting as ``actor`` (default: the pipeline's actor).
+
+        The catalog is opened once per process and shared; closing what this
+        returns (or leaving its ``with`` block) leaves the shared connections open.
+        """
+        key = (os.getpid(), self.database_url, self.artifact_root)
+        with _open_lock:
+            shared = _open_catalogs.get(key)
+            if shared is None:
+                shared = Registry(self.database_url, self.artifact_root, actor=self.actor)
+                _open_catalogs[key] = shared
+                while len(_open_catalogs) > MAX_OPEN_CATALOGS:
+                    _open_catalogs.popitem(last=False)[1].close()
+            else:
+                _open_catalogs.move_to_end(key)
+        return shared.as_actor(actor or self.actor)

@@ -7,7 +7,7 @@ number, so a tick evaluated twice launches nothing twice.
 """
 
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -20,7 +20,7 @@ from dagster import (
     sensor,
 )
 
-from registry_core import AuditEntry, Registry
+from registry_core import AuditAction, AuditEntry, VersionDetails
 
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
@@ -48,7 +48,8 @@ BATCH_SIZE = 500
 
 #: A run to launch, a note on why not (shown as the tick's skip reason), or nothing to say.
 Reaction = RunRequest | str | None
-EventReaction = Callable[[Registry, AuditEntry], Reaction]
+#: A reaction reads the versions its events name from a snapshot taken once per tick (never the catalog per event).
+EventReaction = Callable[[Mapping[int, VersionDetails], AuditEntry], Reaction]
 
 
 def read_cursor(cursor: str | None) -> int:
@@ -83,11 +84,16 @@ def catalog_event_sensor(
     model: str,
     job: "JobDefinition | UnresolvedAssetJobDefinition",
     react: EventReaction,
+    actions: frozenset[AuditAction],
     description: str,
     minimum_interval_seconds: int,
     batch_size: int = BATCH_SIZE,
 ) -> SensorDefinition:
-    """A sensor that runs ``react`` on each new audit event of ``model``; enabled by default."""
+    """A sensor that runs ``react`` on each new audit event of ``model`` whose action is in ``actions``; enabled by default.
+
+    A tick reads the new events and, when any of them matter, the versions they
+    name, in a bounded number of statements whatever the backlog.
+    """
 
     @sensor(
         name=name,
@@ -103,8 +109,11 @@ def catalog_event_sensor(
         notes: dict[str, None] = {}  # ordered, without repeats
         with registry.open() as catalog:
             events = catalog.audit_events(model, after_seq=after, limit=batch_size)
-            for event in events:
-                reaction = react(catalog, event)
+            relevant = [event for event in events if event.action in actions]
+            numbers = {event.version for event in relevant if event.version is not None}
+            snapshot = catalog.show_versions(model, numbers) if numbers else {}
+            for event in relevant:
+                reaction = react(snapshot, event)
                 if isinstance(reaction, RunRequest):
                     key = reaction.tags.get(VERSION_TAG, reaction.run_key or "")
                     requests.pop(key, None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dagster import SensorDefinition
 
-from registry_core import AuditAction, AuditEntry, Decision, Registry, Stage
+from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
 
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
@@ -28,10 +29,10 @@ Job = "JobDefinition | UnresolvedAssetJobDefinition"
 def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> SensorDefinition:
     """New version registered → validation run (if it is still a candidate)."""
 
-    def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action is not AuditAction.VERSION_REGISTER or event.version is None:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+        if event.version is None:
             return None
-        version = catalog.get_version(pipeline.name, event.version)
+        version = snapshot[event.version].version
         if version.stage is not Stage.NONE:
             return f"version {event.version} is already in {version.stage}"
         return lifecycle_run(
@@ -44,6 +45,7 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
         model=pipeline.name,
         job=validate_job,
         react=react,
+        actions=frozenset({AuditAction.VERSION_REGISTER}),
         description=f"A new {pipeline.name} version was registered: validate it.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
@@ -52,10 +54,10 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
 def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefinition:
     """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
 
-    def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action is not AuditAction.VERSION_TRANSITION or (event.after or {}).get("stage") != Stage.STAGING.value:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+        if event.version is None or (event.after or {}).get("stage") != Stage.STAGING.value:
             return None
-        details = catalog.show(f"models:/{pipeline.name}/{event.version}")
+        details = snapshot[event.version]
         if details.version.stage is not Stage.STAGING:
             return f"version {event.version} has left Staging ({details.version.stage})"
         if any(check.name == SHADOW_CHECK for check in details.checks):
@@ -69,6 +71,7 @@ def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefi
         model=pipeline.name,
         job=shadow_job,
         react=react,
+        actions=frozenset({AuditAction.VERSION_TRANSITION}),
         description=f"A {pipeline.name} version entered Staging: shadow-evaluate it against Production.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
@@ -77,16 +80,15 @@ def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefi
 def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDefinition:
     """Approval (or a check) recorded on a Staging version whose gates now all hold → promotion run."""
 
-    def react(catalog: Registry, event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
         approval = event.action is AuditAction.APPROVAL_RECORD
-        if approval and (event.after or {}).get("decision") != Decision.APPROVE:
+        if event.version is None or (approval and (event.after or {}).get("decision") != Decision.APPROVE):
             return None
-        if not approval and event.action is not AuditAction.CHECK_RECORD:
-            return None
-        version = catalog.get_version(pipeline.name, event.version)
+        details = snapshot[event.version]
+        version = details.version
         if version.stage is not Stage.STAGING:
             return f"version {event.version} was approved while in {version.stage}" if approval else None
-        unmet = catalog.unmet_gates(pipeline.name, event.version, Stage.PRODUCTION)
+        unmet = details.unmet_gates  # a Staging version's next stage is Production
         if unmet:
             return f"version {event.version} awaits: " + "; ".join(gate.message for gate in unmet)
         trigger = f"approved by {event.actor}" if approval else f"check {(event.after or {}).get('check')} recorded"
@@ -100,6 +102,7 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
         model=pipeline.name,
         job=promote_job,
         react=react,
+        actions=frozenset({AuditAction.APPROVAL_RECORD, AuditAction.CHECK_RECORD}),
         description=f"A {pipeline.name} Staging version was approved: promote it once every gate holds.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
@@ -108,9 +111,7 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
 def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> SensorDefinition:
     """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
 
-    def react(catalog: Registry, event: AuditEntry) -> Reaction:
-        if event.action not in (AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
-            return None
+    def react(_snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
         return lifecycle_run(
             pipeline, "redeploy", redeploy_job.name, pipeline.op_name("record_production_change"), event,
             {"version": event.version, "audit_seq": event.seq},
@@ -121,6 +122,7 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
         model=pipeline.name,
         job=redeploy_job,
         react=react,
+        actions=frozenset({AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK}),
         description=f"{pipeline.name}'s Production version changed: materialize it and redeploy.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, SensorDefinition, SensorResult, build_sensor_context
+from sqlalchemy import event
 
-from registry_core import Registry
+from registry_core import AuditAction, Registry
 from registry_pipelines import ModelPipeline, RegistryResource
 from registry_pipelines.fraud import fraud_detector_pipeline
 from registry_pipelines.jobs import build_promotion_job, build_redeploy_job, build_shadow_job, build_validation_job
@@ -52,6 +54,22 @@ def tick(sensor: SensorDefinition, resource: RegistryResource, instance: Dagster
     result = sensor(build_sensor_context(cursor=cursor, resources={"registry": resource}, instance=instance))
     assert isinstance(result, SensorResult)
     return result
+
+
+@contextlib.contextmanager
+def statement_counter(resource: RegistryResource) -> Iterator[Callable[[], int]]:
+    """Count the SQL statements sent on the resource's (process-wide) catalog engine."""
+    engine = resource.open().db.engine
+    count = [0]
+
+    def on_execute(*_args: object) -> None:
+        count[0] += 1
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield lambda: count[0]
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 def head(catalog: Registry) -> str:
@@ -146,13 +164,13 @@ def test_sensor_works_off_a_backlog_in_batches(pipeline, resource, instance, cat
         catalog.register(MODEL, model_file)
     job = build_validation_job(pipeline)
 
-    def react(registry, event):
-        if event.action == "version.register":
-            return lifecycle_run(pipeline, "validate", job.name, "op", event, {"version": event.version})
-        return None
+    def react(snapshot, event):
+        assert snapshot[event.version].version.version == event.version
+        return lifecycle_run(pipeline, "validate", job.name, "op", event, {"version": event.version})
 
     sensor = catalog_event_sensor(
-        name="batched", model=MODEL, job=job, react=react, description="", minimum_interval_seconds=1, batch_size=2
+        name="batched", model=MODEL, job=job, react=react, actions=frozenset({AuditAction.VERSION_REGISTER}),
+        description="", minimum_interval_seconds=1, batch_size=2,
     )
     cursor, versions = None, []
     for _ in range(4):
@@ -160,6 +178,43 @@ def test_sensor_works_off_a_backlog_in_batches(pipeline, resource, instance, cat
         versions += [int(r.tags["registry/version"]) for r in result.run_requests]
         cursor = result.cursor or cursor
     assert versions == [1, 2, 3, 4, 5]
+
+
+def _registered(catalog: Registry, model_file: Path) -> None:
+    catalog.register(MODEL, model_file, tags={"team": "risk", "tier": "1"})
+
+
+def _approved_in_staging(catalog: Registry, model_file: Path) -> None:
+    number = catalog.register(MODEL, model_file, tags={"team": "risk", "tier": "1"}).version
+    catalog.record_check(MODEL, number, "smoke", passed=True)
+    catalog.transition(MODEL, number, "Staging")
+    catalog.as_actor("bob").approve(MODEL, number)
+
+
+@pytest.mark.parametrize(
+    ("build", "job_of", "prepare"),
+    [
+        (build_candidate_sensor, build_validation_job, _registered),
+        (build_approval_sensor, build_promotion_job, _approved_in_staging),
+    ],
+    ids=["candidate", "approval"],
+)
+def test_a_tick_runs_the_same_statements_for_a_short_and_a_long_backlog(
+    build, job_of, prepare, pipeline, resource, instance, catalog, model_file
+):
+    """A tick reads its events and the versions they name in a bounded number of statements (no query per event)."""
+    sensor = build(pipeline, job_of(pipeline))
+    catalog.create_model(MODEL)
+    counted = []
+    for backlog in (3, 30):
+        cursor = head(catalog)
+        for _ in range(backlog):
+            prepare(catalog, model_file)
+        with statement_counter(resource) as statements:
+            result = tick(sensor, resource, instance, cursor)
+        assert len(result.run_requests) == backlog
+        counted.append(statements())
+    assert 0 < counted[0] == counted[1], f"statements per tick grew with the backlog (or were not seen): {counted}"
 
 
 # --- Staging -> shadow evaluation -----------------------------------------------------------
