@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .policy import UnmetGate
+    from .gates import UnmetGate
 
 __all__ = [
     "AuditLogError",

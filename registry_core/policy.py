@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import InvalidInput, NotPermitted
+from .gates import GateKind, UnmetGate
 from .validation import validate_actor, validate_name
 
 __all__ = [
@@ -31,29 +32,6 @@ class Decision(enum.StrEnum):
 
     APPROVE = "approve"
     REJECT = "reject"
-
-
-class GateKind(enum.StrEnum):
-    """What kind of gate stands between a version and its next stage."""
-
-    #: A required check has no recorded result.
-    CHECK_MISSING = "check_missing"
-    #: A check's latest result is a failure.
-    CHECK_FAILED = "check_failed"
-    #: Not enough eligible approvals (since the latest rejection, if any).
-    APPROVAL = "approval"
-
-
-@dataclass(frozen=True)
-class UnmetGate:
-    """One unmet gate: its kind, what it names (a check, or ``approvals``) and a sentence for people."""
-
-    kind: GateKind
-    name: str
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
