@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,10 +22,26 @@ __all__ = [
     "approval_gate",
     "check_gates",
     "counted_approvers",
+    "same_person",
 ]
 
 MAX_APPROVALS = 20
 MAX_LISTED = 200
+
+
+def identity(name: str) -> str:
+    """The form in which two actor names are compared: trimmed, NFKC-normalized and case-folded.
+
+    Names are stored and shown as given; every comparison the policy makes
+    (self-approval, the approvers list, distinct approvers) uses this form, so
+    ``Dagster`` and ``DAGSTER`` are the same person as ``dagster``.
+    """
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two actor names name the same person (see :func:`identity`)."""
+    return identity(a) == identity(b)
 
 
 class Decision(enum.StrEnum):
@@ -60,9 +77,10 @@ class GatePolicy:
             raise InvalidInput("approvals required must be a whole number")
         if not 0 <= self.approvals_required <= MAX_APPROVALS:
             raise InvalidInput(f"approvals required must be between 0 and {MAX_APPROVALS}")
-        if self.approvers and self.approvals_required > len(self.approvers):
+        distinct = len({identity(approver) for approver in self.approvers})
+        if self.approvers and self.approvals_required > distinct:
             raise InvalidInput(
-                f"the policy requires {self.approvals_required} approvals but lists only {len(self.approvers)} approver(s)"
+                f"the policy requires {self.approvals_required} approvals but lists only {distinct} distinct approver(s)"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,15 +109,25 @@ class GatePolicy:
         for key in ("staging_checks", "production_checks", "approvers"):
             if key in kept:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
+        if "approvers" in kept:
+            # One entry per person: the first spelling given is the one kept for display.
+            people: dict[str, str] = {}
+            for approver in kept["approvers"]:
+                people.setdefault(identity(approver), approver)
+            kept["approvers"] = tuple(people.values())
         return replace(self, **kept)
+
+    def lists(self, actor: str) -> bool:
+        """Whether ``actor`` is on the approvers list (compared as :func:`identity`)."""
+        return identity(actor) in {identity(approver) for approver in self.approvers}
 
     def check_may_decide(self, actor: str, *, registrant: str, decision: Decision, label: str) -> None:
         """Raise :class:`NotPermitted` unless ``actor`` may record ``decision`` on a version."""
-        if self.approvers and actor not in self.approvers:
+        if self.approvers and not self.lists(actor):
             raise NotPermitted(
                 f"{actor} is not an allowed approver of {label} (allowed: {', '.join(self.approvers)})"
             )
-        if decision is Decision.APPROVE and actor == registrant and not self.allow_self_approval:
+        if decision is Decision.APPROVE and same_person(actor, registrant) and not self.allow_self_approval:
             raise NotPermitted(
                 f"{actor} registered {label} and may not approve it: the policy forbids self-approval"
             )
@@ -136,13 +164,13 @@ def counted_approvers(policy: GatePolicy, decisions: Sequence[RecordedDecision],
     Approvals count once per eligible approver and only when recorded after the
     most recent rejection: a rejection blocks promotion until later approvals.
     """
-    counted: list[str] = []
+    counted: dict[str, str] = {}  # identity -> the name as first recorded
     for decision in decisions:
         if decision.decision is Decision.REJECT:
-            counted = []
-        elif _eligible(policy, decision.approver, registrant) and decision.approver not in counted:
-            counted.append(decision.approver)
-    return counted
+            counted = {}
+        elif _eligible(policy, decision.approver, registrant):
+            counted.setdefault(identity(decision.approver), decision.approver)
+    return list(counted.values())
 
 
 def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, registrant: str) -> list[UnmetGate]:
@@ -160,6 +188,6 @@ def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, 
 
 
 def _eligible(policy: GatePolicy, approver: str, registrant: str) -> bool:
-    if policy.approvers and approver not in policy.approvers:
+    if policy.approvers and not policy.lists(approver):
         return False
-    return policy.allow_self_approval or approver != registrant
+    return policy.allow_self_approval or not same_person(approver, registrant)

@@ -291,3 +291,39 @@ def test_unchanged_policy_is_not_audited_again(registry: Registry, model_file):
     head = registry.verify_audit().head_seq
     registry.set_policy("fraud", approvals_required=2)
     assert registry.verify_audit().head_seq == head
+
+
+# --- identities compare as people mean them ----------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["Alice", "ALICE", " alice ", "ａｌｉｃｅ"])
+def test_the_registrant_under_another_spelling_may_not_approve(registry: Registry, model_file, catalog_state, spelling):
+    """Case, surrounding spaces and full-width letters do not make the registrant someone else."""
+    registry.register("fraud", model_file)
+    before = catalog_state()
+    with pytest.raises(NotPermitted, match="self-approval"):
+        registry.as_actor(spelling).approve("fraud", 1)
+    assert catalog_state() == before
+
+
+def test_two_spellings_of_one_approver_count_once(staged: Registry):
+    """With two approvals required, 'bob' and 'BOB' are one approver, not two."""
+    staged.set_policy("fraud", approvals_required=2)
+    staged.as_actor("bob").approve("fraud", 1)
+    staged.as_actor("BOB").approve("fraud", 1)
+    assert messages(staged.unmet_gates("fraud", 1, "Production")) == ["2 approval(s) required, 1 eligible recorded"]
+    staged.as_actor("carol").approve("fraud", 1)
+    assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
+
+
+def test_the_approvers_list_matches_any_spelling_and_keeps_the_first(staged: Registry):
+    """An approver listed as 'Bob' may approve as 'bob'; the list keeps one entry per person."""
+    policy = staged.set_policy("fraud", approvers=["Bob", "bob", "Carol"])
+    assert policy.approvers == ("Bob", "Carol")
+    staged.as_actor("bob").approve("fraud", 1)
+    assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
+
+
+def test_a_policy_cannot_require_more_approvals_than_distinct_people():
+    with pytest.raises(InvalidInput, match="1 distinct approver"):
+        GatePolicy(approvals_required=2, approvers=("bob", "BOB"))
