@@ -63,8 +63,12 @@ class AuditReport:
     head_seq: int
     head_hash: str
     problem: str | None = None
-    #: Sequence number of the first event found changed, missing, inserted or out of order.
+    #: Sequence number of the first event found changed, missing, inserted or out of order
+    #: (or, for a catalog row that differs from the log, the event it should match).
     first_bad_seq: int | None = None
+    #: How many catalog rows differ from what the audit log says, and the first of them, in words.
+    divergence_count: int = 0
+    divergences: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,8 @@ class AuditReport:
             "head_hash": self.head_hash,
             "problem": self.problem,
             "first_bad_seq": self.first_bad_seq,
+            "divergence_count": self.divergence_count,
+            "divergences": list(self.divergences),
         }
 
 

@@ -6,7 +6,9 @@ catalog and appends its audit event in one transaction, or changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -16,7 +18,7 @@ from .errors import GateUnmet, InvalidInput, NotFound
 from .lookups import lock_model, lock_version, model_row
 from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates
 from .records import ApprovalRecord, CheckRecord
-from .rows import APPROVALS, CHECKS, MODELS
+from .rows import APPROVALS, AUDIT, CHECKS, MODELS
 from .stages import Stage
 from .unit_of_work import Catalog
 from .validation import (
@@ -28,11 +30,13 @@ from .validation import (
 )
 
 __all__ = [
+    "GATE_ACTIONS",
     "decide",
-    "decisions_of",
     "get_policy",
-    "latest_checks",
-    "latest_results",
+    "GateInputs",
+    "gate_events",
+    "gate_inputs",
+    "read_gate_inputs",
     "record_check",
     "require_gates",
     "set_policy",
@@ -40,60 +44,72 @@ __all__ = [
 ]
 
 
-def latest_checks(connection: Connection, version_id: int) -> dict[str, Any]:
-    """The latest result row of each named check of a version, by name."""
-    rows = connection.execute(
-        select(CHECKS).where(CHECKS.c.version_id == version_id).order_by(CHECKS.c.name, CHECKS.c.id)
-    ).all()
-    return {row.name: row for row in rows}
+#: The audit actions whose events the gates read.
+GATE_ACTIONS = (AuditAction.CHECK_RECORD.value, AuditAction.APPROVAL_RECORD.value)
 
 
-def latest_results(connection: Connection, version_id: int) -> dict[str, bool]:
-    """Whether the latest result of each named check of a version passed, by name."""
-    rows = connection.execute(
-        select(CHECKS.c.name, CHECKS.c.passed)
-        .where(CHECKS.c.version_id == version_id)
-        .order_by(CHECKS.c.name, CHECKS.c.id)
-    ).all()
-    return {name: passed for name, passed in rows}
+@dataclass
+class GateInputs:
+    """What the gates of one version count, read from its audit events (never from rows that can be edited)."""
+
+    #: Whether the latest result of each named check passed.
+    latest: dict[str, bool] = field(default_factory=dict)
+    decisions: list[RecordedDecision] = field(default_factory=list)
 
 
-def decisions_of(connection: Connection, version_id: int) -> list[RecordedDecision]:
-    """A version's approvals and rejections, in the order recorded."""
-    rows = connection.execute(
-        select(APPROVALS.c.approver, APPROVALS.c.decision, APPROVALS.c.comment, APPROVALS.c.recorded_at)
-        .where(APPROVALS.c.version_id == version_id)
-        .order_by(APPROVALS.c.id)
-    ).all()
-    return [RecordedDecision(*row) for row in rows]
+def gate_events(name: str, numbers: list[int]) -> Any:
+    """The check and decision events of some versions of a model, oldest first (one indexed query)."""
+    return (
+        select(AUDIT.c.version, AUDIT.c.action, AUDIT.c.actor, AUDIT.c.after)
+        .where(AUDIT.c.model == name, AUDIT.c.version.in_(numbers), AUDIT.c.action.in_(GATE_ACTIONS))
+        .order_by(AUDIT.c.seq)
+    )
+
+
+def gate_inputs(rows: Iterable[Any], numbers: Iterable[int]) -> dict[int, GateInputs]:
+    """Fold check and decision events (from :func:`gate_events`) into each version's :class:`GateInputs`."""
+    inputs = {number: GateInputs() for number in numbers}
+    for version, action, actor, after_text in rows:
+        after = json.loads(after_text)
+        if action == AuditAction.CHECK_RECORD:
+            inputs[version].latest[after["check"]] = bool(after["passed"])
+        else:
+            inputs[version].decisions.append(RecordedDecision(actor, Decision(after["decision"]), after.get("comment")))
+    return inputs
+
+
+def read_gate_inputs(connection: Connection, name: str, number: int) -> GateInputs:
+    """One version's :class:`GateInputs`, from its audit events."""
+    return gate_inputs(connection.execute(gate_events(name, [number])), [number])[number]
 
 
 def unmet_gates(
-    connection: Connection, policy: GatePolicy, version: Any, target: Stage,
-    decisions: list[RecordedDecision] | None = None, latest: dict[str, bool] | None = None,
+    connection: Connection, name: str, policy: GatePolicy, version: Any, target: Stage,
+    inputs: GateInputs | None = None,
 ) -> list[UnmetGate]:
-    """What still stands between ``version`` (a version row) and ``target`` (Staging or Production).
+    """What still stands between ``version`` (a row of model ``name``) and ``target`` (Staging or Production).
 
-    ``decisions`` and ``latest`` (check results by name) are read when not given.
+    The check results and decisions counted are those of the version's audit
+    events (``inputs``, read when not given): a row written around the
+    registry is never counted.
     """
     if target is Stage.STAGING and not policy.staging_checks:
         return []
-    if latest is None:
-        latest = latest_results(connection, version.id)
+    if inputs is None:
+        inputs = read_gate_inputs(connection, name, version.version)
+    latest = inputs.latest
     if target is Stage.STAGING:
         return check_gates(policy.staging_checks, latest, all_recorded=False)
     unmet = check_gates(policy.production_checks, latest, all_recorded=True)
-    if decisions is None:
-        decisions = decisions_of(connection, version.id)
-    return unmet + approval_gate(policy, decisions, registrant=version.registered_by)
+    return unmet + approval_gate(policy, inputs.decisions, registrant=version.registered_by)
 
 
 def require_gates(
-    connection: Connection, policy: GatePolicy, version: Any, target: Stage, label: str,
-    decisions: list[RecordedDecision] | None = None,
+    connection: Connection, name: str, policy: GatePolicy, version: Any, target: Stage, label: str,
+    inputs: GateInputs | None = None,
 ) -> None:
     """Raise :class:`GateUnmet` listing every unmet gate before ``target``."""
-    unmet = unmet_gates(connection, policy, version, target, decisions)
+    unmet = unmet_gates(connection, name, policy, version, target, inputs)
     if unmet:
         raise GateUnmet(
             f"cannot move {label} to {target}: {len(unmet)} gate(s) unmet: " + "; ".join(g.message for g in unmet),
@@ -120,15 +136,15 @@ def record_check(
             .order_by(CHECKS.c.id.desc())
             .limit(1)
         ).first()
-        work.connection.execute(
-            insert(CHECKS),
-            {"version_id": row.id, "name": check, "passed": passed, "details": clean_details,
-             "recorded_by": actor, "recorded_at": work.now},
-        )
-        work.record(
+        event = work.record(
             AuditAction.CHECK_RECORD, name, number,
             {"check": check, "passed": previous.passed} if previous else {},
             {"check": check, "passed": passed, "details": clean_details},
+        )
+        work.connection.execute(
+            insert(CHECKS),
+            {"version_id": row.id, "name": check, "passed": passed, "details": clean_details,
+             "recorded_by": actor, "recorded_at": work.now, "audit_seq": event.seq},
         )
         return CheckRecord(
             model=name, version=number, name=check, passed=passed, details=clean_details,
@@ -152,12 +168,14 @@ def decide(
         GatePolicy.from_dict(row.model_policy).check_may_decide(
             actor, registrant=row.registered_by, decision=decision, label=label
         )
+        event = work.record(
+            AuditAction.APPROVAL_RECORD, name, number, {}, {"decision": decision.value, "comment": comment}
+        )
         work.connection.execute(
             insert(APPROVALS),
             {"version_id": row.id, "approver": actor, "decision": decision, "comment": comment,
-             "recorded_at": work.now},
+             "recorded_at": work.now, "audit_seq": event.seq},
         )
-        work.record(AuditAction.APPROVAL_RECORD, name, number, {}, {"decision": decision.value, "comment": comment})
         return ApprovalRecord(
             model=name, version=number, approver=actor, decision=decision, comment=comment, recorded_at=work.now
         )

@@ -6,7 +6,6 @@ import enum
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from .errors import InvalidInput, NotPermitted
@@ -140,7 +139,6 @@ class RecordedDecision:
     approver: str
     decision: Decision
     comment: str | None
-    recorded_at: datetime
 
 
 def check_gates(required: Sequence[str], latest: Mapping[str, bool], *, all_recorded: bool) -> list[UnmetGate]:

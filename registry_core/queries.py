@@ -8,6 +8,7 @@ statement or in one more, never one query per row.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -15,9 +16,10 @@ from sqlalchemy import Connection, func, select
 from .actions import STAGE_ACTIONS
 from .audit import AuditReport, verify_chain
 from .errors import InvalidInput, NotFound
-from .governance import unmet_gates
+from .governance import GATE_ACTIONS, gate_inputs, unmet_gates
 from .lookups import model_row, resolved_row, version_row
-from .policy import GatePolicy, RecordedDecision
+from .policy import GatePolicy
+from .reconcile import reconcile
 from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
 from .rows import (
     ALIASES,
@@ -55,6 +57,7 @@ __all__ = [
 
 MAX_LIST = 10_000
 _NEXT_STAGE = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
+_DETAIL_ACTIONS = sorted({a.value for a in STAGE_ACTIONS} | set(GATE_ACTIONS))
 
 
 def _models_query(dialect: str) -> Any:
@@ -168,8 +171,12 @@ def show_versions(catalog: Catalog, name: str, versions: Iterable[int | str]) ->
 
 
 def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, VersionDetails]:
-    """Checks, decisions, aliases and stage history of version rows: four statements for any number of rows."""
+    """Checks, decisions, aliases, stage history and gates of version rows: four statements for any number of rows.
+
+    Every recorded row is shown; the gates count what the audit events say.
+    """
     ids = [row.id for row in rows]
+    numbers = [row.version for row in rows]
     checks: dict[int, dict[str, Any]] = {i: {} for i in ids}
     for check in connection.execute(
         select(CHECKS).where(CHECKS.c.version_id.in_(ids)).order_by(CHECKS.c.version_id, CHECKS.c.name, CHECKS.c.id)
@@ -185,34 +192,33 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
         select(ALIASES.c.version_id, ALIASES.c.alias).where(ALIASES.c.version_id.in_(ids)).order_by(ALIASES.c.alias)
     ):
         aliases[version_id].append(alias)
-    history: dict[int, list[Any]] = {row.version: [] for row in rows}
+    # One query for the stage history and for what the gates count.
+    history: dict[int, list[Any]] = {number: [] for number in numbers}
+    gate_rows: list[tuple[Any, ...]] = []
     for event in connection.execute(
         select(AUDIT)
-        .where(
-            AUDIT.c.model == name,
-            AUDIT.c.version.in_(list(history)),
-            AUDIT.c.action.in_(sorted(a.value for a in STAGE_ACTIONS)),
-        )
+        .where(AUDIT.c.model == name, AUDIT.c.version.in_(numbers), AUDIT.c.action.in_(_DETAIL_ACTIONS))
         .order_by(AUDIT.c.seq)
     ):
-        history[event.version].append(event)
+        if event.action in GATE_ACTIONS:
+            gate_rows.append((event.version, event.action, event.actor, event.after))
+        else:
+            history[event.version].append(event)
+    inputs = gate_inputs(gate_rows, numbers)
     result: dict[int, VersionDetails] = {}
     for row in rows:
         info = version_info(name, row)
-        latest = checks[row.id]
         next_stage = _NEXT_STAGE.get(info.stage)
         unmet = (
             unmet_gates(
-                connection, GatePolicy.from_dict(row.model_policy), row, next_stage,
-                decisions=[RecordedDecision(d.approver, d.decision, d.comment, d.recorded_at) for d in decisions[row.id]],
-                latest={check_name: check.passed for check_name, check in latest.items()},
+                connection, name, GatePolicy.from_dict(row.model_policy), row, next_stage, inputs[row.version]
             )
             if next_stage
             else []
         )
         result[row.version] = VersionDetails(
             version=info,
-            checks=[check_record(name, row.version, check) for check in latest.values()],
+            checks=[check_record(name, row.version, check) for check in checks[row.id].values()],
             decisions=[approval_record(name, row.version, d) for d in decisions[row.id]],
             aliases=aliases[row.id],
             next_stage=next_stage,
@@ -247,6 +253,24 @@ def audit_events(
 
 
 def verify_audit(catalog: Catalog) -> AuditReport:
-    """Walk the whole audit chain and report the first break, if any."""
+    """Walk the whole audit chain, then check every catalog row the gates, URIs and loads read against it.
+
+    Both see one snapshot of the catalog. A broken chain is reported first;
+    an intact chain with rows that differ from it is reported as not intact,
+    with the first divergences named.
+    """
     with catalog.read(snapshot=True) as connection:
-        return verify_chain(connection)
+        report = verify_chain(connection)
+        if not report.intact:
+            return report
+        count, found = reconcile(connection)
+    if not count:
+        return report
+    return replace(
+        report,
+        intact=False,
+        problem=f"{count} catalog row(s) differ from the audit log; the first: {found[0]}",
+        first_bad_seq=found[0].seq,
+        divergence_count=count,
+        divergences=tuple(str(d) for d in found),
+    )

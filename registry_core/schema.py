@@ -227,6 +227,8 @@ class CheckResult(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     recorded_by: Mapped[str] = mapped_column(String(256))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The audit event that recorded this result; a result without a matching event is never counted.
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_check_results_version_id_name_id", "version_id", "name", "id"),)
 
@@ -240,6 +242,8 @@ class Approval(Base):
     decision: Mapped[Decision] = mapped_column(StrEnumColumn(Decision, 16))
     comment: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The audit event that recorded this decision; a decision without a matching event is never counted.
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint("decision IN ('approve', 'reject')", name="decision_known"),

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from .actions import AuditAction
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .governance import decisions_of, require_gates, unmet_gates
+from .governance import read_gate_inputs, require_gates, unmet_gates
 from .lookups import lock_model, lock_version, version_row
 from .policy import GatePolicy, UnmetGate, counted_approvers
 from .records import StageChange, VersionInfo
@@ -42,7 +42,7 @@ def transition(
         label = f"{name} version {number}"
         check_transition(current, target, label=label)
         if target is Stage.STAGING:
-            require_gates(work.connection, GatePolicy.from_dict(row.model_policy), row, target, label)
+            require_gates(work.connection, name, GatePolicy.from_dict(row.model_policy), row, target, label)
         event = work.record(
             AuditAction.VERSION_TRANSITION, name, number,
             {"stage": current.value}, {"stage": target.value, "reason": reason},
@@ -72,9 +72,9 @@ def promote(catalog: Catalog, actor: str, name: str, version: int | str, *, reas
             raise InvalidTransition(f"{label} is Archived: {hint}", current.value, Stage.PRODUCTION.value)
         check_transition(current, Stage.PRODUCTION, label=label)
         policy = GatePolicy.from_dict(row.model_policy)
-        decisions = decisions_of(work.connection, row.id)
-        require_gates(work.connection, policy, row, Stage.PRODUCTION, label, decisions)
-        approvers = counted_approvers(policy, decisions, registrant=row.registered_by)
+        inputs = read_gate_inputs(work.connection, name, number)
+        require_gates(work.connection, name, policy, row, Stage.PRODUCTION, label, inputs)
+        approvers = counted_approvers(policy, inputs.decisions, registrant=row.registered_by)
         archived = _archive_production(work, name, row.model_id_, f"superseded by version {number}")
         event = work.record(
             AuditAction.VERSION_PROMOTE, name, number,
@@ -147,7 +147,7 @@ def gates_before(catalog: Catalog, name: str, version: int | str, stage: str | S
     validate_name(name)
     with catalog.read() as connection:
         row = version_row(connection, catalog.dialect, name, number)
-        return unmet_gates(connection, GatePolicy.from_dict(row.model_policy), row, target)
+        return unmet_gates(connection, name, GatePolicy.from_dict(row.model_policy), row, target)
 
 
 def _archive_production(work: UnitOfWork, name: str, model_id: int, reason: str) -> VersionInfo | None:

@@ -155,3 +155,41 @@ def test_schema_revision_newer_than_known_is_refused(database_url: str, artifact
         Registry(database_url, artifact_root, actor="alice")
     assert "upgrade the registry package" in str(refused.value)
     assert revision(engine) == "9999"
+
+
+def test_upgrade_to_0005_ties_existing_decisions_and_checks_to_their_events(
+    registry: Registry, model_file, database_url: str, artifact_root: Path, engine
+):
+    """Decisions and check results recorded before revision 0005 keep counting after the upgrade."""
+    registry.register("fraud", model_file)
+    registry.set_policy("fraud", production_checks=["auc"])
+    registry.transition("fraud", 1, "Staging")
+    registry.record_check("fraud", 1, "auc", passed=False)
+    registry.record_check("fraud", 1, "auc", passed=True)
+    registry.as_actor("carol").reject("fraud", 1, comment="wait")
+    registry.as_actor("bob").approve("fraud", 1)
+    registry.db.downgrade("0004")
+    registry.close()
+    database = Database(database_url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    with engine.connect() as connection:
+        tied = connection.execute(
+            text(
+                "SELECT 'approvals', a.approver, e.actor, e.action FROM approvals a JOIN audit_events e ON e.seq = a.audit_seq "
+                "UNION ALL SELECT 'checks', c.recorded_by, e.actor, e.action FROM check_results c "
+                "JOIN audit_events e ON e.seq = c.audit_seq"
+            )
+        ).all()
+    assert sorted(tied) == [
+        ("approvals", "bob", "bob", "approval.record"),
+        ("approvals", "carol", "carol", "approval.record"),
+        ("checks", "alice", "alice", "check.record"),
+        ("checks", "alice", "alice", "check.record"),
+    ]
+    with Registry(database_url, artifact_root, actor="alice") as upgraded:
+        assert upgraded.unmet_gates("fraud", 1, "Production") == []
+        assert upgraded.promote("fraud", 1).version.stage.value == "Production"
+        assert upgraded.verify_audit().intact

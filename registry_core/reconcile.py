@@ -1,0 +1,216 @@
+"""The catalog checked against its audit log: every fact a gate, a URI or a load depends on.
+
+The chain proves the events were not changed; this module proves the tables
+say what the events say. Replaying the events gives, for every model and
+version, the policy, the artifact digest, the stage, the aliases, and every
+decision and check result with the event that recorded it. Any row that
+differs, is missing, or has no event is reported, naming the row and the event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from .actions import AuditAction
+from .audit import canonical_json
+from .policy import GatePolicy
+from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
+from .stages import Stage
+
+__all__ = ["MAX_REPORTED", "Divergence", "reconcile"]
+
+#: Divergences listed at most (the count is always exact).
+MAX_REPORTED = 50
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One catalog row that does not match the audit log."""
+
+    table: str
+    row: str
+    problem: str
+    #: The audit event the row should match, when there is one.
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        event = f" (event {self.seq})" if self.seq is not None else ""
+        return f"{self.table} {self.row}: {self.problem}{event}"
+
+
+@dataclass
+class _Version:
+    seq: int
+    actor: str
+    sha256: str | None
+    kind: str | None
+    size: int | None
+    stage: str = Stage.NONE.value
+    stage_seq: int = 0
+
+
+@dataclass
+class _Expected:
+    policies: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)
+    versions: dict[tuple[str, int], _Version] = field(default_factory=dict)
+    aliases: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    #: seq -> (model, version, actor, after) of every decision and check event.
+    decisions: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def _replay(events: Iterator[Any]) -> _Expected:
+    expected = _Expected()
+    for seq, actor, action, model, version, before_text, after_text in events:
+        after = json.loads(after_text)
+        if action in (AuditAction.MODEL_CREATE, AuditAction.POLICY_SET):
+            expected.policies[model] = (GatePolicy.from_dict(after.get("policy", after)).to_dict(), seq)
+        elif action == AuditAction.VERSION_REGISTER:
+            expected.versions[(model, version)] = _Version(
+                seq, actor, after.get("artifact_sha256"), after.get("artifact_kind"), after.get("artifact_size"),
+                stage_seq=seq,
+            )
+        elif action in (AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
+            known = expected.versions.get((model, version))
+            if known is not None:
+                known.stage, known.stage_seq = after.get("stage", known.stage), seq
+        elif action == AuditAction.ALIAS_SET:
+            expected.aliases[(model, after["alias"])] = (after["version"], seq)
+        elif action == AuditAction.ALIAS_DELETE:
+            expected.aliases.pop((model, json.loads(before_text).get("alias")), None)
+        elif action == AuditAction.APPROVAL_RECORD:
+            expected.decisions[seq] = (model, version, actor, after)
+        elif action == AuditAction.CHECK_RECORD:
+            expected.checks[seq] = (model, version, actor, after)
+    return expected
+
+
+def reconcile(connection: Connection, *, batch: int = 5000) -> tuple[int, list[Divergence]]:
+    """Compare the catalog's tables with a replay of the audit log: (divergences found, the first ones)."""
+    expected = _replay(_events(connection, batch))
+    count = 0
+    found: list[Divergence] = []
+    for divergence in _diverging(connection, expected):
+        count += 1
+        if len(found) < MAX_REPORTED:
+            found.append(divergence)
+    return count, found
+
+
+def _events(connection: Connection, batch: int) -> Iterator[tuple[Any, ...]]:
+    after = 0
+    columns = (AUDIT.c.seq, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before, AUDIT.c.after)
+    while True:
+        rows = connection.execute(select(*columns).where(AUDIT.c.seq > after).order_by(AUDIT.c.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from (tuple(row) for row in rows)
+        after = rows[-1][0]
+
+
+def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergence]:
+    names = dict(connection.execute(select(MODELS.c.id, MODELS.c.name)).all())
+    for name, policy in connection.execute(select(MODELS.c.name, MODELS.c.policy)):
+        wanted = expected.policies.get(name)
+        if wanted is None:
+            yield Divergence("registered_models", repr(name), "no audit event created this model")
+        elif GatePolicy.from_dict(policy).to_dict() != wanted[0]:
+            yield Divergence("registered_models", repr(name), "its policy differs from the one last recorded", wanted[1])
+    seen: set[tuple[str, int]] = set()
+    numbers: dict[int, tuple[str, int]] = {}
+    for row in connection.execute(
+        select(
+            VERSIONS.c.id, VERSIONS.c.model_id, VERSIONS.c.version, VERSIONS.c.stage, VERSIONS.c.artifact_sha256,
+            VERSIONS.c.artifact_kind, VERSIONS.c.artifact_size, VERSIONS.c.registered_by,
+        )
+    ):
+        key = (names[row.model_id], row.version)
+        numbers[row.id] = key
+        seen.add(key)
+        label = f"{key[0]} version {key[1]}"
+        wanted_version = expected.versions.get(key)
+        if wanted_version is None:
+            yield Divergence("model_versions", label, "no audit event registered this version")
+            continue
+        if row.artifact_sha256 != wanted_version.sha256 or row.artifact_kind != wanted_version.kind:
+            yield Divergence(
+                "model_versions", label,
+                f"artifact {row.artifact_kind} {row.artifact_sha256} differs from the registered "
+                f"{wanted_version.kind} {wanted_version.sha256}",
+                wanted_version.seq,
+            )
+        if row.artifact_size != wanted_version.size:
+            yield Divergence("model_versions", label, "its artifact size differs from the registered one", wanted_version.seq)
+        if row.registered_by != wanted_version.actor:
+            yield Divergence(
+                "model_versions", label,
+                f"registered_by is {row.registered_by!r}, the event says {wanted_version.actor!r}", wanted_version.seq,
+            )
+        if row.stage.value != wanted_version.stage:
+            yield Divergence(
+                "model_versions", label, f"stage is {row.stage}, the audit log says {wanted_version.stage}",
+                wanted_version.stage_seq,
+            )
+    for key in sorted(expected.versions.keys() - seen):
+        yield Divergence("model_versions", f"{key[0]} version {key[1]}", "registered but missing", expected.versions[key].seq)
+    aliases = {
+        (names[model_id], alias): numbers.get(version_id)
+        for model_id, alias, version_id in connection.execute(select(ALIASES.c.model_id, ALIASES.c.alias, ALIASES.c.version_id))
+    }
+    for (name, alias), target in sorted(aliases.items()):
+        wanted_alias = expected.aliases.get((name, alias))
+        if wanted_alias is None:
+            yield Divergence("aliases", f"{name}@{alias}", "no audit event set this alias")
+        elif target is None or target[1] != wanted_alias[0]:
+            yield Divergence(
+                "aliases", f"{name}@{alias}",
+                f"points at version {target[1] if target else '?'}, the audit log says {wanted_alias[0]}", wanted_alias[1],
+            )
+    for (name, alias), (version, seq) in sorted(expected.aliases.items()):
+        if (name, alias) not in aliases:
+            yield Divergence("aliases", f"{name}@{alias}", f"set to version {version} but missing", seq)
+    yield from _recorded(
+        connection, "approvals", APPROVALS, expected.decisions, numbers,
+        lambda row, after: after.get("decision") == row.decision and after.get("comment") == row.comment,
+        actor_column="approver",
+    )
+    yield from _recorded(
+        connection, "check_results", CHECKS, expected.checks, numbers,
+        lambda row, after: (
+            after.get("check") == row.name and after.get("passed") == row.passed
+            and canonical_json(after.get("details")) == canonical_json(row.details)
+        ),
+        actor_column="recorded_by",
+    )
+
+
+def _recorded(
+    connection: Connection, table_name: str, table: Any, events: dict[int, tuple[str, int, str, dict[str, Any]]],
+    numbers: dict[int, tuple[str, int]], same: Any, *, actor_column: str,
+) -> Iterator[Divergence]:
+    claimed: set[int] = set()
+    for row in connection.execute(select(table).order_by(table.c.id)):
+        key = numbers.get(row.version_id)
+        label = f"row {row.id}" + (f" ({key[0]} version {key[1]}, by {getattr(row, actor_column)!r})" if key else "")
+        if row.audit_seq is None:
+            yield Divergence(table_name, label, "has no audit event: it is not counted by any gate")
+            continue
+        event = events.get(row.audit_seq)
+        if event is None:
+            yield Divergence(
+                table_name, label, "points at an event that recorded something else: it is not counted by any gate",
+                row.audit_seq,
+            )
+            continue
+        claimed.add(row.audit_seq)
+        model, version, actor, after = event
+        if key != (model, version) or getattr(row, actor_column) != actor or not same(row, after):
+            yield Divergence(table_name, label, "differs from its audit event: it is not counted by any gate", row.audit_seq)
+    for seq in sorted(events.keys() - claimed):
+        model, version, actor, _after = events[seq]
+        yield Divergence(table_name, f"of {model} version {version} by {actor!r}", "recorded but missing", seq)
