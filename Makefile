@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make demo   set up, then run the model lifecycle on the embedded default catalog
 #   make test   set up, then run the whole test suite (PostgreSQL cases skip when none is reachable)
+# Setup installs the project with every extra and the test tools ('.[dev]' includes '.[all]');
+# tests/test_lean_install.py checks the base package alone in a virtualenv of its own.
 
 PYTHON ?= python3
 VENV ?= .venv

@@ -10,7 +10,9 @@ Three kinds of artifact:
     files are shared between versions.
 ``sklearn``
     a live scikit-learn estimator or pipeline, pickled by the registry, with the
-    library versions recorded so that a mismatch on load warns.
+    library versions recorded so that a mismatch on load warns. Loading one
+    needs the [sklearn] extra; registering one needs nothing more than the
+    estimator.
 
 Nothing is deserialized before every byte has been checked against the digest
 the catalog recorded.
@@ -25,6 +27,7 @@ import pickle
 import platform
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
 import warnings
@@ -34,6 +37,7 @@ from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
 from .errors import ConflictError, InvalidInput
+from .extras import require_extra
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -151,6 +155,7 @@ def load_artifact(store: BlobStore, *, kind: str, sha256: str, label: str, forma
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
         )
+    require_extra("sklearn", f"loading {label} (a scikit-learn model)")
     with tempfile.TemporaryFile() as spool:
         copy_verified(store, sha256, spool.write, label=label)
         # Only verified bytes reach the unpickler.
@@ -241,12 +246,12 @@ def _pack_directory(store: BlobStore, root: Path, progress: Progress | None) -> 
 
 
 def _pack_estimator(store: BlobStore, estimator: Any, progress: Progress | None) -> PackedArtifact:
-    try:
-        import sklearn
-        from sklearn.base import BaseEstimator
-    except ImportError:  # pragma: no cover - scikit-learn ships with the project
-        raise InvalidInput("registering a live model needs scikit-learn") from None
-    if not isinstance(estimator, BaseEstimator):
+    # An estimator's class is imported before it can be instantiated, so when
+    # scikit-learn is not loaded yet, ``estimator`` cannot be one: refuse it
+    # without importing scikit-learn (which may not even be installed).
+    sklearn = sys.modules.get("sklearn")
+    sklearn_base = sys.modules.get("sklearn.base")
+    if sklearn is None or sklearn_base is None or not isinstance(estimator, sklearn_base.BaseEstimator):
         raise InvalidInput(
             f"cannot register an object of type {type(estimator).__qualname__}: "
             "give a file path, a folder path or a scikit-learn estimator or pipeline"
@@ -315,10 +320,8 @@ def _safe_relative(path: str) -> bool:
 
 def _warn_on_library_mismatch(format: dict[str, Any], label: str) -> None:
     saved = format.get("library_version")
-    try:
-        import sklearn
-    except ImportError:  # pragma: no cover
-        return
+    import sklearn
+
     if saved and saved != sklearn.__version__:
         warnings.warn(
             f"{label} was saved with scikit-learn {saved} and is being loaded with {sklearn.__version__}; "

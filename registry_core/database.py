@@ -13,23 +13,24 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError, DatabaseUnavailable, InvalidInput, RegistryError, SchemaMismatch
+from .migrations import HEAD_REVISION
 
-__all__ = ["Database", "SchemaStatus", "normalize_url"]
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = ["HEAD_REVISION", "Database", "SchemaStatus", "normalize_url"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "registry_write"
+_REVISION_QUERY = text("SELECT version_num FROM alembic_version")
 #: How long a writer waits for another writer's lock before giving up.
 LOCK_TIMEOUT_SECONDS = 60
 
@@ -74,6 +75,9 @@ class Database:
                 url,
                 pool_pre_ping=True,
                 connect_args={"connect_timeout": 10},
+                # The catalog has no hstore columns; looking the type up is a
+                # catalog query on every new engine's first connect.
+                use_native_hstore=False,
             )
 
     def dispose(self) -> None:
@@ -126,12 +130,10 @@ class Database:
     # --- schema -------------------------------------------------------------------------
 
     def schema_status(self) -> SchemaStatus:
-        """Compare the database's schema revision with this registry's."""
-        head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
-        assert head is not None
+        """Compare the database's schema revision with this registry's: one query, no migration scripts loaded."""
         with translate_errors(self.display_url), self.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-        return SchemaStatus(current=current, head=head)
+            current = _current_revision(connection, self.display_url)
+        return SchemaStatus(current=current, head=HEAD_REVISION)
 
     def ensure_schema(self) -> None:
         """Create an empty database at the newest schema; refuse an older or foreign one."""
@@ -148,8 +150,7 @@ class Database:
                 )
             self.upgrade()
             return
-        known = {rev.revision for rev in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
-        if status.current not in known:
+        if status.current not in _known_revisions():
             raise SchemaMismatch(
                 f"database schema revision {status.current} is newer than this registry knows "
                 f"(newest known {status.head}): upgrade the registry package"
@@ -161,11 +162,15 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> SchemaStatus:
         """Migrate the schema forward to ``revision`` in one transaction, keeping all data."""
+        from alembic import command
+
         self._migrate(command.upgrade, revision)
         return self.schema_status()
 
     def downgrade(self, revision: str) -> SchemaStatus:
         """Migrate the schema back to ``revision`` (for tests of upgrade paths)."""
+        from alembic import command
+
         self._migrate(command.downgrade, revision)
         return self.schema_status()
 
@@ -218,7 +223,35 @@ def _first_line(error: object) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _current_revision(connection: Connection, display_url: str) -> str | None:
+    """The revision recorded in ``alembic_version``, or None when the database has none."""
+    try:
+        revisions = connection.execute(_REVISION_QUERY).scalars().all()
+    except DBAPIError:
+        # Most likely there is no alembic_version table (an empty or a foreign
+        # database); only this rare case pays for a look at the catalog.
+        connection.rollback()
+        if inspect(connection).has_table("alembic_version"):
+            raise
+        return None
+    if len(revisions) > 1:
+        raise SchemaMismatch(
+            f"{display_url} records several schema revisions ({', '.join(sorted(revisions))}); "
+            "a registry catalog has exactly one"
+        )
+    return revisions[0] if revisions else None
+
+
+def _known_revisions() -> set[str]:
+    """Every revision of the migration scripts (loads them: only for refusing a database)."""
+    from alembic.script import ScriptDirectory
+
+    return {rev.revision for rev in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
+
+
 def _alembic_config(connection: Connection | None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection

@@ -20,12 +20,16 @@ __all__ = [
     "IntegrityFailure",
     "InvalidInput",
     "InvalidTransition",
+    "MissingExtra",
     "NotFound",
     "NotPermitted",
     "RegistryError",
     "SchemaMismatch",
     "StoreUnavailable",
 ]
+
+#: The name this package is installed by, for the install command in :class:`MissingExtra`.
+DISTRIBUTION = "dagster-model-registry"
 
 
 class RegistryError(Exception):
@@ -125,3 +129,20 @@ class StoreUnavailable(RegistryError):
     """An artifact store that cannot be reached, read or written."""
 
     kind = "store_unavailable"
+
+
+class MissingExtra(RegistryError, ImportError):
+    """A feature whose optional dependencies are not installed: the message names the pip extra that adds them.
+
+    Also an :class:`ImportError`, which is what it replaces.
+    """
+
+    kind = "missing_extra"
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the [{extra}] extra: pip install '{DISTRIBUTION}[{extra}]'")
+        self.feature = feature
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "extra": self.extra}

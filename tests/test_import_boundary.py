@@ -1,4 +1,9 @@
-"""registry_core knows nothing of Dagster: the dependency points from registry_pipelines to registry_core only."""
+"""registry_core knows nothing of Dagster, and the base package loads none of the extras' libraries.
+
+The probes run in fresh interpreters of the full (dev) install, where every
+optional library is installed, so an accidental import would show. The base
+install without them is tested in test_lean_install.py.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-PROBE = """
+#: Libraries that only the extras install: the catalog, artifacts and base CLI import none of them.
+OPTIONAL = ("dagster", "great_expectations", "numpy", "pandas", "prometheus_client", "s3fs", "sklearn", "starlette", "uvicorn")
+
+COMMON = f"""
 import importlib.util, json, sys
+
+OPTIONAL = {OPTIONAL!r}
+
+def report():
+    print(json.dumps({{
+        "installed": sorted(name for name in OPTIONAL if importlib.util.find_spec(name) is not None),
+        "imported": sorted(
+            name for name in sys.modules
+            if name.partition(".")[0] in OPTIONAL or name.startswith("dagster_")
+        ),
+    }}))
+"""
+
+API_PROBE = COMMON + """
 import registry_core
 from registry_core import Registry
 
@@ -16,21 +38,79 @@ with Registry(sys.argv[1], sys.argv[2], actor="alice") as registry:
     registry.register("fraud", sys.argv[3])
     registry.resolve("models:/fraud/latest")
     registry.verify_audit()
+report()
+"""
 
-print(json.dumps({
-    "dagster_installed": importlib.util.find_spec("dagster") is not None,
-    "imported": sorted(name for name in sys.modules if name == "dagster" or name.startswith(("dagster.", "dagster_"))),
-}))
+CLI_PROBE = COMMON + """
+import os
+from importlib.metadata import entry_points
+
+(entry_point,) = entry_points(group="console_scripts", name="registry")
+main = entry_point.load()
+os.environ.update(REGISTRY_DATABASE_URL=sys.argv[1], REGISTRY_ARTIFACT_ROOT=sys.argv[2], REGISTRY_ACTOR="alice")
+model, workdir = sys.argv[3], sys.argv[4]
+commands = [
+    ["db", "status"],
+    ["db", "upgrade"],
+    ["register", "fraud", model, "--metric", "auc=0.9", "--tag", "owner=risk"],
+    ["models"],
+    ["versions", "fraud"],
+    ["check", "fraud", "1", "smoke", "--passed"],
+    ["approve", "fraud", "1", "--actor", "bob"],
+    ["transition", "fraud", "1", "Staging"],
+    ["promote", "fraud", "1", "--reason", "first"],
+    ["register", "fraud", model, "--description", "second"],
+    ["transition", "fraud", "2", "Staging"],
+    ["reject", "fraud", "2", "--actor", "bob", "--comment", "no"],
+    ["alias", "fraud", "champion", "1"],
+    ["tag", "fraud", "team=risk"],
+    ["describe", "fraud", "fraud model"],
+    ["policy", "fraud", "--approvals", "1"],
+    ["show", "models:/fraud/Production"],
+    ["show", "models:/fraud"],
+    ["download", "models:/fraud@champion", workdir + "/downloaded.bin"],
+    ["gc"],
+    ["audit", "fraud"],
+    ["audit", "--verify"],
+    ["webhook", "add", "http://127.0.0.1:9/hook", "--event", "all", "--secret", "s" * 32, "--model", "other"],
+    ["webhook", "list"],
+    ["webhook", "deliveries", "1"],
+    ["webhook", "deliver", "--once"],
+    ["webhook", "remove", "1"],
+]
+failures = []
+for argv in commands:
+    sys.argv = ["registry", *argv]
+    try:
+        main()
+    except SystemExit as exit:
+        if exit.code not in (0, None):
+            failures.append(argv)
+print(json.dumps({"failures": failures}))
+report()
 """
 
 
-def test_using_registry_core_does_not_import_dagster(tmp_path: Path, model_file: Path):
-    """In a fresh interpreter, importing and using registry_core leaves dagster unimported (though installed)."""
+def probe(code: str, *args: str) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, f"sqlite:///{tmp_path / 'catalog.db'}", str(tmp_path / "artifacts"), str(model_file)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["dagster_installed"], "the probe proves nothing unless dagster could have been imported"
+    return [json.loads(line) for line in result.stdout.strip().splitlines() if line.startswith("{")]
+
+
+def test_using_registry_core_imports_no_optional_library(tmp_path: Path, model_file: Path):
+    """In a fresh interpreter, importing and using registry_core leaves dagster and the extras unimported (though installed)."""
+    (outcome,) = probe(API_PROBE, f"sqlite:///{tmp_path / 'catalog.db'}", str(tmp_path / "artifacts"), str(model_file))
+    assert outcome["installed"] == sorted(OPTIONAL), "the probe proves nothing unless they could have been imported"
+    assert outcome["imported"] == []
+
+
+def test_base_cli_commands_import_no_optional_library(tmp_path: Path, model_file: Path):
+    """Every command of the base CLI (all but serve) runs without importing dagster or an extra's library."""
+    *lines, outcome = probe(
+        CLI_PROBE, f"sqlite:///{tmp_path / 'catalog.db'}", str(tmp_path / "artifacts"), str(model_file), str(tmp_path),
+    )
+    assert lines[-1]["failures"] == []
+    assert outcome["installed"] == sorted(OPTIONAL)
     assert outcome["imported"] == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+import registry_core.migrations
 from registry_core import Registry, SchemaMismatch
-from registry_core.database import Database
+from registry_core.database import HEAD_REVISION, Database
 from registry_core.schema import Base
 
 #: What revision 0001 stores of a version; later revisions add fields that a downgrade to 0001 drops.
@@ -193,3 +197,41 @@ def test_upgrade_to_0005_ties_existing_decisions_and_checks_to_their_events(
         assert upgraded.unmet_gates("fraud", 1, "Production") == []
         assert upgraded.promote("fraud", 1).version.stage.value == "Production"
         assert upgraded.verify_audit().intact
+
+
+def test_head_revision_is_the_newest_migration_script():
+    """Opening a catalog compares against HEAD_REVISION instead of loading the scripts, so it must name their head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(registry_core.migrations.__file__).parent))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_several_recorded_revisions_are_refused(database_url: str, artifact_root: Path, engine):
+    Registry(database_url, artifact_root, actor="alice").close()
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
+    with pytest.raises(SchemaMismatch, match="several schema revisions"):
+        Registry(database_url, artifact_root, actor="alice")
+
+
+OPEN_WITHOUT_ALEMBIC = """
+import json, sys
+from registry_core import Registry
+
+Registry(sys.argv[1], sys.argv[2], actor="alice").close()
+print(json.dumps(sorted(name for name in sys.modules if name.partition(".")[0] == "alembic")))
+"""
+
+
+def test_opening_an_up_to_date_catalog_does_not_load_alembic(database_url: str, artifact_root: Path):
+    """Migration machinery is for migrating: checking an up-to-date catalog is one query, without Alembic."""
+    Registry(database_url, artifact_root, actor="alice").close()
+    result = subprocess.run(
+        [sys.executable, "-c", OPEN_WITHOUT_ALEMBIC, database_url, str(artifact_root)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
