@@ -30,6 +30,8 @@ __all__ = ["HEAD_REVISION", "Database", "SchemaStatus", "normalize_url"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "registry_write"
+#: First key of the PostgreSQL advisory lock that serializes creating the schema (the second is the schema).
+_FIRST_USE_LOCK = 0x52454749
 _REVISION_QUERY = text("SELECT version_num FROM alembic_version")
 #: How long a writer waits for another writer's lock before giving up.
 LOCK_TIMEOUT_SECONDS = 60
@@ -141,15 +143,10 @@ class Database:
         if status.up_to_date:
             return
         if status.current is None:
-            with translate_errors(self.display_url), self.engine.connect() as connection:
-                tables = inspect(connection).get_table_names()
-            if tables:
-                raise SchemaMismatch(
-                    f"{self.display_url} holds tables but no registry schema revision; "
-                    "point the registry at an empty database or an existing registry"
-                )
-            self.upgrade()
-            return
+            self._create_schema_once()
+            status = self.schema_status()
+            if status.up_to_date:
+                return
         if status.current not in _known_revisions():
             raise SchemaMismatch(
                 f"database schema revision {status.current} is newer than this registry knows "
@@ -159,6 +156,31 @@ class Database:
             f"database schema is at revision {status.current}, this registry needs {status.head}: "
             "back up the database, then run 'registry db upgrade'"
         )
+
+    def _create_schema_once(self) -> None:
+        """Create the newest schema in an empty database, once, however many processes open it at the same moment.
+
+        The check for emptiness and the creation happen under one lock: SQLite's
+        write lock (``BEGIN IMMEDIATE``), or a transaction-scoped advisory lock
+        on PostgreSQL (per schema). Whoever comes second finds the schema made.
+        """
+        from alembic import command
+
+        with translate_errors(self.display_url), self.engine.connect().execution_options(**{_WRITE: True}) as connection:
+            with connection.begin():
+                if self.dialect == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"), {"key": _FIRST_USE_LOCK}
+                    )
+                inspector = inspect(connection)
+                if inspector.has_table("alembic_version"):
+                    return  # created meanwhile (or foreign): the caller looks again
+                if inspector.get_table_names():
+                    raise SchemaMismatch(
+                        f"{self.display_url} holds tables but no registry schema revision; "
+                        "point the registry at an empty database or an existing registry"
+                    )
+                command.upgrade(_alembic_config(connection), "head")
 
     def upgrade(self, revision: str = "head") -> SchemaStatus:
         """Migrate the schema forward to ``revision`` in one transaction, keeping all data."""
