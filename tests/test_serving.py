@@ -307,6 +307,7 @@ def test_a_version_that_cannot_serve_is_never_swapped_in_and_the_old_one_keeps_a
             registry.promote("fraud", bad)
             notify(client)
             failure = wait_until(lambda: client.get("/version").json()["last_failure"], what="the failure reported")
+            notify(client)  # a second notice, with the catalog unchanged, must not load the failed version again
             seen = len(traffic.versions)
             wait_until(lambda: len(traffic.versions) > seen + 20, what="more traffic after the failure")
         finally:

@@ -90,7 +90,7 @@ class CatalogFollower:
             self._thread.join(timeout)
 
     def notify(self) -> None:
-        """Look at the catalog now, and retry versions that failed before (the redeploy job's notification)."""
+        """Look at the catalog now (the redeploy job's notification); a failed version is retried only if it changed."""
         with self._lock:
             self._forced = True
             self._wake.set()
@@ -109,8 +109,9 @@ class CatalogFollower:
                 if len(events) < _PAGE:
                     break
         if moved:
+            seen = max(cursors.values(), default=0)
             for holder in self._holders:
-                self._follow(holder, forced)
+                self._follow(holder, seen)
         # Only now: if the catalog failed half-way, the next pass reads the same events again.
         self._cursors = cursors
         if cursors:
@@ -132,7 +133,7 @@ class CatalogFollower:
             found.append(f"cannot read the catalog: {self.last_error}")
         return found
 
-    def _follow(self, holder: ModelHolder, forced: bool) -> None:
+    def _follow(self, holder: ModelHolder, catalog_seq: int) -> None:
         try:
             version = self._loader.resolve(holder.uri)
         except NotFound as error:
@@ -146,7 +147,7 @@ class CatalogFollower:
             log.warning("%s: %s does not resolve (%s); still serving what it has", holder.slot, holder.uri, error.message)
             return
         self._problems.pop(holder.slot, None)
-        holder.follow(version, retry_failed=forced)
+        holder.follow(version, catalog_seq=catalog_seq)
 
     def _run(self) -> None:
         while not self._stop.is_set():

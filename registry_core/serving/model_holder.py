@@ -92,6 +92,9 @@ class LoadFailure:
     artifact_sha256: str
     error: str
     at: datetime
+    #: The newest audit event the server had seen when it asked for this version; it is not
+    #: tried again until the catalog moves past it (say, a policy change that allows it).
+    catalog_seq: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "error": self.error, "at": self.at.isoformat()}
@@ -137,6 +140,7 @@ class ModelHolder:
         self._current: ServedModel | None = None
         self._target: VersionInfo | None = None
         self._target_since: datetime | None = None
+        self._target_seq = 0
         self._generation = 0
         self._failure: LoadFailure | None = None
         self._sample: list[Any] | None = None
@@ -172,8 +176,12 @@ class ModelHolder:
             self._swap(served, initial=True)
         return served
 
-    def follow(self, version: VersionInfo, *, retry_failed: bool = False) -> bool:
-        """Make ``version`` the served one: start loading it unless it is served, loading, or failed before."""
+    def follow(self, version: VersionInfo, *, catalog_seq: int = 0) -> bool:
+        """Make ``version`` the served one: start loading it unless it is served, loading, or failed before.
+
+        A version that failed is tried again only once the catalog has changed
+        since (``catalog_seq``, the newest audit event seen, is past the failure's).
+        """
         with self._lock:
             current = self._current
             if current is not None and _same(current.info, version):
@@ -189,13 +197,15 @@ class ModelHolder:
                 return False
             failure = self._failure
             if (
-                not retry_failed and failure is not None
+                failure is not None
                 and (failure.version, failure.artifact_sha256) == (version.version, version.artifact_sha256)
+                and catalog_seq <= failure.catalog_seq
             ):
                 return False
             self._generation += 1
             self._target = version
             self._target_since = utcnow()
+            self._target_seq = catalog_seq
             generation = self._generation
         log.info("%s: loading version %d of %s in the background", self.slot, version.version, version.model)
         self._executor.submit(self._load, version, generation)
@@ -234,8 +244,8 @@ class ModelHolder:
             served = self._prepare(version, started)
         except Exception as exc:  # whatever went wrong, the old version keeps serving; report and move on
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RegistryError) else exc.message
-            failure = LoadFailure(version.version, version.artifact_sha256, error[:2000], utcnow())
             with self._lock:
+                failure = LoadFailure(version.version, version.artifact_sha256, error[:2000], utcnow(), self._target_seq)
                 # A failure of a version that is no longer wanted is logged and counted, not reported as current.
                 if generation == self._generation:
                     self._target = None
