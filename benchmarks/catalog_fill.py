@@ -67,8 +67,8 @@ class FillerBatch:
     def clear(self) -> None:
         self.versions: list[dict[str, Any]] = []
         self.tags: list[tuple[int, str, str]] = []
-        self.checks: list[tuple[int, str, bool, datetime]] = []
-        self.approvals: list[tuple[int, datetime]] = []
+        self.checks: list[tuple[int, str, bool, datetime, int]] = []
+        self.approvals: list[tuple[int, datetime, int]] = []
         self.events: list[dict[str, Any]] = []
 
     def event(self, at: datetime, actor: str, action: str, version: int | None, before: Any, after: Any) -> int:
@@ -89,12 +89,12 @@ class FillerBatch:
         return self.event(at, TRAINER, "version.transition", number, {"stage": current}, {"stage": target, "reason": reason})
 
     def check(self, number: int, at: datetime, name: str, passed: bool) -> None:
-        self.checks.append((number, name, passed, at))
-        self.event(at, TRAINER, "check.record", number, {}, {"check": name, "passed": passed, "details": None})
+        seq = self.event(at, TRAINER, "check.record", number, {}, {"check": name, "passed": passed, "details": None})
+        self.checks.append((number, name, passed, at, seq))
 
     def approve(self, number: int, at: datetime) -> None:
-        self.approvals.append((number, at))
-        self.event(at, REVIEWER, "approval.record", number, {}, {"decision": "approve", "comment": None})
+        seq = self.event(at, REVIEWER, "approval.record", number, {}, {"decision": "approve", "comment": None})
+        self.approvals.append((number, at, seq))
 
     def flush(self, connection: Connection, model_id: int) -> None:
         versions = self.tables["model_versions"]
@@ -111,13 +111,14 @@ class FillerBatch:
         if self.checks:
             connection.execute(insert(self.tables["check_results"]), [
                 {"version_id": ids[number], "name": name, "passed": passed, "details": None,
-                 "recorded_by": TRAINER, "recorded_at": at}
-                for number, name, passed, at in self.checks
+                 "recorded_by": TRAINER, "recorded_at": at, "audit_seq": seq}
+                for number, name, passed, at, seq in self.checks
             ])
         if self.approvals:
             connection.execute(insert(self.tables["approvals"]), [
-                {"version_id": ids[number], "approver": REVIEWER, "decision": "approve", "comment": None, "recorded_at": at}
-                for number, at in self.approvals
+                {"version_id": ids[number], "approver": REVIEWER, "decision": "approve", "comment": None,
+                 "recorded_at": at, "audit_seq": seq}
+                for number, at, seq in self.approvals
             ])
         connection.execute(insert(self.tables["audit_events"]), self.events)
         self.clear()

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
 from .errors import GateUnmet, InvalidInput, NotFound
@@ -34,7 +34,7 @@ __all__ = [
     "decide",
     "get_policy",
     "GateInputs",
-    "gate_events",
+    "GATE_EVENTS",
     "gate_inputs",
     "read_gate_inputs",
     "record_check",
@@ -57,17 +57,28 @@ class GateInputs:
     decisions: list[RecordedDecision] = field(default_factory=list)
 
 
-def gate_events(name: str, numbers: list[int]) -> Any:
-    """The check and decision events of some versions of a model, oldest first (one indexed query)."""
-    return (
-        select(AUDIT.c.version, AUDIT.c.action, AUDIT.c.actor, AUDIT.c.after)
-        .where(AUDIT.c.model == name, AUDIT.c.version.in_(numbers), AUDIT.c.action.in_(GATE_ACTIONS))
-        .order_by(AUDIT.c.seq)
+#: The check and decision events of some versions of a model (``name``, ``numbers``), oldest first.
+GATE_EVENTS = (
+    select(AUDIT.c.version, AUDIT.c.action, AUDIT.c.actor, AUDIT.c.after)
+    .where(
+        AUDIT.c.model == bindparam("name"),
+        AUDIT.c.version.in_(bindparam("numbers", expanding=True)),
+        AUDIT.c.action.in_(GATE_ACTIONS),
     )
+    .order_by(AUDIT.c.seq)
+)
+_PREVIOUS_RESULT = (
+    select(CHECKS.c.passed)
+    .where(CHECKS.c.version_id == bindparam("version_id"), CHECKS.c.name == bindparam("check"))
+    .order_by(CHECKS.c.id.desc())
+    .limit(1)
+)
+_INSERT_CHECK = insert(CHECKS)
+_INSERT_DECISION = insert(APPROVALS)
 
 
 def gate_inputs(rows: Iterable[Any], numbers: Iterable[int]) -> dict[int, GateInputs]:
-    """Fold check and decision events (from :func:`gate_events`) into each version's :class:`GateInputs`."""
+    """Fold check and decision events (rows of :data:`GATE_EVENTS`) into each version's :class:`GateInputs`."""
     inputs = {number: GateInputs() for number in numbers}
     for version, action, actor, after_text in rows:
         after = json.loads(after_text)
@@ -80,7 +91,8 @@ def gate_inputs(rows: Iterable[Any], numbers: Iterable[int]) -> dict[int, GateIn
 
 def read_gate_inputs(connection: Connection, name: str, number: int) -> GateInputs:
     """One version's :class:`GateInputs`, from its audit events."""
-    return gate_inputs(connection.execute(gate_events(name, [number])), [number])[number]
+    rows = connection.execute(GATE_EVENTS, {"name": name, "numbers": [number]})
+    return gate_inputs(rows, [number])[number]
 
 
 def unmet_gates(
@@ -130,19 +142,14 @@ def record_check(
     validate_name(name)
     with catalog.write(actor) as work:
         row = lock_version(work.connection, work.dialect, name, number)
-        previous = work.connection.execute(
-            select(CHECKS.c.passed)
-            .where(CHECKS.c.version_id == row.id, CHECKS.c.name == check)
-            .order_by(CHECKS.c.id.desc())
-            .limit(1)
-        ).first()
+        previous = work.connection.execute(_PREVIOUS_RESULT, {"version_id": row.id, "check": check}).first()
         event = work.record(
             AuditAction.CHECK_RECORD, name, number,
             {"check": check, "passed": previous.passed} if previous else {},
             {"check": check, "passed": passed, "details": clean_details},
         )
         work.connection.execute(
-            insert(CHECKS),
+            _INSERT_CHECK,
             {"version_id": row.id, "name": check, "passed": passed, "details": clean_details,
              "recorded_by": actor, "recorded_at": work.now, "audit_seq": event.seq},
         )
@@ -172,7 +179,7 @@ def decide(
             AuditAction.APPROVAL_RECORD, name, number, {}, {"decision": decision.value, "comment": comment}
         )
         work.connection.execute(
-            insert(APPROVALS),
+            _INSERT_DECISION,
             {"version_id": row.id, "approver": actor, "decision": decision, "comment": comment,
              "recorded_at": work.now, "audit_seq": event.seq},
         )

@@ -7,9 +7,10 @@ queries without the lock.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from .errors import InvalidInput, NotFound
 from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
@@ -27,12 +28,31 @@ _MODEL_COLUMNS = (
 )
 
 
+# Statements are built once, with bind parameters, and reused: building one costs more than running it.
+
+
+@functools.cache
+def _model_query(lock: bool) -> Select[Any]:
+    query = select(MODELS).where(MODELS.c.name == bindparam("name"))
+    return query.with_for_update() if lock else query
+
+
+@functools.cache
+def _version_query(dialect: str, lock: bool) -> Select[Any]:
+    joined = MODELS.outerjoin(
+        VERSIONS, (VERSIONS.c.model_id == MODELS.c.id) & (VERSIONS.c.version == bindparam("number"))
+    )
+    query = (
+        select(*_MODEL_COLUMNS, *VERSIONS.c, version_tags_json(dialect))
+        .select_from(joined)
+        .where(MODELS.c.name == bindparam("name"))
+    )
+    return query.with_for_update(of=MODELS) if lock else query
+
+
 def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any | None:
     """The model's row (every column), locked for this transaction with ``lock``; None when missing."""
-    query = select(MODELS).where(MODELS.c.name == name)
-    if lock:
-        query = query.with_for_update()
-    return connection.execute(query).first()
+    return connection.execute(_model_query(lock), {"name": name}).first()
 
 
 def lock_model(connection: Connection, name: str) -> Any:
@@ -51,14 +71,7 @@ def version_row(connection: Connection, dialect: str, name: str, number: int, *,
     and ``model_id_``, ``model_name``, ``model_policy``, ``model_last_version``.
     Raises :class:`NotFound` naming what is missing.
     """
-    query = (
-        select(*_MODEL_COLUMNS, *VERSIONS.c, version_tags_json(dialect))
-        .select_from(MODELS.outerjoin(VERSIONS, (VERSIONS.c.model_id == MODELS.c.id) & (VERSIONS.c.version == number)))
-        .where(MODELS.c.name == name)
-    )
-    if lock:
-        query = query.with_for_update(of=MODELS)
-    row = connection.execute(query).first()
+    row = connection.execute(_version_query(dialect, lock), {"name": name, "number": number}).first()
     if row is None:
         raise NotFound(f"model {name!r} does not exist")
     if row.id is None:
@@ -71,32 +84,46 @@ def lock_version(connection: Connection, dialect: str, name: str, number: int) -
     return version_row(connection, dialect, name, number, lock=True)
 
 
-def resolve_query(ref: ModelRef, dialect: str) -> Select[Any]:
-    """The one query behind every model URI: the version row it points at, with its tags and its model's policy."""
+@functools.cache
+def _resolve_query(dialect: str, kind: str, stage: Stage | None) -> Select[Any]:
     query = (
         select(*VERSIONS.c, version_tags_json(dialect), MODELS.c.policy.label("model_policy"))
         .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
-        .where(MODELS.c.name == ref.name)
+        .where(MODELS.c.name == bindparam("name"))
     )
-    if ref.version is not None:
-        return query.where(VERSIONS.c.version == ref.version)
-    if ref.latest:
+    if kind == "version":
+        return query.where(VERSIONS.c.version == bindparam("number"))
+    if kind == "latest":
         return query.where(VERSIONS.c.version == MODELS.c.last_version)
-    if ref.alias is not None:
+    if kind == "alias":
         return query.join(
             ALIASES, (ALIASES.c.model_id == MODELS.c.id) & (ALIASES.c.version_id == VERSIONS.c.id)
-        ).where(ALIASES.c.alias == ref.alias)
-    if ref.stage is None:
-        raise InvalidInput(f"{ref} names a model, not a version")
-    query = query.where(VERSIONS.c.stage == ref.stage)
-    if ref.stage is Stage.PRODUCTION:
+        ).where(ALIASES.c.alias == bindparam("alias"))
+    query = query.where(VERSIONS.c.stage == stage)
+    if stage is Stage.PRODUCTION:
         return query  # at most one row: the partial unique index answers it directly
     return query.order_by(VERSIONS.c.version.desc()).limit(1)
 
 
+def resolve_query(ref: ModelRef, dialect: str) -> tuple[Select[Any], dict[str, Any]]:
+    """The one query behind every model URI, and its parameters: the version row it points at, with its tags
+    and its model's policy."""
+    params: dict[str, Any] = {"name": ref.name}
+    if ref.version is not None:
+        return _resolve_query(dialect, "version", None), {**params, "number": ref.version}
+    if ref.latest:
+        return _resolve_query(dialect, "latest", None), params
+    if ref.alias is not None:
+        return _resolve_query(dialect, "alias", None), {**params, "alias": ref.alias}
+    if ref.stage is None:
+        raise InvalidInput(f"{ref} names a model, not a version")
+    return _resolve_query(dialect, "stage", ref.stage), params
+
+
 def resolved_row(connection: Connection, dialect: str, ref: ModelRef) -> Any:
     """The version row ``ref`` points at; :class:`NotFound` saying precisely what is missing."""
-    row = connection.execute(resolve_query(ref, dialect)).first()
+    query, params = resolve_query(ref, dialect)
+    row = connection.execute(query, params).first()
     if row is not None:
         return row
     model = model_row(connection, ref.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,6 +32,17 @@ if TYPE_CHECKING:
     from .artifacts import PackedArtifact
 
 __all__ = ["create_model", "record_deployment", "register_version"]
+
+
+# Built once: building a statement costs more than running it.
+_INSERT_VERSION = insert(VERSIONS)
+_INSERT_VERSION_RETURNING_ID = insert(VERSIONS).returning(VERSIONS.c.id)
+_CLAIM_NEXT_VERSION = (
+    update(MODELS)
+    .where(MODELS.c.name == bindparam("model_name"))
+    .values(last_version=MODELS.c.last_version + 1, updated_at=bindparam("at"))
+    .returning(MODELS.c.id, MODELS.c.last_version)
+)
 
 
 def create_model(
@@ -85,12 +96,12 @@ def register_version(
             "left_production_seq": None,
         }
         if tags:
-            version_id = work.connection.execute(insert(VERSIONS).returning(VERSIONS.c.id), values).scalar_one()
+            version_id = work.connection.execute(_INSERT_VERSION_RETURNING_ID, values).scalar_one()
             work.connection.execute(
                 insert(VERSION_TAGS), [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()]
             )
         else:
-            work.connection.execute(insert(VERSIONS), values)
+            work.connection.execute(_INSERT_VERSION, values)
         summary = {
             "stage": Stage.NONE.value,
             "artifact_sha256": stored.sha256,
@@ -137,12 +148,7 @@ def record_deployment(
 
 def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[int, int] | None:
     """Lock the model and take its next version number: ``(model id, number)``, or None when no such model."""
-    row = connection.execute(
-        update(MODELS)
-        .where(MODELS.c.name == name)
-        .values(last_version=MODELS.c.last_version + 1, updated_at=now)
-        .returning(MODELS.c.id, MODELS.c.last_version)
-    ).first()
+    row = connection.execute(_CLAIM_NEXT_VERSION, {"model_name": name, "at": now}).first()
     return (row.id, row.last_version) if row is not None else None
 
 

@@ -7,10 +7,11 @@ would refuse it) or, for a reader, none.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from .actions import AuditAction
 from .errors import InvalidInput, InvalidTransition, NotFound
@@ -24,6 +25,24 @@ from .unit_of_work import Catalog, UnitOfWork
 from .validation import MAX_DESCRIPTION, validate_name, validate_text, validate_version_number
 
 __all__ = ["gates_before", "promote", "rollback", "transition"]
+
+# Built once: building a statement costs more than running it.
+_SET_STAGE = (
+    update(VERSIONS)
+    .where(VERSIONS.c.id == bindparam("of_version"))
+    .values(stage=bindparam("new_stage"), stage_changed_at=bindparam("at"), left_production_seq=bindparam("left_seq"))
+)
+_ARCHIVE_PRODUCTION = (
+    update(VERSIONS)
+    .where(VERSIONS.c.model_id == bindparam("of_model"), VERSIONS.c.stage == Stage.PRODUCTION)
+    .values(stage=Stage.ARCHIVED, stage_changed_at=bindparam("at"), left_production_seq=bindparam("seq"))
+    .returning(*VERSIONS.c)
+)
+
+
+@functools.cache
+def _tags_query(dialect: str) -> Any:
+    return select(version_tags_json(dialect)).where(VERSIONS.c.id == bindparam("version_id"))
 
 
 def transition(
@@ -47,10 +66,11 @@ def transition(
             AuditAction.VERSION_TRANSITION, name, number,
             {"stage": current.value}, {"stage": target.value, "reason": reason},
         )
-        changes: dict[str, Any] = {"stage": target, "stage_changed_at": work.now}
-        if current is Stage.PRODUCTION:
-            changes["left_production_seq"] = event.seq
-        work.connection.execute(update(VERSIONS).where(VERSIONS.c.id == row.id).values(**changes))
+        work.connection.execute(
+            _SET_STAGE,
+            {"of_version": row.id, "new_stage": target, "at": work.now,
+             "left_seq": event.seq if current is Stage.PRODUCTION else row.left_production_seq},
+        )
         return StageChange(_moved(name, row, target, work.now), current, None, event.seq)
 
 
@@ -81,7 +101,7 @@ def promote(catalog: Catalog, actor: str, name: str, version: int | str, *, reas
             {"stage": current.value, "production": archived.version if archived else None},
             {"stage": Stage.PRODUCTION.value, "approved_by": approvers, "reason": reason},
         )
-        _enter_production(work, row.id)
+        _enter_production(work, row.id, row.left_production_seq)
         return StageChange(_moved(name, row, Stage.PRODUCTION, work.now), current, archived, event.seq)
 
 
@@ -134,7 +154,7 @@ def rollback(
             {"stage": Stage.ARCHIVED.value, "production": archived.version if archived else None},
             {"stage": Stage.PRODUCTION.value, "reason": reason},
         )
-        _enter_production(work, row.id)
+        _enter_production(work, row.id, row.left_production_seq)
         return StageChange(_moved(name, row, Stage.PRODUCTION, work.now), Stage.ARCHIVED, archived, event.seq)
 
 
@@ -153,12 +173,7 @@ def gates_before(catalog: Catalog, name: str, version: int | str, stage: str | S
 def _archive_production(work: UnitOfWork, name: str, model_id: int, reason: str) -> VersionInfo | None:
     """Archive the model's Production version, if any, recording why; it goes before the new one arrives."""
     seq = work.next_seq()
-    archived = work.connection.execute(
-        update(VERSIONS)
-        .where(VERSIONS.c.model_id == model_id, VERSIONS.c.stage == Stage.PRODUCTION)
-        .values(stage=Stage.ARCHIVED, stage_changed_at=work.now, left_production_seq=seq)
-        .returning(*VERSIONS.c)
-    ).first()
+    archived = work.connection.execute(_ARCHIVE_PRODUCTION, {"of_model": model_id, "at": work.now, "seq": seq}).first()
     if archived is None:
         return None
     event = work.record(
@@ -166,15 +181,13 @@ def _archive_production(work: UnitOfWork, name: str, model_id: int, reason: str)
         {"stage": Stage.PRODUCTION.value}, {"stage": Stage.ARCHIVED.value, "reason": reason},
     )
     assert event.seq == seq, "the archive event must be the one its version points at"
-    tags = work.connection.execute(
-        select(version_tags_json(work.dialect)).where(VERSIONS.c.id == archived.id)
-    ).scalar_one()
+    tags = work.connection.execute(_tags_query(work.dialect), {"version_id": archived.id}).scalar_one()
     return version_info(name, archived, tags=parse_tags(tags))
 
 
-def _enter_production(work: UnitOfWork, version_id: int) -> None:
+def _enter_production(work: UnitOfWork, version_id: int, left_seq: int | None) -> None:
     work.connection.execute(
-        update(VERSIONS).where(VERSIONS.c.id == version_id).values(stage=Stage.PRODUCTION, stage_changed_at=work.now)
+        _SET_STAGE, {"of_version": version_id, "new_stage": Stage.PRODUCTION, "at": work.now, "left_seq": left_seq}
     )
 
 
