@@ -6,38 +6,42 @@ answered: which version is in Production, who approved it, what trained it.
 
 from __future__ import annotations
 
-from .artifacts import ModelVersionWarning
-from .audit import AuditReport
-from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
-from .errors import (
-    AuditLogError,
-    ConflictError,
-    DatabaseUnavailable,
-    GateUnmet,
-    IntegrityFailure,
-    InvalidInput,
-    InvalidTransition,
-    NotFound,
-    NotPermitted,
-    RegistryError,
-    SchemaMismatch,
-    StoreUnavailable,
-)
-from .policy import GatePolicy
-from .records import (
-    ApprovalRecord,
-    AuditEntry,
-    CheckRecord,
-    GarbageReport,
-    ModelInfo,
-    StageChange,
-    VersionDetails,
-    VersionInfo,
-)
-from .registry import Registry
-from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
-from .uris import ModelRef, parse_model_uri
-from .webhooks import EventType, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookInfo, verify_signature
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .artifacts import ModelVersionWarning
+    from .audit import AuditReport
+    from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
+    from .errors import (
+        AuditLogError,
+        ConflictError,
+        DatabaseUnavailable,
+        GateUnmet,
+        IntegrityFailure,
+        InvalidInput,
+        InvalidTransition,
+        NotFound,
+        NotPermitted,
+        RegistryError,
+        SchemaMismatch,
+        StoreUnavailable,
+    )
+    from .policy import GatePolicy
+    from .records import (
+        ApprovalRecord,
+        AuditEntry,
+        CheckRecord,
+        GarbageReport,
+        ModelInfo,
+        StageChange,
+        VersionDetails,
+        VersionInfo,
+    )
+    from .registry import Registry
+    from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
+    from .uris import ModelRef, parse_model_uri
+    from .webhooks import EventType, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookInfo, verify_signature
 
 __version__ = "0.1.0"
 
@@ -81,3 +85,60 @@ __all__ = [
     "parse_stage",
     "verify_signature",
 ]
+
+# The public names resolve on first use (PEP 562): ``import registry_core`` or
+# ``from registry_core.errors import ...`` must not pay for SQLAlchemy, Alembic
+# and the artifact stores, which the ``registry --help`` path never touches.
+_EXPORTS: dict[str, str] = {
+    "ModelVersionWarning": "artifacts",
+    "AuditReport": "audit",
+    "BlobStore": "blobstore",
+    "FsspecBlobStore": "blobstore",
+    "LocalBlobStore": "blobstore",
+    "open_store": "blobstore",
+    "AuditLogError": "errors",
+    "ConflictError": "errors",
+    "DatabaseUnavailable": "errors",
+    "GateUnmet": "errors",
+    "IntegrityFailure": "errors",
+    "InvalidInput": "errors",
+    "InvalidTransition": "errors",
+    "NotFound": "errors",
+    "NotPermitted": "errors",
+    "RegistryError": "errors",
+    "SchemaMismatch": "errors",
+    "StoreUnavailable": "errors",
+    "GatePolicy": "policy",
+    "ApprovalRecord": "records",
+    "AuditEntry": "records",
+    "CheckRecord": "records",
+    "GarbageReport": "records",
+    "ModelInfo": "records",
+    "StageChange": "records",
+    "VersionDetails": "records",
+    "VersionInfo": "records",
+    "Registry": "registry",
+    "ALLOWED_TRANSITIONS": "stages",
+    "Stage": "stages",
+    "parse_stage": "stages",
+    "ModelRef": "uris",
+    "parse_model_uri": "uris",
+    "EventType": "webhooks",
+    "WebhookAttemptRecord": "webhooks",
+    "WebhookDeliveryRecord": "webhooks",
+    "WebhookInfo": "webhooks",
+    "verify_signature": "webhooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,22 +13,26 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .errors import ConflictError, DatabaseUnavailable, InvalidInput, RegistryError, SchemaMismatch
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = ["Database", "SchemaStatus", "normalize_url"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest revision in migrations/versions. A catalog already there opens
+#: without importing Alembic (a fifth of a CLI command's start-up); any other
+#: goes through Alembic. tests/test_migrations.py checks this against Alembic's head.
+SCHEMA_HEAD = "0004"
+_VERSION_TABLE = "alembic_version"
 _WRITE = "registry_write"
 #: How long a writer waits for another writer's lock before giving up.
 LOCK_TIMEOUT_SECONDS = 60
@@ -111,6 +115,9 @@ class Database:
 
     def schema_status(self) -> SchemaStatus:
         """Compare the database's schema revision with this registry's."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
         assert head is not None
         with translate_errors(self.display_url), self.engine.connect() as connection:
@@ -119,6 +126,8 @@ class Database:
 
     def ensure_schema(self) -> None:
         """Create an empty database at the newest schema; refuse an older or foreign one."""
+        if self._stored_revisions() == [SCHEMA_HEAD]:
+            return
         status = self.schema_status()
         if status.up_to_date:
             return
@@ -132,6 +141,8 @@ class Database:
                 )
             self.upgrade()
             return
+        from alembic.script import ScriptDirectory
+
         known = {rev.revision for rev in ScriptDirectory.from_config(_alembic_config(None)).walk_revisions()}
         if status.current not in known:
             raise SchemaMismatch(
@@ -145,13 +156,24 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> SchemaStatus:
         """Migrate the schema forward to ``revision`` in one transaction, keeping all data."""
+        from alembic import command
+
         self._migrate(command.upgrade, revision)
         return self.schema_status()
 
     def downgrade(self, revision: str) -> SchemaStatus:
         """Migrate the schema back to ``revision`` (for tests of upgrade paths)."""
+        from alembic import command
+
         self._migrate(command.downgrade, revision)
         return self.schema_status()
+
+    def _stored_revisions(self) -> list[str]:
+        """The revisions recorded in the database's version table (none for an empty database), read without Alembic."""
+        with translate_errors(self.display_url), self.engine.connect() as connection:
+            if not inspect(connection).has_table(_VERSION_TABLE):
+                return []
+            return list(connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars())
 
     def _migrate(self, step: Any, revision: str) -> None:
         with translate_errors(self.display_url), self.engine.connect().execution_options(**{_WRITE: True}) as connection:
@@ -203,6 +225,8 @@ def _first_line(error: object) -> str:
 
 
 def _alembic_config(connection: Connection | None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from registry_core import Registry, SchemaMismatch
-from registry_core.database import Database
+from registry_core.database import SCHEMA_HEAD, Database
 from registry_core.schema import Base
 
 #: What revision 0001 stores of a version; later revisions add fields that a downgrade to 0001 drops.
@@ -77,6 +77,15 @@ def test_empty_database_is_created_at_the_newest_schema(database_url: str, artif
     assert revision(engine) == status.head
     assert set(Base.metadata.tables) <= table_names(engine)
     assert (report.intact, report.events, report.head_seq) == (True, 0, 0)
+
+
+def test_schema_head_constant_is_alembics_head(database_url: str):
+    """database.SCHEMA_HEAD, which lets an up-to-date catalog open without Alembic, names the newest migration."""
+    database = Database(database_url)
+    try:
+        assert database.schema_status().head == SCHEMA_HEAD
+    finally:
+        database.dispose()
 
 
 def test_opening_an_up_to_date_catalog_again_changes_nothing(database_url: str, artifact_root: Path, catalog_state):
