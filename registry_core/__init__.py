@@ -6,40 +6,45 @@ answered: which version is in Production, who approved it, what trained it.
 
 from __future__ import annotations
 
-from .actions import AuditAction
-from .artifacts import ModelVersionWarning
-from .audit import AuditReport
-from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
-from .errors import (
-    AuditLogError,
-    ConflictError,
-    DatabaseUnavailable,
-    GateUnmet,
-    IntegrityFailure,
-    InvalidInput,
-    InvalidTransition,
-    MissingExtra,
-    NotFound,
-    NotPermitted,
-    RegistryError,
-    SchemaMismatch,
-    StoreUnavailable,
-)
-from .policy import Decision, GateKind, GatePolicy, UnmetGate
-from .records import (
-    ApprovalRecord,
-    AuditEntry,
-    CheckRecord,
-    GarbageReport,
-    ModelInfo,
-    StageChange,
-    VersionDetails,
-    VersionInfo,
-)
-from .registry import Registry
-from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
-from .uris import ModelRef, parse_model_uri
-from .webhooks import EventType, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookInfo, verify_signature
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .actions import AuditAction
+    from .artifacts import ModelVersionWarning
+    from .audit import AuditReport
+    from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
+    from .errors import (
+        AuditLogError,
+        ConflictError,
+        DatabaseUnavailable,
+        GateUnmet,
+        IntegrityFailure,
+        InvalidInput,
+        InvalidTransition,
+        MissingExtra,
+        NotFound,
+        NotPermitted,
+        RegistryError,
+        SchemaMismatch,
+        StoreUnavailable,
+    )
+    from .gates import GateKind, UnmetGate
+    from .policy import Decision, GatePolicy
+    from .records import (
+        ApprovalRecord,
+        AuditEntry,
+        CheckRecord,
+        GarbageReport,
+        ModelInfo,
+        StageChange,
+        VersionDetails,
+        VersionInfo,
+    )
+    from .registry import Registry
+    from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
+    from .uris import ModelRef, parse_model_uri
+    from .webhooks import EventType, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookInfo, verify_signature
 
 __version__ = "0.1.0"
 
@@ -88,3 +93,65 @@ __all__ = [
     "parse_stage",
     "verify_signature",
 ]
+
+# The public names resolve on first use (PEP 562): ``import registry_core`` or
+# ``from registry_core.errors import ...`` must not pay for SQLAlchemy, Alembic
+# and the artifact stores, which the ``registry --help`` path never touches.
+_EXPORTS: dict[str, str] = {
+    "AuditAction": "actions",
+    "ModelVersionWarning": "artifacts",
+    "AuditReport": "audit",
+    "BlobStore": "blobstore",
+    "FsspecBlobStore": "blobstore",
+    "LocalBlobStore": "blobstore",
+    "open_store": "blobstore",
+    "AuditLogError": "errors",
+    "ConflictError": "errors",
+    "DatabaseUnavailable": "errors",
+    "GateUnmet": "errors",
+    "IntegrityFailure": "errors",
+    "InvalidInput": "errors",
+    "InvalidTransition": "errors",
+    "MissingExtra": "errors",
+    "NotFound": "errors",
+    "NotPermitted": "errors",
+    "RegistryError": "errors",
+    "SchemaMismatch": "errors",
+    "StoreUnavailable": "errors",
+    "GateKind": "gates",
+    "UnmetGate": "gates",
+    "Decision": "policy",
+    "GatePolicy": "policy",
+    "ApprovalRecord": "records",
+    "AuditEntry": "records",
+    "CheckRecord": "records",
+    "GarbageReport": "records",
+    "ModelInfo": "records",
+    "StageChange": "records",
+    "VersionDetails": "records",
+    "VersionInfo": "records",
+    "Registry": "registry",
+    "ALLOWED_TRANSITIONS": "stages",
+    "Stage": "stages",
+    "parse_stage": "stages",
+    "ModelRef": "uris",
+    "parse_model_uri": "uris",
+    "EventType": "webhooks",
+    "WebhookAttemptRecord": "webhooks",
+    "WebhookDeliveryRecord": "webhooks",
+    "WebhookInfo": "webhooks",
+    "verify_signature": "webhooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -240,6 +240,20 @@ def test_audit_verify_exits_1_after_tampering(run, artifact: Path, database_url:
     assert "BROKEN at event 2" in result.stdout
 
 
+def test_audit_verify_names_catalog_rows_that_differ_from_the_log(run, artifact: Path, database_url: str):
+    """A row changed with plain SQL, chain untouched: --verify exits 1 and names the row and its event."""
+    ok(run("register", "fraud", str(artifact)))
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE model_versions SET artifact_sha256 = '{'f' * 64}'"))
+    engine.dispose()
+    result = run("audit", "--verify")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("catalog DIFFERS from its audit log: 1 row(s); the chain itself is intact")
+    assert lines[1].startswith("  model_versions fraud version 1: artifact file ffff") and lines[1].endswith("(event 2)")
+
+
 def test_db_status_and_upgrade(run):
     status = as_json(run("db", "status", "--json"))
     assert status["up_to_date"] is False and status["current"] is None

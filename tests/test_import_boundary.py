@@ -114,3 +114,28 @@ def test_base_cli_commands_import_no_optional_library(tmp_path: Path, model_file
     assert lines[-1]["failures"] == []
     assert outcome["installed"] == sorted(OPTIONAL)
     assert outcome["imported"] == []
+
+
+def test_importing_registry_core_loads_no_database_code():
+    """`import registry_core` is cheap: its public names resolve on first use, not at import."""
+    probe = (
+        "import json, sys, registry_core; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'psycopg') "
+        "or m in ('registry_core.registry', 'registry_core.database', 'registry_core.schema'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_every_public_name_resolves_to_its_module():
+    """Each name in registry_core.__all__ is the object its submodule defines."""
+    import importlib
+
+    import registry_core
+
+    for name in registry_core.__all__:
+        module = importlib.import_module(f"registry_core.{registry_core._EXPORTS[name]}")
+        assert getattr(registry_core, name) is getattr(module, name), name
+    assert set(registry_core._EXPORTS) == set(registry_core.__all__)
+    assert set(registry_core.__all__) <= set(dir(registry_core))

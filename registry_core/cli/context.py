@@ -1,0 +1,122 @@
+"""What every command shares: the per-invocation state, the global options, output and typed errors.
+
+Nothing here imports the registry or the database: ``registry --help`` must stay
+fast, so the catalog is opened only when a command body asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from ..errors import RegistryError
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_JSON_KEY = "registry.json"
+
+
+class CliState:
+    """The global options of one invocation, and the registry they open (on first use)."""
+
+    def __init__(self, db: str, artifacts: str, actor: str, as_json: bool) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.actor = actor
+        self.as_json = as_json
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from ..registry import Registry
+
+            self._registry = Registry(self.db, self.artifacts, actor=self.actor)
+        return self._registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+
+
+def state(ctx: click.Context) -> CliState:
+    """The invocation's :class:`CliState`, from any (sub)command's context."""
+    found = ctx.find_root().obj
+    assert isinstance(found, CliState)
+    return found
+
+
+def registry(ctx: click.Context) -> Registry:
+    """The registry the global options point at, opened on first use."""
+    return state(ctx).registry()
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().meta[_JSON_KEY] = True
+
+
+def _set_global(attribute: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            setattr(ctx.find_root().obj, attribute, value)
+
+    return callback
+
+
+def common_options(func: F) -> F:
+    """The global options, accepted after a subcommand too: ``registry approve m 1 --actor bob --json``."""
+    for flag, attribute, metavar in (("--db", "db", "URL"), ("--artifacts", "artifacts", "ROOT"), ("--actor", "actor", "NAME")):
+        func = click.option(
+            flag, expose_value=False, metavar=metavar, callback=_set_global(attribute),
+            help=f"Same as the global {flag}.", hidden=True,
+        )(func)
+    return click.option(
+        "--json", "as_json", is_flag=True, expose_value=False, callback=_set_json,
+        help="Print the result as JSON.",
+    )(func)
+
+
+def set_json(ctx: click.Context) -> None:
+    """Make this invocation print JSON (the root's ``--json``)."""
+    ctx.meta[_JSON_KEY] = True
+
+
+def wants_json(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().meta.get(_JSON_KEY))
+
+
+def emit(ctx: click.Context, value: Any, human: Callable[[], Iterable[str]]) -> None:
+    """Print ``value`` as one JSON document with ``--json``, else the lines ``human()`` gives."""
+    if wants_json(ctx):
+        from ..records import dumps
+
+        click.echo(dumps(value))
+    else:
+        for line in human():
+            click.echo(line)
+
+
+def fail(ctx: click.Context, error: RegistryError) -> NoReturn:
+    """Report a refusal as one line on stderr (JSON with ``--json``) and exit 1."""
+    if wants_json(ctx):
+        click.echo(json.dumps(error.to_dict(), sort_keys=True), err=True)
+    else:
+        click.echo(f"registry: error: {error.message}", err=True)
+    ctx.exit(1)
+    raise AssertionError("unreachable")
+
+
+def log_to_stderr(level: str) -> None:
+    """Log the long-running commands' progress to stderr at ``level``."""
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -1,0 +1,93 @@
+"""Commands of governance: check results, approvals and rejections, and the gate policy."""
+
+from __future__ import annotations
+
+import click
+
+from . import render
+from .context import common_options, emit, registry
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.argument("check_name", metavar="CHECK")
+@click.option("--passed/--failed", "passed", default=None, help="The check's result (one is required).")
+@click.option("--details", metavar="JSON", help="Details as a JSON object.")
+@common_options
+@click.pass_context
+def check(ctx: click.Context, name: str, version: str, check_name: str, passed: bool | None, details: str | None) -> None:
+    """Record a result of CHECK on VERSION of NAME."""
+    if passed is None:
+        raise click.UsageError("say --passed or --failed")
+    result = registry(ctx).record_check(name, version, check_name, passed=passed, details=details)
+    emit(ctx, result, lambda: [
+        f"Recorded check {result.name} on {name} version {result.version}: {'passed' if result.passed else 'FAILED'}"
+    ])
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--comment", help="A note for the record.")
+@common_options
+@click.pass_context
+def approve(ctx: click.Context, name: str, version: str, comment: str | None) -> None:
+    """Approve VERSION of NAME for Production, as --actor."""
+    record = registry(ctx).approve(name, version, comment=comment)
+    emit(ctx, record, lambda: [f"{record.approver} approved {name} version {record.version}"])
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--comment", help="Why; shown to whoever tries to promote.")
+@common_options
+@click.pass_context
+def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> None:
+    """Reject VERSION of NAME: it cannot be promoted until approved again."""
+    record = registry(ctx).reject(name, version, comment=comment)
+    emit(ctx, record, lambda: [f"{record.approver} rejected {name} version {record.version}"])
+
+
+@click.command()
+@click.argument("name")
+@click.option("--staging-check", "staging_checks", multiple=True, metavar="CHECK", help="A check required before Staging (repeatable; replaces the list).")
+@click.option("--production-check", "production_checks", multiple=True, metavar="CHECK", help="A check required before Production (repeatable; replaces the list).")
+@click.option("--approvals", type=int, metavar="N", help="Approvals required before Production.")
+@click.option("--approver", "approvers", multiple=True, metavar="NAME", help="An allowed approver (repeatable; replaces the list).")
+@click.option("--clear-staging-checks", is_flag=True, help="Require no checks before Staging.")
+@click.option("--clear-production-checks", is_flag=True, help="Require no checks before Production.")
+@click.option("--clear-approvers", is_flag=True, help="Let anyone approve (subject to --self-approval).")
+@click.option("--self-approval/--no-self-approval", "self_approval", default=None, help="Whether a registrant may approve their own version.")
+@common_options
+@click.pass_context
+def policy(
+    ctx: click.Context, name: str, staging_checks: tuple[str, ...], production_checks: tuple[str, ...],
+    approvals: int | None, approvers: tuple[str, ...], clear_staging_checks: bool, clear_production_checks: bool,
+    clear_approvers: bool, self_approval: bool | None,
+) -> None:
+    """Show the governance policy of NAME, or change the parts given."""
+    catalog = registry(ctx)
+    for flag, values, label in (
+        (clear_staging_checks, staging_checks, "staging checks"),
+        (clear_production_checks, production_checks, "production checks"),
+        (clear_approvers, approvers, "approvers"),
+    ):
+        if flag and values:
+            raise click.UsageError(f"give new {label} or clear them, not both")
+    changes = {
+        "staging_checks": () if clear_staging_checks else (staging_checks or None),
+        "production_checks": () if clear_production_checks else (production_checks or None),
+        "approvals_required": approvals,
+        "approvers": () if clear_approvers else (approvers or None),
+        "allow_self_approval": self_approval,
+    }
+    if all(value is None for value in changes.values()):
+        current = catalog.get_policy(name)
+    else:
+        current = catalog.set_policy(name, **changes)
+    emit(ctx, current, lambda: render.policy_lines(current))
+
+
+COMMANDS = (check, approve, reject, policy)

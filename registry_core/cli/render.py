@@ -1,0 +1,236 @@
+"""The human-readable output of the commands: tables and multi-line views of the registry's records.
+
+Every function takes records and returns lines; none prints. Enum-valued
+fields (stages, decisions, audit actions) are compared with their string
+values and shown with ``str()``, so plain strings and ``StrEnum`` members
+render alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..audit import AuditReport
+    from ..policy import GatePolicy
+    from ..records import AuditEntry, GarbageReport, ModelInfo, StageChange, VersionDetails, VersionInfo
+    from ..webhooks import WebhookDeliveryRecord, WebhookInfo
+
+#: How a decision reads after the fact: "approved by bob". Matched by equality, which
+#: a plain string and a str-valued enum member both pass (``str()`` of a
+#: ``(str, Enum)`` member would give its name, not its value).
+_DECISIONS_DONE = (("approve", "approved"), ("reject", "rejected"))
+
+
+def when(moment: Any) -> str:
+    """A timestamp to the second, or ``-`` for none."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def compact(value: Any) -> str:
+    """A JSON value on one short line; ``{}`` for an empty or missing one."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if value else "{}"
+
+
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Left-aligned columns as wide as their widest cell, two spaces apart."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def _pairs(mapping: dict[str, Any], joiner: str) -> str:
+    return ", ".join(f"{k}{joiner}{v}" for k, v in mapping.items())
+
+
+# --- models and versions --------------------------------------------------------------------
+
+
+def model_table(models: Iterable[ModelInfo]) -> list[str]:
+    rows = [
+        (m.name, str(m.latest_version), str(m.production_version or "-"),
+         ",".join(f"{a}->{v}" for a, v in m.aliases.items()) or "-", m.description or "")
+        for m in models
+    ]
+    return table(("MODEL", "LATEST", "PRODUCTION", "ALIASES", "DESCRIPTION"), rows) if rows else ["no models registered"]
+
+
+def version_table(versions: Iterable[VersionInfo]) -> list[str]:
+    rows = [
+        (str(v.version), str(v.stage), v.registered_by, when(v.created_at), v.run_id or "-", v.artifact_sha256[:12])
+        for v in versions
+    ]
+    return table(("VERSION", "STAGE", "REGISTERED_BY", "CREATED", "RUN_ID", "SHA256"), rows) if rows else ["no versions"]
+
+
+def model_lines(m: ModelInfo) -> list[str]:
+    return [
+        f"models:/{m.name}",
+        f"  description:   {m.description or '-'}",
+        f"  latest:        {m.latest_version or '-'}",
+        f"  production:    {m.production_version or '-'}",
+        f"  aliases:       {_pairs(m.aliases, '->') or '-'}",
+        f"  tags:          {_pairs(m.tags, '=') or '-'}",
+        f"  created by:    {m.created_by} at {when(m.created_at)}",
+        f"  policy:        {compact(m.policy.to_dict())}",
+    ]
+
+
+def version_lines(v: VersionInfo) -> list[str]:
+    lines = [
+        f"{v.uri}",
+        f"  stage:          {v.stage} (since {when(v.stage_changed_at)})",
+        f"  registered by:  {v.registered_by} at {when(v.created_at)}",
+        f"  artifact:       {v.artifact_kind} at {v.artifact_uri}",
+        f"  sha256:         {v.artifact_sha256} ({v.artifact_size} bytes)",
+        f"  run id:         {v.run_id or '-'}",
+        f"  dataset digest: {v.dataset_digest or '-'}",
+    ]
+    if v.description:
+        lines.append(f"  description:    {v.description}")
+    for label, mapping in (("params", v.params), ("metrics", v.metrics), ("tags", v.tags)):
+        if mapping:
+            lines.append(f"  {label + ':':<15} " + ", ".join(f"{k}={val}" for k, val in sorted(mapping.items())))
+    if v.signature:
+        lines.append(f"  signature:      {compact(v.signature)}")
+    return lines
+
+
+def details_lines(d: VersionDetails) -> list[str]:
+    """A version with its aliases, checks, decisions, stage history and the gates before its next stage."""
+    lines = version_lines(d.version)
+    if d.aliases:
+        lines.append(f"  aliases:        {', '.join(d.aliases)}")
+    lines.append("  checks:" + ("" if d.checks else "         (none)"))
+    lines.extend(
+        f"    {c.name}: {'passed' if c.passed else 'FAILED'} by {c.recorded_by} at {when(c.recorded_at)}"
+        + (f" {compact(c.details)}" if c.details else "")
+        for c in d.checks
+    )
+    lines.append("  decisions:" + ("" if d.decisions else "      (none)"))
+    lines.extend(
+        f"    {decided(a.decision)} by {a.approver} at {when(a.recorded_at)}"
+        + (f": {a.comment}" if a.comment else "")
+        for a in d.decisions
+    )
+    lines.append("  stage history:")
+    lines.extend(f"    #{e.seq} {e.recorded_at} {e.actor}: {stage_change(e)}" for e in d.stage_history)
+    if d.next_stage is not None:
+        if d.unmet_gates:
+            lines.append(f"  before {d.next_stage}:")
+            lines.extend(f"    - {str(gate)}" for gate in d.unmet_gates)
+        else:
+            lines.append(f"  before {d.next_stage}: every gate met")
+    return lines
+
+
+def decided(decision: str) -> str:
+    """A decision in the past tense: "approved", "rejected"."""
+    return next((done for value, done in _DECISIONS_DONE if decision == value), str(decision))
+
+
+def stage_change(event: AuditEntry) -> str:
+    """What one registration or stage-change event of the audit log did."""
+    if event.action == "version.register":
+        return f"registered in {event.after.get('stage')}"
+    text = f"{event.before.get('stage')} -> {event.after.get('stage')}"
+    if event.after.get("reason"):
+        text += f" ({event.after['reason']})"
+    if event.after.get("approved_by"):
+        text += f", approved by {', '.join(event.after['approved_by'])}"
+    return text
+
+
+def garbage_lines(report: GarbageReport, min_age: float) -> list[str]:
+    verb = "deleted" if report.deleted else "unreferenced (dry run; --delete removes them)"
+    lines = [f"{len(report.blobs)} blob(s), {report.bytes} bytes, {verb}"]
+    lines.extend(f"  {sha256}" for sha256 in report.blobs)
+    if report.skipped_recent:
+        lines.append(f"{report.skipped_recent} unreferenced blob(s) younger than {min_age:g} s left alone")
+    return lines
+
+
+# --- workflow and governance ------------------------------------------------------------------
+
+
+def change_lines(change: StageChange) -> list[str]:
+    """A stage change, and the Production version it archived if any."""
+    v = change.version
+    lines = [f"{v.model} version {v.version}: {change.previous_stage} -> {v.stage}"]
+    if change.archived is not None:
+        lines.append(f"{v.model} version {change.archived.version}: Production -> Archived")
+    return lines
+
+
+def policy_lines(policy: GatePolicy) -> list[str]:
+    return [
+        f"staging checks:     {', '.join(policy.staging_checks) or '(none)'}",
+        f"production checks:  {', '.join(policy.production_checks) or '(none)'}",
+        f"approvals required: {policy.approvals_required}",
+        f"approvers:          {', '.join(policy.approvers) or '(anyone)'}",
+        f"self-approval:      {'allowed' if policy.allow_self_approval else 'not allowed'}",
+    ]
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def audit_lines(events: Sequence[AuditEntry]) -> list[str]:
+    if not events:
+        return ["no audit events"]
+    return [
+        f"#{e.seq} {e.recorded_at} {e.actor} {e.action} "
+        f"{e.model or ''}{' v' + str(e.version) if e.version is not None else ''} "
+        f"{compact(e.before)} -> {compact(e.after)}"
+        for e in events
+    ]
+
+
+def audit_report_lines(report: AuditReport) -> list[str]:
+    if report.intact:
+        return [
+            f"audit log intact: {report.events} events, head #{report.head_seq} {report.head_hash}; "
+            "the catalog agrees with it"
+        ]
+    if report.divergence_count:
+        shown = len(report.divergences)
+        more = f" (the first {shown} shown)" if report.divergence_count > shown else ""
+        return [
+            f"catalog DIFFERS from its audit log: {report.divergence_count} row(s){more}; "
+            f"the chain itself is intact ({report.events} events)",
+            *(f"  {line}" for line in report.divergences),
+        ]
+    return [f"audit log BROKEN at event {report.first_bad_seq}: {report.problem}"]
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook_table(webhooks: Iterable[WebhookInfo]) -> list[str]:
+    rows = [
+        (str(w.id), w.url, ",".join(w.events), w.model or "*", str(w.pending), str(w.delivered),
+         "removed" if w.removed_at else "active")
+        for w in webhooks
+    ]
+    return table(("ID", "URL", "EVENTS", "MODEL", "PENDING", "DELIVERED", "STATE"), rows) if rows else ["no webhooks"]
+
+
+def delivery_lines(deliveries: Sequence[WebhookDeliveryRecord]) -> list[str]:
+    """Each event with its state, then every attempt to deliver it."""
+    if not deliveries:
+        return ["no events"]
+    lines = []
+    for d in deliveries:
+        state = f"delivered {when(d.delivered_at)}" if d.delivered_at else f"pending, next try {when(d.next_attempt_at)}"
+        lines.append(f"{d.event_id} {d.event_type} (audit #{d.audit_seq}): {state}, {d.attempts} attempt(s)")
+        lines.extend(
+            f"  #{a.number} {when(a.attempted_at)} "
+            + (f"HTTP {a.status_code}" if a.status_code is not None else "no response")
+            + f" in {a.duration_ms:.0f} ms" + (f": {a.error}" if a.error else "")
+            for a in d.attempt_log
+        )
+    return lines

@@ -1,0 +1,142 @@
+"""Commands on models, versions and their artifacts: register, download, gc, models, versions, show."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+
+from ..errors import InvalidInput
+from ..uris import parse_model_uri
+from ..validation import parse_key_values, validate_json_object
+from . import render
+from .context import common_options, emit, registry
+
+
+@click.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--run-id", help="The training run that produced the artifact.")
+@click.option("--dataset-digest", help="Digest of the data set the model was trained on.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A training parameter (repeatable).")
+@click.option("--metric", "metrics", multiple=True, metavar="KEY=VALUE", help="An evaluation metric (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable).")
+@click.option("--description", help="What this version is.")
+@click.option("--signature", metavar="JSON", help="Input/output signature as a JSON object.")
+@click.option("--model-card", "model_card_path", type=click.Path(dir_okay=False, path_type=str), help="File holding the model card text.")
+@common_options
+@click.pass_context
+def register(
+    ctx: click.Context, name: str, path: str, run_id: str | None, dataset_digest: str | None,
+    params: tuple[str, ...], metrics: tuple[str, ...], tags: tuple[str, ...], description: str | None,
+    signature: str | None, model_card_path: str | None,
+) -> None:
+    """Register the artifact at PATH as the next version of model NAME (stage None)."""
+    from ..artifacts import size_of
+
+    model_card = _read_text(model_card_path, what="model card") if model_card_path else None
+    catalog = registry(ctx)
+    with _progress_bar(size_of(path), "hashing and storing") as progress:
+        version = catalog.register(
+            name, path, run_id=run_id, dataset_digest=dataset_digest,
+            params=parse_key_values(params, what="param"), metrics=parse_key_values(metrics, what="metric"),
+            tags=parse_key_values(tags, what="tag"), description=description,
+            signature=validate_json_object(signature, what="signature") if signature else None, model_card=model_card,
+            progress=progress,
+        )
+    emit(ctx, version, lambda: [
+        f"Registered {version.uri} (stage {version.stage}, {version.artifact_kind}, "
+        f"sha256 {version.artifact_sha256}, {version.artifact_size} bytes)"
+    ])
+
+
+@click.command()
+@click.argument("uri")
+@click.argument("dest", type=click.Path(path_type=str))
+@common_options
+@click.pass_context
+def download(ctx: click.Context, uri: str, dest: str) -> None:
+    """Write the artifact of URI to DEST (a new path), verifying every byte against the catalog's digest."""
+    catalog = registry(ctx)
+    version = catalog.resolve(uri)
+    with _progress_bar(version.artifact_size, "downloading and verifying") as progress:
+        written = catalog.download(version.uri, dest, progress=progress)
+    emit(ctx, {"uri": version.uri, "path": str(written), "sha256": version.artifact_sha256,
+               "kind": version.artifact_kind}, lambda: [
+        f"Downloaded {version.uri} ({version.artifact_kind}, sha256 {version.artifact_sha256} verified) to {written}"
+    ])
+
+
+@click.command()
+@click.option("--delete", is_flag=True, help="Remove the unreferenced blobs (default: only list them).")
+@click.option("--min-age", "min_age", type=click.FloatRange(0), default=3600.0, show_default=True, metavar="SECONDS",
+              help="Leave blobs younger than this alone (a registration may be about to reference them).")
+@common_options
+@click.pass_context
+def gc(ctx: click.Context, delete: bool, min_age: float) -> None:
+    """List artifact blobs that no version references; --delete removes them. Referenced blobs are never touched."""
+    report = registry(ctx).collect_garbage(delete=delete, min_age_seconds=min_age)
+    emit(ctx, report, lambda: render.garbage_lines(report, min_age))
+
+
+@click.command()
+@common_options
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """List registered models with their latest and Production versions."""
+    found = registry(ctx).list_models()
+    emit(ctx, found, lambda: render.model_table(found))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--stage", help="Only versions in this stage (None/Candidate, Staging, Production, Archived).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="At most this many versions.")
+@click.option("--before", type=click.IntRange(1), help="Only versions older than this number (to page back).")
+@common_options
+@click.pass_context
+def versions(ctx: click.Context, name: str, stage: str | None, limit: int, before: int | None) -> None:
+    """List versions of model NAME, newest first."""
+    found = registry(ctx).list_versions(name, stage=stage, limit=limit, before=before)
+    emit(ctx, found, lambda: render.version_table(found))
+
+
+@click.command()
+@click.argument("uri")
+@common_options
+@click.pass_context
+def show(ctx: click.Context, uri: str) -> None:
+    """Show a version (or, for models:/NAME, a model) with its lineage, checks, approvals and gates."""
+    catalog = registry(ctx)
+    ref = parse_model_uri(uri, allow_model=True)
+    if ref.version is None and ref.stage is None and ref.alias is None and not ref.latest:
+        model = catalog.get_model(ref.name)
+        emit(ctx, model, lambda: render.model_lines(model))
+        return
+    details = catalog.show(uri)
+    emit(ctx, details, lambda: render.details_lines(details))
+
+
+COMMANDS = (register, download, gc, models, versions, show)
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal and the work is large enough to watch."""
+    if not total or total < 32 * 1024 * 1024 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True) as bar:
+        yield bar.update
+
+
+def _read_text(path: str, *, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} {path!r} is not UTF-8 text") from None
