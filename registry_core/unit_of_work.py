@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
 from .audit import canonical_json, event_hash, format_timestamp
@@ -27,10 +27,39 @@ from .schema import AuditEvent, AuditHead, utcnow
 
 __all__ = ["Catalog", "ChangeListener", "UnitOfWork"]
 
+class _DriverStatement:
+    """A statement compiled once per dialect and sent straight to the driver.
+
+    Every write appends an event: these three statements run on every change,
+    and their parameters are plain integers and strings, so SQLAlchemy's
+    per-call compile-cache lookup and type processing are pure overhead here.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self._statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+    def run(self, connection: Connection, params: dict[str, Any]) -> Any:
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            done = self._statement.compile(dialect=dialect)
+            positions = tuple(done.positiontup) if done.positiontup else None
+            compiled = self._compiled[dialect.name] = (done.string, positions)
+        sql, positions = compiled
+        if positions is not None:
+            return connection.exec_driver_sql(sql, tuple(params[name] for name in positions))
+        return connection.exec_driver_sql(sql, params)
+
+
 _HEAD = AuditHead.__table__
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_EVENT = insert(AuditEvent.__table__)
-_UPDATE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_LOCK_HEAD = _DriverStatement(
+    select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == bindparam("head_id")).with_for_update()
+)
+_INSERT_EVENT = _DriverStatement(insert(AuditEvent.__table__))
+_UPDATE_HEAD = _DriverStatement(
+    update(_HEAD).where(_HEAD.c.id == bindparam("head_id")).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 class ChangeListener(Protocol):
@@ -68,8 +97,8 @@ class UnitOfWork:
             seq=seq, prev_hash=prev_hash, recorded_at=recorded_at, actor=self.actor, action=action.value,
             model=model, version=version, before=before_text, after=after_text,
         )
-        self.connection.execute(
-            _INSERT_EVENT,
+        _INSERT_EVENT.run(
+            self.connection,
             {
                 "seq": seq, "recorded_at": recorded_at, "actor": self.actor, "action": action.value,
                 "model": model, "version": version, "before": before_text, "after": after_text,
@@ -93,18 +122,18 @@ class UnitOfWork:
     def _locked_head(self) -> tuple[int, str]:
         if self._head is None:
             # One locked read of the head per transaction, however many events it appends.
-            head = self.connection.execute(_LOCK_HEAD).first()
+            head = _LOCK_HEAD.run(self.connection, {"head_id": 1}).first()
             if head is None:
                 raise AuditLogError(
                     "the audit head row is missing: the audit log was tampered with; run 'registry audit --verify'"
                 )
-            self._head = (head.seq, head.hash)
+            self._head = (head[0], head[1])
         return self._head
 
     def _finish(self) -> None:
         if self._appended and self._head is not None:
             seq, digest = self._head
-            self.connection.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
+            _UPDATE_HEAD.run(self.connection, {"head_id": 1, "new_seq": seq, "new_hash": digest})
 
 
 class Catalog:
