@@ -49,6 +49,8 @@ __all__ = ["URI_PREFIX", "RegistryStore", "catalog_url"]
 #: ``registry+`` followed by the catalog's SQLAlchemy URL.
 URI_PREFIX = "registry+"
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
+#: Set by ``mlflow server`` in its processes: its --backend-store-uri.
+_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
 
 
 def catalog_url(store_uri: str) -> str:
@@ -83,7 +85,9 @@ class RegistryStore(RefusedOperations, AbstractStore):
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
         self.store_uri = store_uri
-        self.tracking_uri = tracking_uri
+        # Inside `mlflow server` the server's own backend store is the tracking store, whatever
+        # tracking URI this worker process resolved when it built the registry store first.
+        self.tracking_uri = os.environ.get(_SERVER_BACKEND_ENV) or tracking_uri
         root = default_artifact_root()
         self.artifact_root = root if "://" in root else os.path.abspath(root)
         with mlflow_errors():
