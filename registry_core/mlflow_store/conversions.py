@@ -88,7 +88,7 @@ def version_entity(
         aliases = details.aliases
     return ModelVersion(
         name=version.model,
-        version=str(version.version),
+        version=version.version,  # an int, as MLflow's SQL store gives it; the REST layer makes it text
         creation_timestamp=millis(version.created_at),
         last_updated_timestamp=millis(version.stage_changed_at),
         description=version.description or "",

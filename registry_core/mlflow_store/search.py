@@ -31,13 +31,16 @@ from mlflow.store.model_registry import (
     SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
 )
 from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils, SearchUtils
-from sqlalchemy import ColumnElement, exists, func, literal, select
+from sqlalchemy import ColumnElement, exists, false, func, literal, select
 from sqlalchemy import String as SqlString
 
 from ..rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
 from .conversions import SOURCE_TAG
 
-__all__ = ["Page", "latest_versions_query", "search_models_query", "search_versions_query"]
+#: The tag MLflow marks prompts with; the catalog refuses it, so it holds no prompts.
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+__all__ = ["PROMPT_TAG", "Page", "latest_versions_query", "search_models_query", "search_versions_query"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,30 @@ def _compare(comparator: str, dialect: str, column: Any, value: Any) -> ColumnEl
     return SearchUtils.get_sql_comparison_func(comparator, dialect)(column, value)
 
 
+def _asks_for_prompts(filters: list[dict[str, Any]]) -> bool:
+    """Whether a filter selects MLflow prompts (``tags.`mlflow.prompt.is_prompt` = 'true'``), as MLflow reads it."""
+    for condition in filters:
+        if condition["key"] == PROMPT_TAG:
+            value = str(condition["value"]).lower()
+            return (condition["comparator"] == "=" and value == "true") or (
+                condition["comparator"] == "!=" and value == "false"
+            )
+    return False
+
+
 def _tag_conditions(filters: list[dict[str, Any]], dialect: str, tags: Any, owner: Any) -> list[Any]:
-    """One EXISTS per tag key, holding every condition on that key's value (MLflow's semantics)."""
+    """One EXISTS per tag key, holding every condition on that key's value (MLflow's semantics).
+
+    Like MLflow's SQL store, a condition on the prompt marker only chooses
+    between prompts and models; the catalog holds no prompts, so asking for
+    them matches nothing and any other condition on the marker is dropped.
+    """
+    if _asks_for_prompts(filters):
+        return [false()]
     by_key: dict[str, list[Any]] = {}
     for condition in filters:
+        if condition["key"] == PROMPT_TAG:
+            continue
         if condition["comparator"] not in ("=", "!=", "LIKE", "ILIKE"):
             raise _invalid(f"Invalid comparator for tag: {condition['comparator']}")
         by_key.setdefault(condition["key"], []).append(

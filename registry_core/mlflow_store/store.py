@@ -41,14 +41,13 @@ from .conversions import (
 )
 from .errors import IMMUTABLE, mlflow_errors, not_implemented, refused
 from .refusals import PROMPTS_REFUSED, RefusedOperations
-from .search import latest_versions_query, search_models_query, search_versions_query
+from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
 from .sources import fetch_source, logged_model_id
 
 __all__ = ["URI_PREFIX", "RegistryStore", "catalog_url"]
 
 #: ``registry+`` followed by the catalog's SQLAlchemy URL.
 URI_PREFIX = "registry+"
-_PROMPT_TAG = "mlflow.prompt.is_prompt"
 #: Set by ``mlflow server`` in its processes: its --backend-store-uri.
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
 
@@ -75,7 +74,7 @@ def _writable_tags(pairs: Iterable[Any] | None) -> dict[str, str]:
 def _check_writable(key: str) -> None:
     if key.startswith(RESERVED_PREFIX):
         raise refused(f"tag {key!r} is the registry's and read-only: tags starting with {RESERVED_PREFIX!r} are reserved")
-    if key == _PROMPT_TAG:
+    if key == PROMPT_TAG:
         raise not_implemented("tagging a model as an MLflow prompt", PROMPTS_REFUSED)
 
 

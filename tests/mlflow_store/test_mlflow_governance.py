@@ -47,7 +47,7 @@ def test_second_log_model_to_the_same_name_adds_version_two(mlflow_setup: Mlflow
     with pytest.raises(MlflowException) as refused:
         client().create_registered_model(MODEL)
     assert refused.value.error_code == "RESOURCE_ALREADY_EXISTS"
-    assert [v.version for v in client().search_model_versions(f"name = '{MODEL}'")] == ["2", "1"]
+    assert [str(v.version) for v in client().search_model_versions(f"name = '{MODEL}'")] == ["2", "1"]
 
 
 def test_production_is_refused_naming_the_missing_approval(mlflow_setup: MlflowSetup, fraud_data):
@@ -77,7 +77,7 @@ def test_approved_promotion_archives_the_previous_production(mlflow_setup: Mlflo
             client().transition_model_version_stage(MODEL, version, "Production", archive_existing_versions=False)
     assert client().get_model_version(MODEL, "1").current_stage == "Archived"
     assert client().get_model_version(MODEL, "2").current_stage == "Production"
-    latest = {v.current_stage: v.version for v in client().get_registered_model(MODEL).latest_versions}
+    latest = {v.current_stage: str(v.version) for v in client().get_registered_model(MODEL).latest_versions}
     assert latest == {"Archived": "1", "Production": "2"}
 
 
@@ -201,4 +201,4 @@ def test_version_tags_given_at_registration_are_kept(mlflow_setup: MlflowSetup, 
     assert version.tags["team"] == "risk" and version.description == "from a folder"
     assert version.run_link == "http://runs/1" and version.source == str(folder)
     copied = c.copy_model_version(f"models:/{MODEL}/1", "fraud-copy")
-    assert copied.name == "fraud-copy" and copied.version == "1" and copied.tags["team"] == "risk"
+    assert copied.name == "fraud-copy" and str(copied.version) == "1" and copied.tags["team"] == "risk"

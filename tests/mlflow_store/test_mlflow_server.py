@@ -145,8 +145,9 @@ def test_the_seed_example_runs_governed_on_a_live_server(live_server: LiveServer
         assert action in actions, (action, actions)
 
 
-def test_refusals_reach_the_client_as_4xx(live_server: LiveServer, fraud_data):
-    """Delete is 501 NOT_IMPLEMENTED and a missing version 404, both answered without retries."""
+def test_refusals_are_answered_at_once_and_the_ui_routes_work(live_server: LiveServer, fraud_data):
+    """Delete is 501 NOT_IMPLEMENTED and a missing version 404 (codes MLflow's client does not retry); the UI's
+    search and model-version artifact routes answer from the catalog, the artifact read verified in the server."""
     log_and_register(fraud_data, seed=1)
     response = httpx.request(
         "DELETE", f"{live_server.url}/api/2.0/mlflow/registered-models/delete", json={"name": MODEL}, timeout=10
@@ -158,3 +159,11 @@ def test_refusals_reach_the_client_as_4xx(live_server: LiveServer, fraud_data):
     response = httpx.get(f"{live_server.url}/api/2.0/mlflow/registered-models/search",
                          params={"filter": "name LIKE 'fraud%'"}, timeout=10)
     assert [m["name"] for m in response.json()["registered_models"]] == [MODEL]
+    response = httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow/model-versions/search",
+                         params={"filter": f"name='{MODEL}'"}, timeout=10)
+    (version,) = response.json()["model_versions"]
+    tags = {tag["key"]: tag["value"] for tag in version["tags"]}
+    assert version["status"] == "READY" and tags["registry.unmet_gates"] == "none"
+    response = httpx.get(f"{live_server.url}/model-versions/get-artifact",
+                         params={"name": MODEL, "version": "1", "path": "MLmodel"}, timeout=10)
+    assert response.status_code == 200 and b"flavors" in response.content
