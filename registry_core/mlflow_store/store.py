@@ -18,15 +18,15 @@ from typing import Any
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
 from sqlalchemy import and_, select
 
 from ..config import default_artifact_root
-from ..records import VersionInfo
+from ..records import ModelInfo, VersionInfo
 from ..registry import Registry
-from ..rows import MODELS, VERSIONS, version_info, version_tags_json
+from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
 from ..stages import Stage, parse_stage
 from ..uris import parse_model_uri
 from .artifacts import download_uri
@@ -126,8 +126,8 @@ class RegistryStore(RefusedOperations, AbstractStore):
         names = [row.name for row in rows[: page.max_results]]
         with mlflow_errors():
             latest = self._latest_versions(names)
-            models = [model_entity(self.registry.get_model(name), latest.get(name, {})) for name in names]
-        return PagedList(models, page.next_token(len(rows)))
+            infos = self._model_infos(names, latest)
+        return PagedList([model_entity(infos[name], latest.get(name, {})) for name in names], page.next_token(len(rows)))
 
     def get_latest_versions(self, name: str, stages: Any = None) -> list[ModelVersion]:
         with mlflow_errors():
@@ -251,7 +251,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
         try:
             self.create_registered_model(dst_name)
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS" and exc.error_code != RESOURCE_ALREADY_EXISTS:
+            if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
         tags = [tag for tag in _tag_entities(src_mv.tags) if not tag.key.startswith(RESERVED_PREFIX)]
         return self.create_model_version(
@@ -267,6 +267,31 @@ class RegistryStore(RefusedOperations, AbstractStore):
     def _version_entity(self, info: VersionInfo) -> ModelVersion:
         details = self.registry.show_versions(info.model, [info.version])[info.version]
         return version_entity(details.version, details=details)
+
+    def _model_infos(self, names: list[str], latest: dict[str, dict[str, VersionInfo]]) -> dict[str, ModelInfo]:
+        """Several models with their tags and aliases in two statements, however many (a page of a search)."""
+        if not names:
+            return {}
+        catalog = self.registry.catalog
+        with catalog.read() as connection:
+            rows = connection.execute(
+                select(*MODELS.c, model_tags_json(catalog.dialect)).where(MODELS.c.name.in_(names))
+            ).all()
+            aliases: dict[str, dict[str, int]] = {name: {} for name in names}
+            for name, alias, number in connection.execute(
+                select(MODELS.c.name, ALIASES.c.alias, VERSIONS.c.version)
+                .select_from(ALIASES.join(MODELS, MODELS.c.id == ALIASES.c.model_id)
+                             .join(VERSIONS, VERSIONS.c.id == ALIASES.c.version_id))
+                .where(MODELS.c.name.in_(names))
+            ):
+                aliases[name][alias] = number
+        return {
+            row.name: model_info(row, aliases=aliases[row.name], production=(
+                latest.get(row.name, {}).get(Stage.PRODUCTION.value).version
+                if Stage.PRODUCTION.value in latest.get(row.name, {}) else None
+            ))
+            for row in rows
+        }
 
     def _latest_versions(self, names: list[str]) -> dict[str, dict[str, VersionInfo]]:
         """The highest version in each stage of each named model, in two indexed statements."""

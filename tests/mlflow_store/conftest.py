@@ -42,6 +42,9 @@ def mlflow_setup(
     monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(root))
     monkeypatch.setenv("REGISTRY_ACTOR", "alice")
     registry_uri = f"registry+{database_url}"
+    # MLflow also exports both URIs to the environment (for subprocesses): monkeypatch undoes that afterwards.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(registry_uri)
     mlflow.set_experiment("fraud-detection")

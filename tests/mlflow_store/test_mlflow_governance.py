@@ -153,15 +153,29 @@ def test_loading_by_stage_and_alias_gives_the_same_predictions(mlflow_setup: Mlf
     assert client().get_model_version_by_alias(MODEL, "champion").aliases == ["champion"]
 
 
-def test_a_corrupted_blob_fails_the_load_with_an_integrity_error(mlflow_setup: MlflowSetup, fraud_data, tmp_path: Path):
-    """Bytes changed in the store after registration make MLflow's load fail with IntegrityFailure, never load."""
-    log_and_register(fraud_data, seed=1)
-    blobs = [p for p in mlflow_setup.artifact_root.rglob("*") if p.is_file() and p.stat().st_size > 1000]
+def _corrupt_the_largest_blob(root: Path) -> None:
+    blobs = [p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 1000]
     biggest = max(blobs, key=lambda p: p.stat().st_size)
     biggest.chmod(0o644)
     data = bytearray(biggest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     biggest.write_bytes(bytes(data))
+
+
+def test_a_corrupted_blob_read_inside_the_store_is_aborted(mlflow_setup: MlflowSetup, fraud_data):
+    """Copying a version whose bytes no longer match is ABORTED (409), and registers nothing."""
+    log_and_register(fraud_data, seed=1)
+    _corrupt_the_largest_blob(mlflow_setup.artifact_root)
+    with pytest.raises(MlflowException) as refused:
+        client().copy_model_version(f"models:/{MODEL}/1", "fraud-copy")
+    assert refused.value.error_code == "ABORTED" and "integrity" in refused.value.message
+    assert list(client().search_model_versions("name = 'fraud-copy'")) == []
+
+
+def test_a_corrupted_blob_fails_the_load_with_an_integrity_error(mlflow_setup: MlflowSetup, fraud_data, tmp_path: Path):
+    """Bytes changed in the store after registration make MLflow's load fail with IntegrityFailure, never load."""
+    log_and_register(fraud_data, seed=1)
+    _corrupt_the_largest_blob(mlflow_setup.artifact_root)
     destination = tmp_path / "loaded"
     with pytest.raises(IntegrityFailure):
         mlflow.sklearn.load_model(f"models:/{MODEL}/1", dst_path=str(destination))

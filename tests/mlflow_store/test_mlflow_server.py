@@ -65,8 +65,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
     """`mlflow server` on 127.0.0.1 with our catalog as its registry, acting as alice; a bounded wait for /health."""
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(variable, raising=False)
     port = _free_port()
     catalog_url = f"sqlite:///{tmp_path / 'registry.db'}"
     server = LiveServer(f"http://127.0.0.1:{port}", catalog_url, tmp_path / "registry-artifacts", tmp_path / "server.log")
@@ -93,6 +95,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             if time.monotonic() > deadline:
                 pytest.fail(f"mlflow server did not answer within {START_TIMEOUT_SECONDS}s:\n{server.log.read_text()[-3000:]}")
             time.sleep(0.5)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
         mlflow.set_tracking_uri(server.url)
         mlflow.set_registry_uri(None)  # the registry is the tracking server's
         mlflow.set_experiment("fraud-detection")
