@@ -216,3 +216,30 @@ def test_version_tags_given_at_registration_are_kept(mlflow_setup: MlflowSetup, 
     assert version.run_link == "http://runs/1" and version.source == str(folder)
     copied = c.copy_model_version(f"models:/{MODEL}/1", "fraud-copy")
     assert copied.name == "fraud-copy" and str(copied.version) == "1" and copied.tags["team"] == "risk"
+
+
+def test_register_model_from_a_runs_uri_records_the_run(mlflow_setup: MlflowSetup, fraud_data):
+    """mlflow.register_model('runs:/RUN/model') registers the run's logged model, with the run as lineage."""
+    from .steps import train
+
+    with mlflow.start_run() as run:
+        logged = mlflow.sklearn.log_model(train(fraud_data, 4), name="model", serialization_format="cloudpickle")
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
+    assert version.run_id == run.info.run_id and version.model_id == logged.model_id
+    loaded = mlflow.sklearn.load_model(f"models:/{MODEL}/{version.version}")
+    assert np.array_equal(loaded.predict(fraud_data[0]), train(fraud_data, 4).predict(fraud_data[0]))
+
+
+def test_register_model_from_run_artifacts_copies_them(mlflow_setup: MlflowSetup, tmp_path: Path):
+    """A model folder logged as plain run artifacts is copied into the catalog's store at registration."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    (folder / "weights.bin").write_bytes(b"\x00" * 2048)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(folder), "model")
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
+    assert version.run_id == run.info.run_id
+    with mlflow_setup.registry() as registry:
+        downloaded = registry.download(f"models:/{MODEL}/1", tmp_path / "copy")
+    assert (downloaded / "weights.bin").read_bytes() == b"\x00" * 2048
