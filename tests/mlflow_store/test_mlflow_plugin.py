@@ -123,3 +123,20 @@ def test_importing_registry_core_does_not_import_mlflow(tmp_path: Path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_without_mlflow_the_store_names_the_extra():
+    """Importing the plugin where MLflow cannot be found raises MissingExtra with the install command."""
+    code = (
+        "import sys\n"
+        "sys.modules['mlflow'] = None  # as if not installed: find_spec answers None\n"
+        "from registry_core import MissingExtra\n"
+        "try:\n"
+        "    import registry_core.mlflow_store\n"
+        "except MissingExtra as error:\n"
+        "    print(error.message)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == (
+        "the MLflow registry store needs the [mlflow] extra: pip install 'dagster-model-registry[mlflow]'"
+    )
