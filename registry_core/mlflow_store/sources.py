@@ -86,12 +86,11 @@ def fetch_source(
     workdir: Path,
 ) -> Fetched:
     """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage."""
-    client = MlflowClient(tracking_uri=tracking_uri)
     model_id = model_id or logged_model_id(source)
     location = source
     if model_id:
         try:
-            logged = client.get_logged_model(model_id)
+            logged = MlflowClient(tracking_uri=tracking_uri).get_logged_model(model_id)
         except MlflowException as exc:
             raise InvalidInput(f"logged model {model_id!r} of source {source!r} cannot be read: {exc.message}") from None
         run_id = run_id or logged.source_run_id
@@ -101,7 +100,7 @@ def fetch_source(
         parsed = urlparse(source)
         source_run, _, artifact_path = parsed.path.lstrip("/").partition("/")
         run_id = run_id or source_run
-        location = client.get_run(source_run).info.artifact_uri.rstrip("/") + (f"/{artifact_path}" if artifact_path else "")
+        location = MlflowClient(tracking_uri=tracking_uri).get_run(source_run).info.artifact_uri.rstrip("/") + (f"/{artifact_path}" if artifact_path else "")
     if local_model_path and Path(local_model_path).exists():
         # log_model(registered_model_name=...) in this process: the folder it just wrote, no second download.
         return Fetched(Path(local_model_path), run_id or None, model_id)

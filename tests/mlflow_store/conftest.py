@@ -27,10 +27,17 @@ class MlflowSetup:
         return Registry(self.database_url, self.artifact_root, actor=actor)
 
 
+EXPERIMENT = "fraud-detection"
+
+
 @pytest.fixture(scope="session")
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One MLflow tracking database for the session: creating its tables costs seconds."""
-    return f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
+    """One MLflow tracking database for the session (creating its tables costs seconds), its artifacts in tmp too."""
+    folder = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    # Without an explicit location MLflow puts run artifacts under ./mlruns of the working directory.
+    mlflow.MlflowClient(tracking_uri=uri).create_experiment(EXPERIMENT, artifact_location=(folder / "mlruns").as_uri())
+    return uri
 
 
 @pytest.fixture
@@ -47,7 +54,7 @@ def mlflow_setup(
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(registry_uri)
-    mlflow.set_experiment("fraud-detection")
+    mlflow.set_experiment(EXPERIMENT)
     try:
         yield MlflowSetup(tracking_uri, registry_uri, database_url, root)
     finally:
