@@ -109,10 +109,11 @@ def test_a_version_of_a_model_never_created_is_refused(mlflow_setup: MlflowSetup
     assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-def test_a_bare_postgresql_scheme_builds_the_store(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+@pytest.mark.postgres
+def test_a_bare_postgresql_scheme_builds_the_store(postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """registry+postgresql:// (psycopg 3 implied) and registry+postgresql+psycopg:// reach the same catalog."""
-    if not database_url.startswith("postgresql+psycopg://"):
-        pytest.skip("a PostgreSQL scheme")
+    database_url = postgres_url
+    assert database_url.startswith("postgresql+psycopg://")
     monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(tmp_path))
     bare = "registry+postgresql://" + database_url.removeprefix("postgresql+psycopg://")
     first = _get_store(bare)
