@@ -38,6 +38,7 @@ from typing import Any
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
 from .errors import ConflictError, InvalidInput
 from .extras import require_extra
+from .regular_files import file_kind, open_regular
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -184,7 +185,7 @@ def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob
                 if progress:
                     progress(size)
                 return Blob(sha256=expected, size=size, existed=True)
-        with path.open("rb") as reader:
+        with open_regular(path, what="artifact file") as reader:
             blob = store.put_stream(reader, progress=progress)
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
@@ -199,28 +200,31 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result, Path]]:
     """Every regular file under ``root`` as (relative POSIX path, stat, path), refusing anything that escapes it."""
     resolved_root = root.resolve()
     found: list[tuple[str, os.stat_result, Path]] = []
-    for current, dirnames, filenames in os.walk(root, followlinks=False):
+    for current, dirnames, filenames in os.walk(root, followlinks=False, onerror=_refuse_unreadable):
         here = Path(current)
         for name in sorted(dirnames):
             if (here / name).is_symlink():
                 raise InvalidInput(f"{here / name} is a link to a folder; links to folders are not registered")
         for name in sorted(filenames):
             path = here / name
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(resolved_root):
-                    raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
+            # stat first: a symlink loop fails here (ELOOP) rather than in resolve().
             try:
                 info = path.stat()
             except OSError as exc:
                 raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+            if path.is_symlink() and not path.resolve().is_relative_to(resolved_root):
+                raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
             if not stat.S_ISREG(info.st_mode):
-                raise InvalidInput(f"{path} is not a regular file")
+                raise InvalidInput(f"{path} is {file_kind(info.st_mode)}, not a regular file")
             found.append((path.relative_to(root).as_posix(), info, path))
             if len(found) > _MAX_FILES:
                 raise InvalidInput(f"{root} holds more than {_MAX_FILES} files")
     found.sort(key=lambda entry: entry[0])
     return found
+
+
+def _refuse_unreadable(error: OSError) -> None:
+    raise InvalidInput(f"cannot read {error.filename}: {error.strerror}")
 
 
 def _pack_directory(store: BlobStore, root: Path, progress: Progress | None) -> PackedArtifact:

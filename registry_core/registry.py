@@ -60,9 +60,11 @@ class Registry:
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
-    else a SQLite file and a folder under ``./.registry/``. An empty database is
-    created at the newest schema; an older one must be upgraded explicitly
-    (``registry db upgrade``).
+    else a SQLite file and a folder under ``./.registry/``. An empty (or, for
+    SQLite, missing) database is created at the newest schema, unless
+    ``create=False``, which refuses it with :class:`~registry_core.errors.NotFound`
+    and writes nothing (the CLI's read-only commands open catalogs so); an
+    older schema must be upgraded explicitly (``registry db upgrade``).
     """
 
     def __init__(
@@ -72,10 +74,11 @@ class Registry:
         *,
         actor: str | None = None,
         store: BlobStore | None = None,
+        create: bool = True,
     ) -> None:
         self.actor = validate_actor(actor if actor is not None else default_actor())
         self._owns_connections = True
-        self.db = Database(database_url or default_database_url())
+        self.db = Database(database_url or default_database_url(), create=create)
         try:
             self.db.ensure_schema()
         except BaseException:

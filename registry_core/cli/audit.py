@@ -20,7 +20,7 @@ from .context import common_options, emit, registry
 @click.pass_context
 def audit(ctx: click.Context, name: str | None, version: str | None, limit: int, verify: bool) -> None:
     """Show the audit log (all models, or NAME), or verify the chain and the catalog against it with --verify."""
-    catalog = registry(ctx)
+    catalog = registry(ctx, read_only=True)
     if verify:
         if name or version:
             raise click.UsageError("--verify checks the whole chain; it takes no NAME or --version")
