@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import garbage, governance, labels, queries, versions, workflow
+from .actions import AuditAction
 from .artifacts import download_artifact, load_artifact, pack_artifact
 from .audit import AuditReport
 from .blobstore import BlobStore, Progress, open_store
@@ -212,9 +213,15 @@ class Registry:
         version: int | str | None = None,
         limit: int = 100,
         after_seq: int | None = None,
+        actions: Iterable[str | AuditAction] | None = None,
     ) -> list[AuditEntry]:
-        """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it."""
-        return queries.audit_events(self.catalog, name, version=version, limit=limit, after_seq=after_seq)
+        """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it.
+
+        ``actions`` keeps only the events of those actions (e.g. ``[AuditAction.VERSION_PROMOTE]``).
+        """
+        return queries.audit_events(
+            self.catalog, name, version=version, limit=limit, after_seq=after_seq, actions=actions
+        )
 
     def verify_audit(self) -> AuditReport:
         """Walk the whole audit chain and report the first break, if any."""

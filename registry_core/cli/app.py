@@ -31,6 +31,7 @@ COMMAND_MODULES = {
     "describe": "labels",
     "download": "versions",
     "gc": "versions",
+    "history": "audit",
     "models": "versions",
     "policy": "governance",
     "promote": "workflow",

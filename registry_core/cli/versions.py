@@ -76,7 +76,10 @@ def download(ctx: click.Context, uri: str, dest: str) -> None:
 @common_options
 @click.pass_context
 def gc(ctx: click.Context, delete: bool, min_age: float) -> None:
-    """List artifact blobs that no version references; --delete removes them. Referenced blobs are never touched."""
+    """List artifact blobs that no version references, and interrupted uploads; --delete removes them.
+
+    Referenced blobs are never touched; anything younger than --min-age is left alone.
+    """
     # Never on a missing catalog: every blob would look unreferenced.
     report = registry(ctx, read_only=True).collect_garbage(delete=delete, min_age_seconds=min_age)
     emit(ctx, report, lambda: render.garbage_lines(report, min_age))
