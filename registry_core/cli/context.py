@@ -136,7 +136,8 @@ class OneLineUsageError(click.UsageError):
         return cls(error.format_message(), error.ctx, as_json=as_json, command=command)
 
     def show(self, file: Any = None) -> None:
-        command = self.command
+        # Named "registry" however the group was invoked (python -m, a test runner), like the "registry:" prefix.
+        command = " ".join(["registry", *self.command.split()[1:]])
         if self.as_json:
             document = {"error": "usage", "message": self.message, "help": f"{command} --help"}
             click.echo(json.dumps(document, sort_keys=True), err=True)

@@ -56,7 +56,7 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def summary(value: Any, *, keys: int = 3, width: int = 60) -> str:
+def summary(value: Any, *, keys: int = 3, width: int = 80) -> str:
     """The first ``keys`` entries of a JSON object on one line, values shortened; ``--json`` has it all."""
     if not isinstance(value, dict):
         return shorten(compact(value), width)
