@@ -93,6 +93,8 @@ def pack_artifact(store: BlobStore, source: Any, *, progress: Progress | None = 
             raise InvalidInput(f"artifact path {str(source)!r} does not exist") from None
         except OSError as exc:
             raise InvalidInput(f"cannot read artifact path {str(source)!r}: {exc.strerror}") from None
+        except ValueError:  # a NUL byte, or text the filesystem's encoding cannot hold
+            raise InvalidInput(f"invalid artifact path {str(source)!r}") from None
         if stat.S_ISDIR(info.st_mode):
             return _pack_directory(store, path, progress)
         if stat.S_ISREG(info.st_mode):
@@ -110,6 +112,12 @@ def download_artifact(
 ) -> Path:
     """Write a version's artifact to ``dest`` (a new path), verified; nothing is left behind on failure."""
     dest = Path(dest).expanduser()
+    try:
+        encoded = os.fsencode(dest)
+    except UnicodeEncodeError:
+        encoded = b"\0"
+    if b"\0" in encoded:  # a NUL byte, or text the filesystem's encoding cannot hold
+        raise InvalidInput(f"invalid destination {str(dest)!r}")
     if dest.exists() or dest.is_symlink():
         raise ConflictError(f"{dest} already exists; choose a new destination")
     parent = dest.parent

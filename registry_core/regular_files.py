@@ -38,6 +38,8 @@ def open_regular(path: str | Path, *, what: str) -> BinaryIO:
         info = os.stat(path)
     except OSError as exc:
         raise InvalidInput(f"cannot read {what} {shown!r}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte, or text the filesystem's encoding cannot hold
+        raise InvalidInput(f"invalid path for {what}: {shown!r}") from None
     if not stat.S_ISREG(info.st_mode):
         raise InvalidInput(f"{what} {shown!r} is {file_kind(info.st_mode)}, not a regular file")
     try:

@@ -111,7 +111,16 @@ def validate_text(value: str | None, *, what: str, limit: int) -> str | None:
         raise InvalidInput(f"invalid {what}: expected text")
     if len(value) > limit:
         raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {limit}")
-    return value
+    return _unicode(value, what=what)
+
+
+def _unicode(text: str, *, what: str) -> str:
+    """``text`` if it can be stored as UTF-8: lone surrogates (undecodable bytes of a command line) cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode text (it holds a lone surrogate, or undecodable bytes)") from None
+    return text
 
 
 def validate_description(value: str | None) -> str | None:
@@ -122,13 +131,14 @@ def validate_description(value: str | None) -> str | None:
 def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Return tags whose keys and values are within the documented limits."""
     result: dict[str, str] = {}
+    _require_mapping(tags, what="tags")
     for key, value in (tags or {}).items():
         _validate_key(key, what="tag key")
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r}: value must be text")
         if len(value) > MAX_TAG_VALUE:
             raise InvalidInput(f"tag {key!r}: value is {len(value)} characters long; the limit is {MAX_TAG_VALUE}")
-        result[key] = value
+        result[key] = _unicode(value, what=f"tag {key!r}")
     if len(result) > MAX_TAGS:
         raise InvalidInput(f"{len(result)} tags given; the limit is {MAX_TAGS}")
     return result
@@ -144,12 +154,13 @@ def validate_tag_keys(keys: Iterable[str]) -> list[str]:
 def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
     """Return parameters as text, each within the documented limits."""
     result: dict[str, str] = {}
+    _require_mapping(params, what="params")
     for key, value in (params or {}).items():
         _validate_key(key, what="param name")
         text = value if isinstance(value, str) else _json_text(value, what=f"param {key!r}")
         if len(text) > MAX_PARAM_VALUE:
             raise InvalidInput(f"param {key!r}: value is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}")
-        result[key] = text
+        result[key] = _unicode(text, what=f"param {key!r}")
     if len(result) > MAX_PARAMS:
         raise InvalidInput(f"{len(result)} params given; the limit is {MAX_PARAMS}")
     return result
@@ -158,6 +169,7 @@ def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
 def validate_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     """Return metrics as finite floats."""
     result: dict[str, float] = {}
+    _require_mapping(metrics, what="metrics")
     for key, value in (metrics or {}).items():
         _validate_key(key, what="metric name")
         try:
@@ -248,7 +260,10 @@ def _check_plain_json(value: Any, *, what: str) -> None:
         seen += 1
         if seen > MAX_JSON_DOCUMENT:
             raise InvalidInput(f"{what} cannot be stored as JSON: it holds more than {MAX_JSON_DOCUMENT} values")
-        if item is None or isinstance(item, (bool, int, str)):
+        if item is None or isinstance(item, (bool, int)):
+            continue
+        if isinstance(item, str):
+            _unicode(item, what=what)
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
@@ -263,6 +278,8 @@ def _check_plain_json(value: Any, *, what: str) -> None:
                     if not (key is None or isinstance(key, (str, int, bool))
                             or (isinstance(key, float) and math.isfinite(key))):
                         raise InvalidInput(f"{what} cannot be stored as JSON: the key {_shown(key)} is not text")
+                    if isinstance(key, str):
+                        _unicode(key, what=what)
                     stack.append((child, depth + 1))
             else:
                 stack.extend((child, depth + 1) for child in item)
@@ -279,6 +296,11 @@ def parse_key_values(items: Iterable[str], *, what: str) -> dict[str, str]:
             raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
         result[key] = value
     return result
+
+
+def _require_mapping(value: Any, *, what: str) -> None:
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidInput(f"{what} must be a mapping of names to values, not {type(value).__name__}")
 
 
 def _validate_key(key: str, *, what: str) -> str:

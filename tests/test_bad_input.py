@@ -60,6 +60,7 @@ def one_line_refusal(result: Result, *, code: int = 1) -> str:
         ["check", "m", "1", "c", "--passed", "--details", DEEP_ARRAY],
         ["check", "m", "1", "c", "--passed", "--details", DEEP_OBJECT],
         ["check", "m", "1", "c", "--passed", "--details", '{"x": NaN}'],
+        ["check", "m", "1", "c", "--passed", "--details", '{"x": "\\ud800"}'],
         ["register", "m", "MODEL", "--signature", DEEP_ARRAY],
         ["--db", "postgresql://[::1", "models"],
         ["--db", "postgresql://h:port/db", "approve", "m", "1"],
@@ -68,7 +69,7 @@ def one_line_refusal(result: Result, *, code: int = 1) -> str:
     ],
     ids=[
         "superscript-version", "fullwidth-version", "arabic-version", "arabic-uri", "superscript-uri",
-        "fullwidth-alias", "superscript-audit", "deep-details-array", "deep-details-object", "nan-details",
+        "fullwidth-alias", "superscript-audit", "deep-details-array", "deep-details-object", "nan-details", "surrogate-details",
         "deep-signature", "url-bracket", "url-port", "url-query", "url-driver",
     ],
 )
@@ -117,6 +118,28 @@ def test_api_refuses_non_json_details_with_invalid_input(catalog: Registry, cata
         catalog.record_deployment("m", 1, target="t", succeeded=True, details=details)
     with pytest.raises(InvalidInput):
         catalog.register("m", Path(__file__), params={"p": details})
+    assert catalog_state() == before
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: r.set_description("m", "bad \ud800 text"),
+        lambda r: r.set_tags("m", {"k": "\udcff"}),
+        lambda r: r.as_actor("bob").approve("m", 1, comment="\ud800"),
+        lambda r: r.set_policy("m", approvers=[["nested"]]),
+        lambda r: r.set_tags("m", ["k=v"]),
+        lambda r: r.register("m", "bad\x00path"),
+        lambda r: r.download("models:/m/1", "bad\x00dest"),
+    ],
+    ids=["surrogate-description", "surrogate-tag", "surrogate-comment", "unhashable-approver", "tags-not-mapping",
+         "nul-in-path", "nul-in-destination"],
+)
+def test_api_refuses_unstorable_values_with_invalid_input(catalog: Registry, catalog_state, call):
+    """Text that is not valid Unicode, and values of the wrong shape, raise InvalidInput rather than escaping."""
+    before = catalog_state()
+    with pytest.raises(InvalidInput):
+        call(catalog)
     assert catalog_state() == before
 
 

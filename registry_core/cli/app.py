@@ -69,6 +69,9 @@ class _RegistryGroup(click.Group):
             raise OneLineUsageError.of(error) from None
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A subcommand's own --json counts for its usage errors too, though parsing it is what failed.
+        given = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+        subcommand_json = "--json" in given[: given.index("--")] if "--" in given else "--json" in given
         try:
             return super().invoke(ctx)
         except RegistryError as error:
@@ -76,7 +79,7 @@ class _RegistryGroup(click.Group):
         except (OneLineUsageError, NoArgsIsHelpError):
             raise
         except click.UsageError as error:
-            raise OneLineUsageError.of(error, parent=ctx, as_json=wants_json(ctx)) from None
+            raise OneLineUsageError.of(error, parent=ctx, as_json=wants_json(ctx) or subcommand_json) from None
         finally:
             state = ctx.obj
             if isinstance(state, CliState):

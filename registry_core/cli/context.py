@@ -107,12 +107,19 @@ def emit(ctx: click.Context, value: Any, human: Callable[[], Iterable[str]]) -> 
             click.echo(line)
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped, so an error stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def fail(ctx: click.Context, error: RegistryError) -> NoReturn:
     """Report a refusal as one line on stderr (JSON with ``--json``) and exit 1."""
     if wants_json(ctx):
         click.echo(json.dumps(error.to_dict(), sort_keys=True), err=True)
     else:
-        click.echo(f"registry: error: {error.message}", err=True)
+        click.echo(f"registry: error: {one_line(error.message)}", err=True)
     ctx.exit(1)
     raise AssertionError("unreachable")
 
@@ -142,7 +149,7 @@ class OneLineUsageError(click.UsageError):
             document = {"error": "usage", "message": self.message, "help": f"{command} --help"}
             click.echo(json.dumps(document, sort_keys=True), err=True)
         else:
-            click.echo(f"registry: error: {self.message.rstrip('.')}; see '{command} --help'", err=True)
+            click.echo(f"registry: error: {one_line(self.message.rstrip('.'))}; see '{command} --help'", err=True)
 
 
 def log_to_stderr(level: str) -> None:
