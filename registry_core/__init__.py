@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .actions import AuditAction
-    from .artifacts import ModelVersionWarning
     from .audit import AuditReport
     from .blobstore import BlobStore, FsspecBlobStore, LocalBlobStore, open_store
     from .errors import (
@@ -25,10 +24,13 @@ if TYPE_CHECKING:
         MissingExtra,
         NotFound,
         NotPermitted,
+        PickleNotAllowed,
         RegistryError,
         SchemaMismatch,
         StoreUnavailable,
+        UntrustedType,
     )
+    from .estimators import LegacyPickleWarning, ModelVersionWarning, Serialization
     from .gates import GateKind, UnmetGate
     from .policy import Decision, GatePolicy
     from .records import (
@@ -69,6 +71,7 @@ __all__ = [
     "IntegrityFailure",
     "InvalidInput",
     "InvalidTransition",
+    "LegacyPickleWarning",
     "LocalBlobStore",
     "MissingExtra",
     "ModelInfo",
@@ -76,13 +79,16 @@ __all__ = [
     "ModelVersionWarning",
     "NotFound",
     "NotPermitted",
+    "PickleNotAllowed",
     "Registry",
     "RegistryError",
     "SchemaMismatch",
+    "Serialization",
     "Stage",
     "StageChange",
     "StoreUnavailable",
     "UnmetGate",
+    "UntrustedType",
     "VersionDetails",
     "VersionInfo",
     "WebhookAttemptRecord",
@@ -99,7 +105,6 @@ __all__ = [
 # and the artifact stores, which the ``registry --help`` path never touches.
 _EXPORTS: dict[str, str] = {
     "AuditAction": "actions",
-    "ModelVersionWarning": "artifacts",
     "AuditReport": "audit",
     "BlobStore": "blobstore",
     "FsspecBlobStore": "blobstore",
@@ -115,9 +120,14 @@ _EXPORTS: dict[str, str] = {
     "MissingExtra": "errors",
     "NotFound": "errors",
     "NotPermitted": "errors",
+    "PickleNotAllowed": "errors",
     "RegistryError": "errors",
     "SchemaMismatch": "errors",
     "StoreUnavailable": "errors",
+    "UntrustedType": "errors",
+    "LegacyPickleWarning": "estimators",
+    "ModelVersionWarning": "estimators",
+    "Serialization": "estimators",
     "GateKind": "gates",
     "UnmetGate": "gates",
     "Decision": "policy",

@@ -9,10 +9,11 @@ Three kinds of artifact:
     digest and size; the version's digest is the manifest's, so unchanged
     files are shared between versions.
 ``sklearn``
-    a live scikit-learn estimator or pipeline, pickled by the registry, with the
-    library versions recorded so that a mismatch on load warns. Loading one
-    needs the [sklearn] extra; registering one needs nothing more than the
-    estimator.
+    a live scikit-learn estimator or pipeline, serialized by the registry with
+    skops (or, where the model's policy opts in, pickle: see
+    :mod:`registry_core.estimators`), with the library versions recorded so
+    that a mismatch on load warns. Registering or loading one needs the
+    [sklearn] extra.
 
 Nothing is deserialized before every byte has been checked against the digest
 the catalog recorded.
@@ -23,21 +24,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
-import platform
 import shutil
 import stat
 import sys
-import tempfile
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
 from .errors import ConflictError, InvalidInput
-from .extras import require_extra
+from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
+from .policy import GatePolicy
 from .regular_files import file_kind, open_regular
 
 __all__ = [
@@ -53,10 +51,6 @@ __all__ = [
 
 MANIFEST_FORMAT = "registry.directory-manifest/1"
 _MAX_FILES = 100_000
-
-
-class ModelVersionWarning(UserWarning):
-    """A model saved with different library versions than the ones loading it."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +77,24 @@ def size_of(source: Any) -> int | None:
     return None
 
 
-def pack_artifact(store: BlobStore, source: Any, *, progress: Progress | None = None) -> PackedArtifact:
-    """Store a file, a directory or a scikit-learn estimator; bad input raises before anything is referenced."""
+def pack_artifact(
+    store: BlobStore,
+    source: Any,
+    *,
+    progress: Progress | None = None,
+    model: str = "the model",
+    policy: GatePolicy | None = None,
+    serialization: str | Serialization | None = None,
+) -> PackedArtifact:
+    """Store a file, a directory or a scikit-learn estimator; bad input raises before anything is referenced.
+
+    An estimator is serialized as ``serialization`` says (skops by default),
+    within what ``policy`` (the model's) allows; an estimator the policy does
+    not allow is refused before anything is stored.
+    """
     if isinstance(source, (str, Path)):
+        if serialization is not None:
+            raise InvalidInput("a serialization is chosen only for a live estimator, not for a file or folder")
         path = Path(source).expanduser()
         try:
             info = path.stat()
@@ -104,7 +113,7 @@ def pack_artifact(store: BlobStore, source: Any, *, progress: Progress | None = 
                 format={"filename": path.name}, new_blobs=0 if blob.existed else 1,
             )
         raise InvalidInput(f"artifact path {str(source)!r} is neither a regular file nor a directory")
-    return _pack_estimator(store, source, progress)
+    return _pack_estimator(store, source, progress, model, policy, parse_serialization(serialization))
 
 
 def download_artifact(
@@ -158,19 +167,20 @@ def _publish(temp: Path, dest: Path) -> None:
     temp.unlink()
 
 
-def load_artifact(store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None) -> Any:
-    """Deserialize a version's model after verifying every byte; only registry-serialized kinds load."""
+def load_artifact(
+    store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None, model: str,
+    policy: GatePolicy,
+) -> Any:
+    """Deserialize a version's model after verifying every byte; only registry-serialized kinds load.
+
+    What it may construct (or whether it may be unpickled) is judged against
+    ``policy``, the model's policy now.
+    """
     if kind != "sklearn":
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
         )
-    require_extra("sklearn", f"loading {label} (a scikit-learn model)")
-    with tempfile.TemporaryFile() as spool:
-        copy_verified(store, sha256, spool.write, label=label)
-        # Only verified bytes reach the unpickler.
-        _warn_on_library_mismatch(format or {}, label)
-        spool.seek(0)
-        return pickle.load(spool)  # noqa: S301 - bytes verified against the catalog's digest above
+    return load_estimator(store, sha256=sha256, label=label, format=format or {}, model=model, policy=policy)
 
 
 def manifest_digests(store: BlobStore, sha256: str, *, label: str) -> list[str]:
@@ -257,38 +267,29 @@ def _pack_directory(store: BlobStore, root: Path, progress: Progress | None) -> 
     )
 
 
-def _pack_estimator(store: BlobStore, estimator: Any, progress: Progress | None) -> PackedArtifact:
+def _pack_estimator(
+    store: BlobStore, estimator: Any, progress: Progress | None, model: str, policy: GatePolicy | None,
+    serialization: Serialization,
+) -> PackedArtifact:
     # An estimator's class is imported before it can be instantiated, so when
     # scikit-learn is not loaded yet, ``estimator`` cannot be one: refuse it
     # without importing scikit-learn (which may not even be installed).
-    sklearn = sys.modules.get("sklearn")
     sklearn_base = sys.modules.get("sklearn.base")
-    if sklearn is None or sklearn_base is None or not isinstance(estimator, sklearn_base.BaseEstimator):
+    if sklearn_base is None or not isinstance(estimator, sklearn_base.BaseEstimator):
         raise InvalidInput(
             f"cannot register an object of type {type(estimator).__qualname__}: "
             "give a file path, a folder path or a scikit-learn estimator or pipeline"
         )
-    with tempfile.TemporaryFile() as spool:
-        try:
-            pickle.dump(estimator, spool, protocol=5)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise InvalidInput(f"cannot serialize {type(estimator).__qualname__}: {exc}") from None
-        spool.seek(0)
-        blob = store.put_stream(spool, progress=progress)
-    cls = type(estimator)
+    data, format = serialize_estimator(
+        estimator, model=model, policy=policy or GatePolicy(), serialization=serialization
+    )
+    blob = store.put_stream(io.BytesIO(data), progress=progress)
     return PackedArtifact(
         kind="sklearn",
         sha256=blob.sha256,
         size=blob.size,
         location=store.location(blob.sha256),
-        format={
-            "serializer": "pickle",
-            "pickle_protocol": 5,
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "library": "scikit-learn",
-            "library_version": sklearn.__version__,
-            "python": platform.python_version(),
-        },
+        format=format,
         new_blobs=0 if blob.existed else 1,
     )
 
@@ -328,17 +329,3 @@ def _read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, 
 def _safe_relative(path: str) -> bool:
     pure = PurePosixPath(path)
     return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path and pure.as_posix() == path
-
-
-def _warn_on_library_mismatch(format: dict[str, Any], label: str) -> None:
-    saved = format.get("library_version")
-    import sklearn
-
-    if saved and saved != sklearn.__version__:
-        warnings.warn(
-            f"{label} was saved with scikit-learn {saved} and is being loaded with {sklearn.__version__}; "
-            "predictions may differ or loading may fail",
-            ModelVersionWarning,
-            stacklevel=3,
-        )
-

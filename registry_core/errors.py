@@ -23,9 +23,11 @@ __all__ = [
     "MissingExtra",
     "NotFound",
     "NotPermitted",
+    "PickleNotAllowed",
     "RegistryError",
     "SchemaMismatch",
     "StoreUnavailable",
+    "UntrustedType",
 ]
 
 #: The name this package is installed by, for the install command in :class:`MissingExtra`.
@@ -93,6 +95,26 @@ class NotPermitted(RegistryError):
     """An actor the model's policy does not allow to do this."""
 
     kind = "not_permitted"
+
+
+class UntrustedType(RegistryError):
+    """A model that would construct types neither scikit-learn's own nor trusted by its model's policy."""
+
+    kind = "untrusted_type"
+
+    def __init__(self, message: str, types: list[str]) -> None:
+        super().__init__(message)
+        #: The fully qualified names of the types refused, sorted.
+        self.types = types
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "types": self.types}
+
+
+class PickleNotAllowed(RegistryError):
+    """A pickled model whose model's policy does not allow pickle: unpickling runs whatever code the pickle holds."""
+
+    kind = "pickle_not_allowed"
 
 
 class ConflictError(RegistryError):

@@ -19,10 +19,12 @@ __all__ = ["EXTRA_MODULES", "require_extra", "requiring_extra"]
 
 #: The top-level modules each extra installs that the registry's code imports.
 EXTRA_MODULES: dict[str, frozenset[str]] = {
-    "dagster": frozenset({"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "sklearn"}),
+    "dagster": frozenset(
+        {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
+    ),
     "s3": frozenset({"s3fs"}),
-    "serve": frozenset({"numpy", "pandas", "prometheus_client", "sklearn", "starlette", "uvicorn"}),
-    "sklearn": frozenset({"numpy", "sklearn"}),
+    "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),
+    "sklearn": frozenset({"numpy", "skops", "sklearn"}),
 }
 
 

@@ -201,7 +201,7 @@ def get_policy(catalog: Catalog, name: str) -> GatePolicy:
 def set_policy(catalog: Catalog, actor: str, name: str, **fields: Any) -> GatePolicy:
     """Change the policy fields given (``None`` keeps a field); audited when anything changed."""
     changes = {
-        key: _listed(value, key.replace("_", " ")) if key in ("staging_checks", "production_checks", "approvers") else value
+        key: _listed(value, key.replace("_", " ")) if key in _LISTS else value
         for key, value in fields.items()
     }
     validate_name(name)
@@ -215,6 +215,9 @@ def set_policy(catalog: Catalog, actor: str, name: str, **fields: Any) -> GatePo
             )
             work.record(AuditAction.POLICY_SET, name, None, old.to_dict(), new.to_dict())
         return new
+
+
+_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types")
 
 
 def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:

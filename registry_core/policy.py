@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,9 @@ __all__ = [
 
 MAX_APPROVALS = 20
 MAX_LISTED = 200
+MAX_TYPE_NAME = 300
+#: A fully qualified Python name as skops writes it: ``module.path.ClassName``.
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def identity(name: str) -> str:
@@ -55,7 +59,11 @@ class GatePolicy:
     """What a version needs before it may enter Staging and Production.
 
     The default asks for no checks, one approval, and forbids a registrant from
-    approving their own version.
+    approving their own version. It also says what loading the model's
+    versions may run: ``trusted_types`` names (fully qualified) the types
+    beyond scikit-learn's own that a skops-serialized version may construct,
+    and ``allow_pickle`` opts the model into pickle, whose loading runs
+    whatever code the pickle holds (see :mod:`registry_core.estimators`).
     """
 
     staging_checks: tuple[str, ...] = ()
@@ -63,6 +71,8 @@ class GatePolicy:
     approvals_required: int = 1
     approvers: tuple[str, ...] = ()
     allow_self_approval: bool = False
+    trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         for name in (*self.staging_checks, *self.production_checks):
@@ -76,6 +86,15 @@ class GatePolicy:
             raise InvalidInput("approvals required must be a whole number")
         if not 0 <= self.approvals_required <= MAX_APPROVALS:
             raise InvalidInput(f"approvals required must be between 0 and {MAX_APPROVALS}")
+        for name in self.trusted_types:
+            if not isinstance(name, str) or len(name) > MAX_TYPE_NAME or not _TYPE_NAME.fullmatch(name):
+                raise InvalidInput(
+                    f"invalid trusted type {name!r}: give a fully qualified name such as 'mypackage.models.MyEstimator'"
+                )
+        if len(self.trusted_types) > MAX_LISTED:
+            raise InvalidInput(f"a policy trusts at most {MAX_LISTED} types")
+        if not isinstance(self.allow_pickle, bool):
+            raise InvalidInput("allow pickle must be true or false")
         distinct = len({identity(approver) for approver in self.approvers})
         if self.approvers and self.approvals_required > distinct:
             raise InvalidInput(
@@ -89,6 +108,8 @@ class GatePolicy:
             "approvals_required": self.approvals_required,
             "approvers": list(self.approvers),
             "allow_self_approval": self.allow_self_approval,
+            "trusted_types": list(self.trusted_types),
+            "allow_pickle": self.allow_pickle,
         }
 
     @classmethod
@@ -100,12 +121,14 @@ class GatePolicy:
             approvals_required=int(data.get("approvals_required", 1)),
             approvers=tuple(data.get("approvers", ())),
             allow_self_approval=bool(data.get("allow_self_approval", False)),
+            trusted_types=tuple(data.get("trusted_types", ())),
+            allow_pickle=bool(data.get("allow_pickle", False)),
         )
 
     def updated(self, **changes: Any) -> GatePolicy:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
         kept = {key: value for key, value in changes.items() if value is not None}
-        for key in ("staging_checks", "production_checks", "approvers"):
+        for key in ("staging_checks", "production_checks", "approvers", "trusted_types"):
             if key in kept:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
         if "approvers" in kept:

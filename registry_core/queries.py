@@ -51,6 +51,7 @@ __all__ = [
     "list_versions",
     "parse_actions",
     "resolve",
+    "resolve_with_policy",
     "show",
     "show_versions",
     "verify_audit",
@@ -140,6 +141,14 @@ def resolve(catalog: Catalog, uri: str) -> VersionInfo:
     ref = parse_model_uri(uri)
     with catalog.read() as connection:
         return version_info(ref.name, resolved_row(connection, catalog.dialect, ref))
+
+
+def resolve_with_policy(catalog: Catalog, uri: str) -> tuple[VersionInfo, GatePolicy]:
+    """The version a model URI points at and its model's policy now, from the same statement (what a load is judged by)."""
+    ref = parse_model_uri(uri)
+    with catalog.read() as connection:
+        row = resolved_row(connection, catalog.dialect, ref)
+        return version_info(ref.name, row), GatePolicy.from_dict(row.model_policy)
 
 
 def show(catalog: Catalog, uri: str) -> VersionDetails:

@@ -50,6 +50,7 @@ class _Version:
     sha256: str | None
     kind: str | None
     size: int | None
+    format: dict[str, Any] | None
     stage: str = Stage.NONE.value
     stage_seq: int = 0
 
@@ -73,7 +74,7 @@ def _replay(events: Iterator[Any]) -> _Expected:
         elif action == AuditAction.VERSION_REGISTER:
             expected.versions[(model, version)] = _Version(
                 seq, actor, after.get("artifact_sha256"), after.get("artifact_kind"), after.get("artifact_size"),
-                stage_seq=seq,
+                after.get("artifact_format"), stage_seq=seq,
             )
         elif action in (AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
             known = expected.versions.get((model, version))
@@ -126,7 +127,7 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
     for row in connection.execute(
         select(
             VERSIONS.c.id, VERSIONS.c.model_id, VERSIONS.c.version, VERSIONS.c.stage, VERSIONS.c.artifact_sha256,
-            VERSIONS.c.artifact_kind, VERSIONS.c.artifact_size, VERSIONS.c.registered_by,
+            VERSIONS.c.artifact_kind, VERSIONS.c.artifact_size, VERSIONS.c.artifact_format, VERSIONS.c.registered_by,
         )
     ):
         key = (names[row.model_id], row.version)
@@ -142,6 +143,11 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
                 "model_versions", label,
                 f"artifact {row.artifact_kind} {row.artifact_sha256} differs from the registered "
                 f"{wanted_version.kind} {wanted_version.sha256}",
+                wanted_version.seq,
+            )
+        if not _same_format(row.artifact_format, wanted_version.format):
+            yield Divergence(
+                "model_versions", label, "its artifact format (how it is loaded) differs from the registered one",
                 wanted_version.seq,
             )
         if row.artifact_size != wanted_version.size:
@@ -187,6 +193,26 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
         ),
         actor_column="recorded_by",
     )
+
+
+def _same_format(recorded: dict[str, Any] | None, registered: dict[str, Any] | None) -> bool:
+    """Whether a version's format is the one its registration recorded.
+
+    The one change allowed is migration 0006's ``legacy_pickle`` mark, and only on
+    a version whose registration recorded a pickle made before pickle was opt-in
+    (every pickle registered since records ``pickle_opt_in``). A row without a
+    format (revision 0003 added the column empty) is not compared: nothing loads
+    from it.
+    """
+    if recorded is None:
+        return True
+    recorded, registered = dict(recorded), dict(registered or {})
+    if "legacy_pickle" in recorded and "legacy_pickle" not in registered:
+        marked = recorded.pop("legacy_pickle")
+        pickled_before_opt_in = registered.get("serializer") == "pickle" and "pickle_opt_in" not in registered
+        if marked is not True or not pickled_before_opt_in:
+            return False
+    return canonical_json(recorded) == canonical_json(registered)
 
 
 def _recorded(

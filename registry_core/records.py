@@ -71,6 +71,11 @@ class VersionInfo:
     def uri(self) -> str:
         return f"models:/{self.model}/{self.version}"
 
+    @property
+    def serialization(self) -> str | None:
+        """How an estimator version was serialized (``skops`` or ``pickle``); None for files and folders."""
+        return self.artifact_format.get("serializer") if self.artifact_kind == "sklearn" else None
+
 
 @dataclass(frozen=True)
 class CheckRecord:

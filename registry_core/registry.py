@@ -133,14 +133,18 @@ class Registry:
         signature: Mapping[str, Any] | str | None = None,
         model_card: str | None = None,
         progress: Progress | None = None,
+        serialization: str | None = None,
     ) -> VersionInfo:
         """Store an artifact and register it as the model's next version, in stage None.
 
         ``artifact`` is a file path, a folder path (stored file by file under a
-        manifest) or a live scikit-learn estimator or pipeline (pickled by the
-        registry). The model is created on its first registration. Version
-        numbers run 1, 2, 3… per model and are never reused. ``progress`` is
-        called with each chunk's byte count.
+        manifest) or a live scikit-learn estimator or pipeline, stored with
+        skops; it may construct only scikit-learn's own types and those the
+        model's policy trusts (:class:`UntrustedType` names any other).
+        ``serialization="pickle"`` stores it as a pickle instead, only where the
+        policy has ``allow_pickle``. The model is created on its first
+        registration. Version numbers run 1, 2, 3… per model and are never
+        reused. ``progress`` is called with each chunk's byte count.
         """
         validate_name(name)
         fields = {
@@ -155,7 +159,10 @@ class Registry:
         clean_tags = validate_tags(tags)
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
-        stored = pack_artifact(self.store, artifact, progress=progress)
+        policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)
+        stored = pack_artifact(
+            self.store, artifact, progress=progress, model=name, policy=policy, serialization=serialization
+        )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
 
     def record_deployment(
@@ -244,14 +251,14 @@ class Registry:
     def load_model(self, uri: str) -> Any:
         """The model object of the version ``uri`` points at, deserialized only after its bytes verify.
 
-        Works for versions registered from a live scikit-learn estimator; warns
-        (:class:`~registry_core.artifacts.ModelVersionWarning`) when it was saved
-        with another scikit-learn version.
+        For versions registered from a live estimator, judged by the model's policy
+        now (:class:`UntrustedType`, :class:`PickleNotAllowed`; see :mod:`.estimators`).
+        Warns (:class:`ModelVersionWarning`) when saved with another scikit-learn.
         """
-        version = self.resolve(uri)
+        version, policy = queries.resolve_with_policy(self.catalog, uri)
         return load_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
-            label=version.uri, format=version.artifact_format,
+            label=version.uri, format=version.artifact_format, model=version.model, policy=policy,
         )
 
     def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600.0) -> GarbageReport:
@@ -321,11 +328,17 @@ class Registry:
         approvals_required: int | None = None,
         approvers: Iterable[str] | None = None,
         allow_self_approval: bool | None = None,
+        trusted_types: Iterable[str] | None = None,
+        allow_pickle: bool | None = None,
     ) -> GatePolicy:
-        """Change the fields given (``None`` keeps a field); returns the new policy."""
+        """Change the fields given (``None`` keeps a field); returns the new policy.
+
+        ``trusted_types`` and ``allow_pickle`` decide what loading its versions may run.
+        """
         return governance.set_policy(
             self.catalog, self.actor, name, staging_checks=staging_checks, production_checks=production_checks,
             approvals_required=approvals_required, approvers=approvers, allow_self_approval=allow_self_approval,
+            trusted_types=trusted_types, allow_pickle=allow_pickle,
         )
 
     # --- aliases, tags, descriptions ----------------------------------------------------

@@ -16,7 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .actions import AuditAction
 from .errors import ConflictError, InvalidInput
-from .lookups import lock_version
+from .estimators import check_format_allowed
+from .lookups import lock_version, model_row
 from .policy import GatePolicy
 from .records import AuditEntry, ModelInfo, VersionInfo
 from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
@@ -31,7 +32,7 @@ from .validation import (
 if TYPE_CHECKING:
     from .artifacts import PackedArtifact
 
-__all__ = ["create_model", "record_deployment", "register_version"]
+__all__ = ["create_model", "record_deployment", "register_version", "registration_policy"]
 
 
 # Built once: building a statement costs more than running it.
@@ -41,7 +42,7 @@ _CLAIM_NEXT_VERSION = (
     update(MODELS)
     .where(MODELS.c.name == bindparam("model_name"))
     .values(last_version=MODELS.c.last_version + 1, updated_at=bindparam("at"))
-    .returning(MODELS.c.id, MODELS.c.last_version)
+    .returning(MODELS.c.id, MODELS.c.last_version, MODELS.c.policy)
 )
 
 
@@ -64,6 +65,13 @@ def create_model(
         )
 
 
+def registration_policy(catalog: Catalog, name: str) -> GatePolicy:
+    """The policy a new version of ``name`` is registered under: the model's, or the default for a new model."""
+    with catalog.read() as connection:
+        row = model_row(connection, name)
+    return GatePolicy.from_dict(row.policy) if row is not None else GatePolicy()
+
+
 def register_version(
     catalog: Catalog, actor: str, name: str, stored: PackedArtifact, *, fields: dict[str, Any], tags: dict[str, str]
 ) -> VersionInfo:
@@ -79,7 +87,11 @@ def register_version(
             _insert_model(work, name, description=None)
             claimed = _claim_next_version(work.connection, name, work.now)
             assert claimed is not None, "the model exists now"
-        model_id, number = claimed
+        model_id, number, policy = claimed
+        if stored.kind == "sklearn":
+            # The estimator was checked against the policy before it was stored; the model's row is
+            # locked now, so this is the policy the version is committed under.
+            check_format_allowed(stored.format, model=name, policy=GatePolicy.from_dict(policy))
         values = {
             "model_id": model_id,
             "version": number,
@@ -146,10 +158,10 @@ def record_deployment(
         )
 
 
-def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[int, int] | None:
-    """Lock the model and take its next version number: ``(model id, number)``, or None when no such model."""
+def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[int, int, Any] | None:
+    """Lock the model and take its next version number: ``(model id, number, policy)``, or None when no such model."""
     row = connection.execute(_CLAIM_NEXT_VERSION, {"model_name": name, "at": now}).first()
-    return (row.id, row.last_version) if row is not None else None
+    return (row.id, row.last_version, row.policy) if row is not None else None
 
 
 def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> int | None:

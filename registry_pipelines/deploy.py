@@ -2,9 +2,11 @@
 
 A target is told which version now serves (model, version, URI, artifact
 digest); it fetches and verifies the artifact from the registry itself. Two
-implementations ship: an HTTP endpoint that receives the change as a JSON POST,
-and a command that receives it as JSON on stdin and in ``REGISTRY_*``
-environment variables.
+implementations ship: an HTTP endpoint that receives the change as a JSON POST
+(through :class:`registry_core.outbound.OutboundHttp`: one total deadline per
+request, redirects never followed, so a bearer secret reaches only the
+configured URL), and a command that receives it as JSON on stdin and in
+``REGISTRY_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import os
 import shlex
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from registry_core.outbound import OutboundError, OutboundHttp
 
 __all__ = [
     "CommandDeployTarget",
@@ -55,6 +57,7 @@ class ProductionChange:
 
 #: The shared secret of ``registry serve``'s ``/reload`` (the same variable the server reads).
 RELOAD_SECRET_ENV = "REGISTRY_RELOAD_SECRET"
+USER_AGENT = "dagster-model-registry-deploy/2"
 
 
 class DeployError(Exception):
@@ -77,7 +80,12 @@ class DeployTarget(Protocol):
 
 @dataclass(frozen=True)
 class HttpDeployTarget:
-    """POSTs the change as JSON to ``url``; any 2xx answer counts as deployed."""
+    """POSTs the change as JSON to ``url``; any 2xx answer counts as deployed, a redirect does not.
+
+    ``timeout_seconds`` is the whole request's deadline. ``headers`` (the
+    reload secret, say) go to ``url`` only: a redirect is reported, never
+    followed.
+    """
 
     url: str
     timeout_seconds: float = 10.0
@@ -86,29 +94,30 @@ class HttpDeployTarget:
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"deploy URL {self.url!r} must start with http:// or https://")
+        if not self.timeout_seconds > 0:
+            raise ValueError("a deploy target's timeout must be positive")
 
     @property
     def name(self) -> str:
-        # Credentials in the URL stay out of the audit log.
+        """The URL without credentials or query, as the audit log shows it."""
         parts = urllib.parse.urlsplit(self.url)
         host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
         netloc = f"{host}:{parts.port}" if parts.port else host
-        return "http:" + urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def deploy(self, change: ProductionChange) -> str:
         body = json.dumps(change.to_json()).encode()
-        request = urllib.request.Request(
-            self.url, data=body, method="POST",
-            headers={"Content-Type": "application/json", **dict(self.headers)},
-        )
+        headers = {"Content-Type": "application/json", **dict(self.headers)}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:  # noqa: S310 - configured URL
-                return f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            raise DeployError(f"{self.url} answered HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeployError(f"{self.url} unreachable: {reason}") from None
+            with OutboundHttp(user_agent=USER_AGENT, max_connections=1) as http:
+                answer = http.post(self.url, body, headers, deadline=self.timeout_seconds)
+        except OutboundError as exc:
+            raise DeployError(f"{self.name} unreachable: {exc}") from None
+        if not answer.succeeded:
+            raise DeployError(f"{self.name} answered {answer.describe()}")
+        return f"HTTP {answer.status_code}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
+from registry_core.estimators import describe_serialization
+
 if TYPE_CHECKING:
     from registry_core import VersionDetails, VersionInfo
 
@@ -113,7 +115,7 @@ def run_link(run_id: str | None) -> MetadataValue | None:
 
 
 def version_metadata(version: VersionInfo) -> dict[str, Any]:
-    """What identifies a version: number, URI, artifact and dataset digests, the run that trained it."""
+    """What identifies a version: number, URI, artifact and dataset digests, how it loads, the run that trained it."""
     metadata: dict[str, Any] = {
         "version": MetadataValue.int(version.version),
         "model uri": MetadataValue.text(version.uri),
@@ -122,6 +124,9 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
         "dataset digest": MetadataValue.text(version.dataset_digest or "–"),
         "registered by": MetadataValue.text(version.registered_by),
     }
+    serialization = describe_serialization(version.artifact_format) if version.artifact_kind == "sklearn" else None
+    if serialization is not None:
+        metadata["serialization"] = MetadataValue.text(serialization)
     link = run_link(version.run_id)
     if link is not None:
         metadata["training run"] = link

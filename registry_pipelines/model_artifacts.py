@@ -14,10 +14,10 @@ __all__ = ["load_estimator", "register_estimator"]
 
 
 def register_estimator(registry: Registry, name: str, estimator: Any, **lineage: Any) -> VersionInfo:
-    """Register a fitted scikit-learn estimator as the model's next version (the registry pickles it)."""
+    """Register a fitted scikit-learn estimator as the model's next version (the registry stores it with skops)."""
     return registry.register(name, estimator, **lineage)
 
 
 def load_estimator(registry: Registry, version: VersionInfo) -> Any:
-    """A version's estimator, unpickled only after the registry verified its bytes against the catalog's digest."""
+    """A version's estimator, loaded only after its bytes verify and within what the model's policy trusts."""
     return registry.load_model(version.uri)

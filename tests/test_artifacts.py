@@ -53,6 +53,16 @@ class TracingEstimator(ClassifierMixin, BaseEstimator):
         self.__dict__.update(state)
 
 
+def qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def trust_tracing_estimator(registry: Registry) -> None:
+    """TracingEstimator is not scikit-learn's own: the model's policy must trust it before it is stored with skops."""
+    registry.create_model("fraud")
+    registry.set_policy("fraud", trusted_types=[qualified_name(TracingEstimator)])
+
+
 def trained_pipeline():
     features = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
     return make_pipeline(StandardScaler(), LogisticRegression()).fit(features, [0, 0, 1, 1])
@@ -178,7 +188,8 @@ def test_digest_is_recorded_in_the_catalog(local_registry: Registry, tmp_path: P
 
 @pytest.mark.parametrize("tamper", ["corrupt", "truncate", "replace"])
 def test_tampered_blob_is_never_deserialized(local_registry: Registry, tamper: str):
-    """load_model raises the integrity error and nothing is unpickled."""
+    """load_model raises the integrity error and nothing is deserialized."""
+    trust_tracing_estimator(local_registry)
     version = local_registry.register("fraud", TracingEstimator().fit([[0], [1]], [0, 1]))
     before = UNPICKLED["count"]
     local_registry.load_model("models:/fraud/1")
@@ -434,10 +445,13 @@ def test_non_estimator_objects_are_refused(local_registry: Registry, thing):
 
 
 def test_unserializable_estimator_is_refused(local_registry: Registry):
+    """An estimator that pickle cannot write is refused, with the model's policy allowing pickle."""
+    trust_tracing_estimator(local_registry)
+    local_registry.set_policy("fraud", allow_pickle=True)
     estimator = TracingEstimator()
     estimator.callback = lambda: None  # lambdas cannot be pickled
     with pytest.raises(InvalidInput, match="cannot serialize"):
-        local_registry.register("fraud", estimator)
+        local_registry.register("fraud", estimator, serialization="pickle")
     assert version_rows(local_registry) == 0
 
 

@@ -194,7 +194,7 @@ def test_policy_shows_and_changes(run, artifact: Path):
     default = as_json(run("policy", "fraud", "--json"))
     assert default == {
         "staging_checks": [], "production_checks": [], "approvals_required": 1,
-        "approvers": [], "allow_self_approval": False,
+        "approvers": [], "allow_self_approval": False, "trusted_types": [], "allow_pickle": False,
     }
     changed = as_json(run("policy", "fraud", "--approvals", "2", "--approver", "bob", "--approver", "carol",
                           "--self-approval", "--json"))
@@ -202,6 +202,30 @@ def test_policy_shows_and_changes(run, artifact: Path):
     assert changed["allow_self_approval"] is True
     cleared = as_json(run("policy", "fraud", "--clear-approvers", "--approvals", "1", "--json"))
     assert cleared["approvers"] == []
+
+
+def test_policy_decides_what_loading_a_version_may_run(run, artifact: Path):
+    """--trusted-type and --allow-pickle change what loading may construct or unpickle; the policy shows both."""
+    ok(run("register", "fraud", str(artifact)))
+    changed = as_json(run("policy", "fraud", "--trusted-type", "mypackage.models.Threshold", "--allow-pickle", "--json"))
+    assert changed["trusted_types"] == ["mypackage.models.Threshold"] and changed["allow_pickle"] is True
+    shown = ok(run("policy", "fraud")).stdout.splitlines()
+    assert shown[-2:] == ["trusted types:      mypackage.models.Threshold", "pickle:             allowed"]
+    cleared = as_json(run("policy", "fraud", "--clear-trusted-types", "--no-allow-pickle", "--json"))
+    assert cleared["trusted_types"] == [] and cleared["allow_pickle"] is False
+    refused(run, "policy", "fraud", "--trusted-type", "Threshold", expect="invalid trusted type 'Threshold'")
+
+
+def test_show_says_how_an_estimator_is_serialized(run, database_url: str, artifact_root: Path):
+    from sklearn.linear_model import LogisticRegression
+
+    from registry_core import Registry
+
+    with Registry(database_url, artifact_root, actor="alice") as registry:
+        registry.register("fraud", LogisticRegression().fit([[0.0], [1.0]], [0, 1]))
+    shown = ok(run("show", "models:/fraud/1")).stdout.splitlines()
+    assert "  serialized as:  skops" in shown
+    assert as_json(run("show", "models:/fraud/1", "--json"))["version"]["artifact_format"]["serializer"] == "skops"
 
 
 def test_alias_tag_and_describe_are_audited(run, artifact: Path):

@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("pyproject.toml", "README.md")
 PROJECT_PACKAGES = ("registry_core", "registry_pipelines")
 #: Libraries that only the extras install.
-OPTIONAL = ("dagster", "great_expectations", "numpy", "pandas", "prometheus_client", "s3fs", "sklearn", "starlette", "uvicorn")
+OPTIONAL = (
+    "dagster", "great_expectations", "numpy", "pandas", "prometheus_client", "s3fs", "skops", "sklearn", "starlette", "uvicorn",
+)
 
 Run = Callable[..., subprocess.CompletedProcess]
 

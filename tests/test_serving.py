@@ -75,6 +75,25 @@ class BrokenClassifier(ClassifierMixin, BaseEstimator):
         raise RuntimeError("this version cannot score anything")
 
 
+class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
+    """An estimator whose pickle, when loaded, creates the file ``marker``: code run by deserializing it."""
+
+    def __init__(self, marker: str = "") -> None:
+        self.marker = marker
+
+    def fit(self, X: Any, y: Any) -> CodeOnUnpickle:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.zeros(len(X), dtype=int)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.marker),))
+
+
 def training_frame() -> tuple[pd.DataFrame, pd.Series]:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(50, len(FEATURES))), columns=FEATURES)
@@ -84,6 +103,13 @@ def training_frame() -> tuple[pd.DataFrame, pd.Series]:
 def stage_and_approve(registry: Registry, name: str, version: int) -> None:
     registry.transition(name, version, "Staging")
     registry.as_actor("bob").approve(name, version)
+
+
+def trust(registry: Registry, cls: type, name: str = "fraud") -> None:
+    """Let the model's versions hold ``cls``, a class of this module rather than scikit-learn's own."""
+    if name not in {model.name for model in registry.list_models()}:
+        registry.create_model(name)
+    registry.set_policy(name, trusted_types=[f"{cls.__module__}.{cls.__qualname__}"])
 
 
 def register_ready(registry: Registry, model: Any, name: str = "fraud") -> int:
@@ -240,6 +266,7 @@ def test_without_a_notification_the_catalog_poll_finds_the_change(catalog: Regis
 def test_requests_in_flight_finish_on_the_version_they_started_on(registry: Registry):
     """A slow request that began on version 1 is answered by version 1 even though version 2 swapped in meanwhile."""
     frame, labels = training_frame()
+    trust(registry, SlowClassifier)
     register_ready(registry, SlowClassifier(delay=0.8).fit(frame, labels))
     registry.promote("fraud", 1)
     register_ready(registry, trained(2))
@@ -278,6 +305,7 @@ def register_corrupted(registry: Registry, tmp_path: Path) -> int:
 
 def register_failing_warm_up(registry: Registry, tmp_path: Path) -> int:
     frame, labels = training_frame()
+    trust(registry, BrokenClassifier)
     return register_ready(registry, BrokenClassifier().fit(frame, labels))
 
 
@@ -339,6 +367,59 @@ def test_a_good_version_after_a_failed_one_swaps_in_and_health_recovers(registry
         notify(client)
         wait_until(lambda: served_version(client) == good, what=f"version {good} served")
         assert client.get("/health").json() == {"status": "ok", "version": good, "problems": []}
+
+
+def register_pickle_no_longer_allowed(registry: Registry, marker: Path) -> int:
+    """A pickle registered while the policy allowed it, ready to promote, after the policy stopped allowing pickle."""
+    frame, labels = training_frame()
+    registry.set_policy("fraud", allow_pickle=True)
+    version = registry.register("fraud", CodeOnUnpickle(str(marker)).fit(frame, labels), serialization="pickle").version
+    stage_and_approve(registry, "fraud", version)
+    registry.set_policy("fraud", allow_pickle=False)
+    return version
+
+
+def pickle_refusal(version: int) -> str:
+    return (
+        f"models:/fraud/{version} is a pickle, and loading a pickle runs whatever code it holds; the policy of 'fraud' "
+        "does not allow pickle. If you trust whoever registered it: registry policy fraud --allow-pickle"
+    )
+
+
+def test_a_promoted_pickle_the_policy_does_not_allow_never_runs_and_the_old_version_keeps_serving(
+    registry: Registry, tmp_path: Path
+):
+    """The server refuses the pickle with the registry's one line, its code never runs, and version 1 keeps answering."""
+    register_ready(registry, trained(1))
+    registry.promote("fraud", 1)
+    marker = tmp_path / "code-ran"
+    bad = register_pickle_no_longer_allowed(registry, marker)
+    with serving(registry) as (_server, client):
+        registry.promote("fraud", bad)
+        notify(client)
+        failure = wait_until(lambda: client.get("/version").json()["last_failure"], what="the failure reported")
+        answer = predict(client)
+        health = client.get("/health").json()
+    assert failure["version"] == bad
+    assert failure["error"] == pickle_refusal(bad)
+    assert answer.status_code == 200 and answer.json()["version"] == 1
+    assert health["status"] == "degraded"
+    assert not marker.exists()
+
+
+def test_registry_serve_refuses_to_start_on_a_pickle_the_policy_does_not_allow(tmp_path: Path):
+    """The command exits 1 with one line naming the version and how to allow pickle; the pickle's code never runs."""
+    database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    marker = tmp_path / "code-ran"
+    with Registry(database_url, tmp_path / "artifacts", actor="alice") as registry:
+        registry.create_model("fraud")
+        version = register_pickle_no_longer_allowed(registry, marker)
+        registry.promote("fraud", version)
+    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(tmp_path / "artifacts")}
+    result = CliRunner().invoke(cli, ["serve", "models:/fraud/Production", "--port", "0"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"registry: error: {pickle_refusal(version)}"
+    assert not marker.exists()
 
 
 def test_production_left_empty_keeps_serving_and_reports_it(catalog: Registry):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -9,30 +10,40 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import standardwebhooks
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, text
+from loopback import Trickler, redirecting_to
+from sqlalchemy import create_engine, select, text
 
 from registry_core import GateUnmet, InvalidInput, NotFound, Registry
 from registry_core.cli import cli
-from registry_core.webhooks import ACTION_EVENTS, EventType, verify_signature
-from registry_core.webhooks.delivery import RetryPolicy, WebhookDeliverer
+from registry_core.schema import WebhookSubscription, utcnow
+from registry_core.webhooks import ACTION_EVENTS, EventType, signature_headers, standard_secret, verify_signature
+from registry_core.webhooks.delivery import LEASE_MARGIN, RetryPolicy, WebhookDeliverer
 
+#: A secret as subscriptions made before the Standard Webhooks format have them: its UTF-8 bytes are the key.
 SECRET = "whsec-for-the-risk-team"
+#: A Standard Webhooks secret: whsec_ and the base64 of 32 random bytes.
+STANDARD_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 #: Every wait in this module gives up after this long.
 WAIT = 10.0
 FAST_RETRIES = RetryPolicy(first_delay=0.05, factor=2.0, max_delay=0.2, jitter=0.0)
+#: Retries far enough away that a test sees only first attempts.
+NO_RETRY_SOON = RetryPolicy(first_delay=600.0, max_delay=600.0, jitter=0.0)
 
 
 @dataclass(frozen=True)
 class Delivery:
     headers: dict[str, str]
     body: bytes
+    #: When it arrived (``time.monotonic()``).
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def event(self) -> dict[str, Any]:
@@ -140,20 +151,79 @@ def ready_version(registry: Registry, model_file: Path, name: str = "fraud") -> 
 # --- signatures and event bodies -------------------------------------------------------------------
 
 
-def test_deliveries_are_signed_with_the_subscriber_secret(registry: Registry, receiver: Receiver, model_file: Path):
-    """X-Registry-Signature is sha256=HMAC-SHA256(secret, body): it verifies with the subscriber's secret and no other."""
+def test_deliveries_are_signed_in_the_standard_webhooks_format(registry: Registry, receiver: Receiver, model_file: Path):
+    """webhook-signature is v1,base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")), the id the event's."""
     registry.add_webhook(receiver.url, events=["version_created"], secret=SECRET)
     registry.register("fraud", model_file)
     deliver_now(registry)
     [delivery] = receiver.deliveries
-    expected = "sha256=" + hmac.new(SECRET.encode(), delivery.body, hashlib.sha256).hexdigest()
-    assert delivery.headers["x-registry-signature"] == expected
-    assert verify_signature(SECRET, delivery.body, delivery.headers["x-registry-signature"])
-    assert not verify_signature("another-secret-entirely", delivery.body, delivery.headers["x-registry-signature"])
-    assert not verify_signature(SECRET, delivery.body + b" ", delivery.headers["x-registry-signature"])
+    message_id, timestamp = delivery.headers["webhook-id"], delivery.headers["webhook-timestamp"]
+    signed = f"{message_id}.{timestamp}.".encode() + delivery.body
+    expected = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
+    assert delivery.headers["webhook-signature"] == expected
+    assert message_id == delivery.event["id"] == delivery.headers["x-registry-event-id"]
+    assert abs(int(timestamp) - time.time()) < WAIT
+    assert verify_signature(SECRET, delivery.body, delivery.headers)
+    assert not verify_signature("another-secret-entirely", delivery.body, delivery.headers)
+    assert not verify_signature(SECRET, delivery.body + b" ", delivery.headers)
+    assert not verify_signature(SECRET, delivery.body, {**delivery.headers, "webhook-id": "evt_other"})
     assert delivery.headers["x-registry-event"] == "version_created"
-    assert delivery.headers["x-registry-event-id"] == delivery.event["id"]
     assert delivery.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("secret", "as_the_library_takes_it"),
+    [(STANDARD_SECRET, STANDARD_SECRET), (SECRET, standard_secret(SECRET)), (SECRET, SECRET.encode())],
+    ids=["whsec-secret", "older-secret-in-whsec-form", "older-secret-as-key-bytes"],
+)
+def test_a_delivery_verifies_with_the_standardwebhooks_library(
+    registry: Registry, receiver: Receiver, model_file: Path, secret: str, as_the_library_takes_it: str | bytes
+):
+    """The reference library accepts a real delivery: a whsec_ secret as it is, an older secret as its whsec_ form or bytes."""
+    registry.add_webhook(receiver.url, events=["version_created"], secret=secret)
+    registry.register("fraud", model_file)
+    deliver_now(registry)
+    [delivery] = receiver.deliveries
+    assert standardwebhooks.Webhook(as_the_library_takes_it).verify(delivery.body, delivery.headers) == delivery.event
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(as_the_library_takes_it).verify(delivery.body.replace(b"fraud", b"frauD"), delivery.headers)
+
+
+def test_a_replayed_delivery_is_refused_once_its_timestamp_is_stale(
+    registry: Registry, receiver: Receiver, model_file: Path
+):
+    """A delivery captured and sent again ten minutes later fails both the reference library and verify_signature."""
+    registry.add_webhook(receiver.url, events=["version_created"], secret=STANDARD_SECRET)
+    registry.register("fraud", model_file)
+    deliver_now(registry)
+    [delivery] = receiver.deliveries
+    sent_at = int(delivery.headers["webhook-timestamp"])
+    wire = {name: delivery.headers[name] for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    # What the worker sent is exactly what signature_headers makes for that instant, so it can make the old one too.
+    assert signature_headers(STANDARD_SECRET, delivery.event["id"], delivery.body, timestamp=sent_at) == wire
+    captured = signature_headers(STANDARD_SECRET, delivery.event["id"], delivery.body, timestamp=int(time.time()) - 600)
+    with pytest.raises(standardwebhooks.WebhookVerificationError, match="too old"):
+        standardwebhooks.Webhook(STANDARD_SECRET).verify(delivery.body, captured)
+    assert not verify_signature(STANDARD_SECRET, delivery.body, captured)
+    assert verify_signature(STANDARD_SECRET, delivery.body, wire, now=sent_at + 299)
+    assert not verify_signature(STANDARD_SECRET, delivery.body, wire, now=sent_at + 301)
+    assert not verify_signature(STANDARD_SECRET, delivery.body, wire, now=sent_at - 301)
+
+
+def test_a_retry_carries_the_same_webhook_id_and_verifies(registry: Registry, receiver: Receiver, model_file: Path):
+    """A retry repeats the id (for deduplication) and is signed when sent, so it verifies however late it comes."""
+    registry.add_webhook(receiver.url, events=["version_created"], secret=SECRET)
+    receiver.statuses.append(503)
+    registry.register("fraud", model_file)
+    deliverer = WebhookDeliverer(registry, retry=FAST_RETRIES, timeout=2.0)
+    try:
+        wait_until(lambda: deliverer.deliver_due().delivered, what="delivered on a retry")
+    finally:
+        deliverer.close()
+    [delivery] = receiver.deliveries
+    assert delivery.headers["x-registry-delivery-attempt"] == "2"
+    assert delivery.headers["webhook-id"] == delivery.event["id"]
+    assert verify_signature(SECRET, delivery.body, delivery.headers)
 
 
 def test_registry_changes_raise_the_documented_events(registry: Registry, receiver: Receiver, model_file: Path):
@@ -273,6 +343,137 @@ def test_a_receiver_that_never_answers_does_not_slow_a_promotion(
     assert len(stuck) == 11 and all(at is None for at in stuck)
 
 
+# --- outbound calls: redirects, deadlines, independent subscriptions, leases -------------------------------------------
+
+
+@pytest.fixture
+def trickler() -> Iterator[Trickler]:
+    """A receiver that answers one byte a second, ten bytes at most."""
+    slow = Trickler(interval=1.0, limit=10)
+    try:
+        yield slow
+    finally:
+        slow.close()
+
+
+def test_a_redirect_is_a_failed_attempt_naming_its_location_and_is_not_followed(registry: Registry, receiver: Receiver, model_file: Path):
+    """A 302 to another loopback port: recorded as failed with its status and Location; the other port hears nothing."""
+    redirector = redirecting_to(receiver.url)
+    try:
+        subscription = registry.add_webhook(redirector.url("/hooks"), events=["version_created"], secret=SECRET)
+        registry.register("fraud", model_file)
+        result = WebhookDeliverer(registry, retry=NO_RETRY_SOON, timeout=2.0).deliver_due()
+    finally:
+        redirector.close()
+    [delivery] = registry.webhook_deliveries(subscription.id)
+    [attempt] = delivery.attempt_log
+    assert (result.delivered, result.failed) == (0, 1)
+    assert (attempt.succeeded, attempt.status_code) == (False, 302)
+    assert attempt.error == f"HTTP 302 redirect to {receiver.url}, not followed"
+    assert delivery.delivered_at is None and delivery.last_error == attempt.error
+    assert [r.method for r in redirector.requests] == ["POST"]
+    assert receiver.deliveries == []
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline_and_delays_no_other_subscriber(
+    registry: Registry, receiver: Receiver, trickler: Trickler, model_file: Path
+):
+    """One byte a second never ends a 2 s attempt late, and the healthy subscriber is not kept waiting for it."""
+    slow = registry.add_webhook(trickler.url(), events=["version_created"], secret=SECRET)
+    registry.add_webhook(receiver.url, events=["version_created"], secret=SECRET)
+    registry.register("fraud", model_file)
+    deliverer = WebhookDeliverer(registry, retry=NO_RETRY_SOON, timeout=2.0)
+    started = time.monotonic()
+    try:
+        result = deliverer.deliver_due()
+    finally:
+        elapsed = time.monotonic() - started
+        deliverer.close()
+    [delivery] = receiver.deliveries
+    [attempt] = registry.webhook_deliveries(slow.id)[0].attempt_log
+    assert (result.delivered, result.failed) == (1, 1)
+    assert delivery.received_at - started < 1.5
+    assert elapsed < 2.0 + 1.5
+    assert not attempt.succeeded and "deadline" in (attempt.error or "")
+    assert 1.9 <= attempt.duration_ms / 1000 < 2.0 + 1.5
+
+
+def test_the_running_worker_keeps_delivering_to_others_while_one_receiver_trickles(
+    registry: Registry, receiver: Receiver, trickler: Trickler, model_file: Path
+):
+    """With a slow request in flight, each new event reaches the healthy subscriber at once."""
+    registry.add_webhook(trickler.url(), events=["version_created"], secret=SECRET)
+    registry.add_webhook(receiver.url, events=["version_created"], secret=SECRET)
+    deliverer = WebhookDeliverer(registry, retry=NO_RETRY_SOON, timeout=4.0)
+    stop = threading.Event()
+    worker = threading.Thread(target=deliverer.run, args=(stop,), kwargs={"idle_interval": 0.05}, daemon=True)
+    worker.start()
+    waits = []
+    try:
+        for expected in (1, 2, 3):
+            registered = time.monotonic()
+            registry.register("fraud", model_file)
+            wait_until(lambda n=expected: len(receiver.deliveries) == n, what=f"event {expected} delivered")
+            waits.append(receiver.deliveries[-1].received_at - registered)
+            if expected == 1:
+                wait_until(lambda: trickler.in_flight() == 1, what="the slow request in flight")
+        still_trickling = trickler.in_flight() == 1
+    finally:
+        stop.set()
+        worker.join(WAIT)
+        deliverer.close()
+    assert still_trickling
+    assert max(waits) < 1.5
+
+
+def test_a_lease_that_could_run_out_under_a_request_is_refused(registry: Registry):
+    """The lease must outlast the request deadline by LEASE_MARGIN; by default it does, however long the deadline."""
+    with pytest.raises(InvalidInput, match="could run out under a request"):
+        WebhookDeliverer(registry, timeout=10.0, lease=10.0 + LEASE_MARGIN - 1)
+    shortest = WebhookDeliverer(registry, timeout=10.0, lease=10.0 + LEASE_MARGIN)
+    long_deadline = WebhookDeliverer(registry, timeout=120.0)
+    shortest.close()
+    long_deadline.close()
+    assert shortest.lease.total_seconds() == 10.0 + LEASE_MARGIN
+    assert long_deadline.lease.total_seconds() >= 120.0 + LEASE_MARGIN
+
+
+def test_a_second_worker_sends_nothing_while_the_first_ones_request_is_in_flight(
+    registry: Registry, trickler: Trickler, model_file: Path
+):
+    """With the shortest lease allowed, the lease is renewed before the request and outlasts it: never two at once."""
+    subscription = registry.add_webhook(trickler.url(), events=["version_created"], secret=SECRET)
+    registry.register("fraud", model_file)
+    first = WebhookDeliverer(registry, retry=NO_RETRY_SOON, timeout=2.0, lease=2.0 + LEASE_MARGIN)
+    second = WebhookDeliverer(registry, retry=NO_RETRY_SOON, timeout=2.0, lease=2.0 + LEASE_MARGIN)
+    sending = threading.Thread(target=first.deliver_due, daemon=True)
+    sending.start()
+    try:
+        wait_until(lambda: trickler.in_flight() == 1, what="the first worker's request in flight")
+        lease_left = lease_seconds_left(registry, subscription.id)
+        tries = 0
+        while sending.is_alive() and tries < 100:
+            second.deliver_due()
+            tries += 1
+            time.sleep(0.05)
+        sending.join(WAIT)
+    finally:
+        first.close()
+        second.close()
+    assert not sending.is_alive() and tries > 5
+    assert lease_left > 2.0 + 1.0  # more than what is left of the request's deadline, with a margin
+    assert len(trickler.connections) == 1
+    [attempt] = registry.webhook_deliveries(subscription.id)[0].attempt_log
+    assert not attempt.succeeded
+
+
+def lease_seconds_left(registry: Registry, subscription_id: int) -> float:
+    with registry.db.read() as session:
+        until = session.scalar(select(WebhookSubscription.lease_until).where(WebhookSubscription.id == subscription_id))
+    assert until is not None
+    return (until - utcnow()).total_seconds()
+
+
 def test_every_attempt_is_recorded_and_retries_back_off(registry: Registry, receiver: Receiver, model_file: Path):
     """Two 500s then a 200: three attempts on record, the event delivered once, the retries spaced by the backoff."""
     subscription = registry.add_webhook(receiver.url, events=["version_created"], secret=SECRET)
@@ -372,8 +573,10 @@ def test_a_webhook_url_outside_http_is_refused(registry: Registry, url: str):
 @pytest.mark.parametrize(
     ("events", "secret", "message"),
     [(["promotd"], SECRET, "unknown event type"), ([], SECRET, "at least one event type"),
-     (["promoted"], "short", "16 to 512 characters"), ("promoted", SECRET, "list of names")],
-    ids=["unknown-event", "no-events", "short-secret", "events-as-string"],
+     (["promoted"], "short", "16 to 512 characters"), ("promoted", SECRET, "list of names"),
+     (["promoted"], "whsec_not-base64-at-all!", "must be base64"),
+     (["promoted"], "whsec_" + base64.b64encode(b"16 bytes of key.").decode(), "24 to 64 bytes, not 16")],
+    ids=["unknown-event", "no-events", "short-secret", "events-as-string", "whsec-not-base64", "whsec-short-key"],
 )
 def test_a_bad_subscription_is_refused_with_the_reason(registry: Registry, events: Any, secret: str, message: str):
     with pytest.raises(InvalidInput, match=message):

@@ -60,18 +60,23 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--clear-production-checks", is_flag=True, help="Require no checks before Production.")
 @click.option("--clear-approvers", is_flag=True, help="Let anyone approve (subject to --self-approval).")
 @click.option("--self-approval/--no-self-approval", "self_approval", default=None, help="Whether a registrant may approve their own version.")
+@click.option("--trusted-type", "trusted_types", multiple=True, metavar="MODULE.TYPE", help="A type beyond scikit-learn's own that loading a version may construct (repeatable; replaces the list).")
+@click.option("--clear-trusted-types", is_flag=True, help="Trust only scikit-learn's own types.")
+@click.option("--allow-pickle/--no-allow-pickle", "allow_pickle", default=None, help="Whether versions may be stored and loaded as pickles, which run any code they hold.")
 @common_options
 @click.pass_context
 def policy(
     ctx: click.Context, name: str, staging_checks: tuple[str, ...], production_checks: tuple[str, ...],
     approvals: int | None, approvers: tuple[str, ...], clear_staging_checks: bool, clear_production_checks: bool,
-    clear_approvers: bool, self_approval: bool | None,
+    clear_approvers: bool, self_approval: bool | None, trusted_types: tuple[str, ...], clear_trusted_types: bool,
+    allow_pickle: bool | None,
 ) -> None:
     """Show the governance policy of NAME, or change the parts given."""
     for flag, values, label in (
         (clear_staging_checks, staging_checks, "staging checks"),
         (clear_production_checks, production_checks, "production checks"),
         (clear_approvers, approvers, "approvers"),
+        (clear_trusted_types, trusted_types, "trusted types"),
     ):
         if flag and values:
             raise click.UsageError(f"give new {label} or clear them, not both")
@@ -81,6 +86,8 @@ def policy(
         "approvals_required": approvals,
         "approvers": () if clear_approvers else (approvers or None),
         "allow_self_approval": self_approval,
+        "trusted_types": () if clear_trusted_types else (trusted_types or None),
+        "allow_pickle": allow_pickle,
     }
     if all(value is None for value in changes.values()):
         current = registry(ctx, read_only=True).get_policy(name)

@@ -132,6 +132,11 @@ def version_lines(v: VersionInfo) -> list[str]:
         f"  run id:         {v.run_id or '-'}",
         f"  dataset digest: {v.dataset_digest or '-'}",
     ]
+    if v.artifact_kind == "sklearn":
+        # Imported here: the estimators module pulls in the blob stores, which `registry --help` must not load.
+        from ..estimators import describe_serialization
+
+        lines.insert(4, f"  serialized as:  {describe_serialization(v.artifact_format) or 'unknown'}")
     if v.description:
         lines.append(f"  description:    {v.description}")
     for label, mapping in (("params", v.params), ("metrics", v.metrics), ("tags", v.tags)):
@@ -225,6 +230,8 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"approvals required: {policy.approvals_required}",
         f"approvers:          {', '.join(policy.approvers) or '(anyone)'}",
         f"self-approval:      {'allowed' if policy.allow_self_approval else 'not allowed'}",
+        f"trusted types:      {', '.join(policy.trusted_types) or '(scikit-learn only)'}",
+        f"pickle:             {'allowed' if policy.allow_pickle else 'not allowed'}",
     ]
 
 

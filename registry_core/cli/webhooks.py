@@ -24,7 +24,8 @@ def webhook() -> None:
               help="An event type (repeatable), or 'all': version_created, stage_changed, check_recorded, "
                    "approval_recorded, promoted, rolled_back, deployed.")
 @click.option("--secret", envvar=WEBHOOK_SECRET_ENV, required=True, metavar="SECRET",
-              help=f"Signs every delivery (HMAC-SHA256, 16+ characters). Env: {WEBHOOK_SECRET_ENV}.")
+              help="Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes "
+                   f"(older secrets of 16-512 characters still work). Env: {WEBHOOK_SECRET_ENV}.")
 @click.option("--model", help="Only this model's events (default: every model).")
 @common_options
 @click.pass_context
@@ -71,18 +72,24 @@ def webhook_deliveries(ctx: click.Context, subscription_id: str, limit: int) -> 
 @click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=1.0, show_default=True, metavar="SECONDS",
               help="How often to look for new events.")
 @click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True, metavar="SECONDS",
-              help="How long one attempt waits for the receiver.")
+              help="Total deadline of one attempt (name lookup, connect, TLS, send, the answer's head).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, metavar="N",
+              help="Subscriptions delivered at once, each on its own; one slow receiver delays only its own queue.")
 @click.option("--max-backoff", type=click.FloatRange(1, 86_400), default=60.0, show_default=True, metavar="SECONDS",
               help="Longest wait between retries of one event (delays double from 1 s up to this).")
 @common_options
 @click.pass_context
-def webhook_deliver(ctx: click.Context, once: bool, poll_interval: float, timeout: float, max_backoff: float) -> None:
+def webhook_deliver(
+    ctx: click.Context, once: bool, poll_interval: float, timeout: float, concurrency: int, max_backoff: float
+) -> None:
     """Deliver queued events to their subscribers: signed, retried with backoff, in order per subscriber."""
     from ..webhooks.delivery import RetryPolicy, WebhookDeliverer
 
     catalog = registry(ctx)
     log_to_stderr("info")
-    deliverer = WebhookDeliverer(catalog, retry=RetryPolicy(max_delay=max_backoff), timeout=timeout)
+    deliverer = WebhookDeliverer(
+        catalog, retry=RetryPolicy(max_delay=max_backoff), timeout=timeout, concurrency=concurrency
+    )
     try:
         if once:
             result = deliverer.deliver_due()

@@ -1,9 +1,16 @@
 """Draining the outbox: sign, send, record every attempt, retry with exponential backoff.
 
 Delivery is at least once and in order per subscription: a subscription's
-oldest undelivered event must succeed before the next one is tried, so a
-receiver that is down holds back only its own queue. Nothing here runs inside
-a registry change, so a slow or dead receiver never delays one.
+oldest undelivered event must succeed before the next one is tried. Each
+subscription is drained on its own thread (up to ``concurrency`` at once), so a
+receiver that is down or slow holds back only its own queue. Nothing here runs
+inside a registry change, so a receiver never delays one.
+
+A lease on the subscription row keeps one worker at a time on a queue. It is
+renewed before every request, outlasts the request's deadline by at least
+:data:`LEASE_MARGIN`, and a request is not started when what is left of the
+lease could run out under it: a second worker never sends while a first one's
+request is in flight.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,18 +39,24 @@ from .outbox import (
     release_subscription,
     subscriptions_with_pending,
 )
-from .signature import SIGNATURE_HEADER, sign_body
+from .signature import signature_headers
 from .transport import HttpTransport, TransportError, WebhookTransport
 
 if TYPE_CHECKING:
     from ..registry import Registry
 
-__all__ = ["DeliveryRound", "RetryPolicy", "WebhookDeliverer"]
+__all__ = ["LEASE_MARGIN", "DeliveryRound", "RetryPolicy", "WebhookDeliverer"]
 
 log = logging.getLogger("registry.webhooks")
 
-USER_AGENT = "dagster-model-registry-webhooks/1"
+USER_AGENT = "dagster-model-registry-webhooks/2"
 _MAX_ERROR = 1000
+#: Seconds by which a delivery lease must outlast the deadline of a request made under it.
+LEASE_MARGIN = 5.0
+#: Of that margin, what must still be left when a request starts: the request's overrun (closing, recording)
+#: and the difference between two workers' clocks. The rest absorbs a slow lease renewal.
+_START_SLACK = 3.0
+DEFAULT_LEASE = 60.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,7 @@ class DeliveryRound:
 
 
 class WebhookDeliverer:
-    """Delivers queued registry events to their subscribers."""
+    """Delivers queued registry events to their subscribers, each subscription independently of the others."""
 
     def __init__(
         self,
@@ -86,86 +100,147 @@ class WebhookDeliverer:
         retry: RetryPolicy | None = None,
         timeout: float = 10.0,
         per_subscription: int = 100,
+        concurrency: int = 8,
+        lease: float | None = None,
     ) -> None:
+        """``timeout`` is each request's total deadline; ``lease`` (seconds) defaults to 60, or longer when needed."""
         if timeout <= 0:
             raise InvalidInput("the delivery timeout must be positive")
+        if concurrency < 1 or per_subscription < 1:
+            raise InvalidInput("delivery needs at least one thread and one event per subscription and pass")
+        lease_seconds = max(DEFAULT_LEASE, timeout + LEASE_MARGIN) if lease is None else float(lease)
+        if lease_seconds < timeout + LEASE_MARGIN:
+            raise InvalidInput(
+                f"a delivery lease of {lease_seconds:g} s could run out under a request: it must outlast the "
+                f"{timeout:g} s timeout by {LEASE_MARGIN:g} s or more"
+            )
         self.registry = registry
-        self.transport: WebhookTransport = transport or HttpTransport()
+        self.transport: WebhookTransport = transport or HttpTransport(user_agent=USER_AGENT)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.per_subscription = per_subscription
+        self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_seconds)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # Longer than any one attempt, so that a live worker never loses its lease mid-send.
-        self.lease = timedelta(seconds=max(60.0, 3 * timeout))
+        self._draining: set[int] = set()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.transport.close()
 
     def deliver_due(self) -> DeliveryRound:
-        """Send every event whose turn has come, oldest first per subscription."""
+        """Send every event whose turn has come, oldest first per subscription, subscriptions side by side."""
         with self.registry.db.read() as session:
             due = subscriptions_with_pending(session)
-        delivered = failed = 0
-        next_due: datetime | None = None
-        for subscription in due:
-            sent, broke, waiting = self._drain(subscription)
-            delivered += sent
-            failed += broke
-            if waiting is not None and (next_due is None or waiting < next_due):
-                next_due = waiting
-        return DeliveryRound(delivered, failed, next_due)
+        if not due:
+            return DeliveryRound(0, 0, None)
+        halt = threading.Event()
+        with ThreadPoolExecutor(min(self.concurrency, len(due)), thread_name_prefix="webhook-delivery") as pool:
+            try:
+                return _combine(list(pool.map(lambda subscription: self._drain(subscription, halt), due)))
+            finally:
+                halt.set()  # interrupted (Ctrl-C): the drains start no new request
 
     def run(self, stop: threading.Event, *, idle_interval: float = 1.0) -> None:
-        """Deliver until ``stop`` is set, looking for new events every ``idle_interval`` seconds."""
-        while not stop.is_set():
+        """Deliver until ``stop`` is set, looking for new events every ``idle_interval`` seconds.
+
+        A subscription whose drain is still running (a slow receiver) is
+        skipped until it finishes; the others go on. Once ``stop`` is set, no
+        new request starts and those in flight finish within their deadline.
+        """
+        halt = threading.Event()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-delivery") as pool:
             try:
-                result = self.deliver_due()
+                self._schedule(pool, stop, halt, idle_interval)
+            finally:
+                # However the loop ended (stop, Ctrl-C, an error): drains start no new request.
+                halt.set()
+
+    def _schedule(
+        self, pool: ThreadPoolExecutor, stop: threading.Event, halt: threading.Event, idle_interval: float
+    ) -> None:
+        running: dict[int, Future[DeliveryRound]] = {}
+        waiting: dict[int, datetime] = {}
+        while not stop.is_set():
+            for number, future in list(running.items()):
+                if future.done():
+                    del running[number]
+                    waiting.pop(number, None)
+                    try:
+                        result = future.result()
+                    except RegistryError as error:
+                        log.warning("webhook %s: delivery failed, will retry: %s", number, error.message)
+                        continue
+                    if result.next_due is not None:
+                        waiting[number] = result.next_due
+            try:
+                with self.registry.db.read() as session:
+                    due = subscriptions_with_pending(session)
             except RegistryError as error:
                 log.warning("webhook delivery pass failed, will retry: %s", error.message)
                 stop.wait(idle_interval)
                 continue
-            if result.delivered:
-                continue
+            now = utcnow()
+            for subscription in due:
+                if len(running) >= self.concurrency:
+                    break
+                if subscription.id not in running and waiting.get(subscription.id, now) <= now:
+                    running[subscription.id] = pool.submit(self._drain, subscription, halt)
             wait = idle_interval
-            if result.next_due is not None:
-                wait = min(wait, max(0.0, (result.next_due - utcnow()).total_seconds()))
+            retries = [at for number, at in waiting.items() if number not in running]
+            if retries and len(running) < self.concurrency:
+                wait = min(wait, max(0.0, (min(retries) - now).total_seconds()))
             stop.wait(wait)
 
-    def _drain(self, subscription: DueSubscription) -> tuple[int, int, datetime | None]:
-        db = self.registry.db
-        with db.write() as session:
-            if not claim_subscription(session, subscription.id, self.owner, now=utcnow(), lease=self.lease):
-                return 0, 0, None
+    def _drain(self, subscription: DueSubscription, halt: threading.Event) -> DeliveryRound:
+        with self._lock:
+            if subscription.id in self._draining:
+                return DeliveryRound(0, 0, None)
+            self._draining.add(subscription.id)
+        held = False
         sent = 0
         try:
             for _ in range(self.per_subscription):
-                with db.read() as session:
+                if halt.is_set():
+                    break
+                renewing = time.monotonic()
+                with self.registry.db.write() as session:
+                    if not claim_subscription(session, subscription.id, self.owner, now=utcnow(), lease=self.lease):
+                        break  # another worker is on this queue
+                    held = True
                     row = next_pending(session, subscription.id)
                     if row is None:
-                        return sent, 0, None
+                        break
                     outbox_id, body, event_type, event_id = row.id, row.body, row.event_type, row.event_id
                     number, due_at = row.attempts + 1, row.next_attempt_at
                 if due_at > utcnow():
-                    return sent, 0, due_at
+                    return DeliveryRound(sent, 0, due_at)
+                left = self.lease.total_seconds() - (time.monotonic() - renewing)
+                if left < self.timeout + _START_SLACK:
+                    log.warning("webhook %s: renewing the lease took too long to start a request under it; "
+                                "trying again on the next pass", subscription.id)
+                    break
                 attempt = self._send(subscription, body.encode("utf-8"), event_type, event_id, number)
                 retry_at = None if attempt.succeeded else utcnow() + timedelta(seconds=self.retry.delay(number))
-                with db.write() as session:
+                with self.registry.db.write() as session:
                     record_attempt(session, outbox_id, attempt, retry_at=retry_at)
-                    still_ours = claim_subscription(session, subscription.id, self.owner, now=utcnow(), lease=self.lease)
                 if not attempt.succeeded:
                     log.info(
                         "webhook %s: %s %s attempt %d failed (%s), next try at %s",
                         subscription.id, event_type, event_id, number, attempt.error or f"HTTP {attempt.status_code}",
                         retry_at.isoformat() if retry_at else "-",
                     )
-                    return sent, 1, retry_at
+                    return DeliveryRound(sent, 1, retry_at)
                 sent += 1
-                if not still_ours:
-                    break
-            return sent, 0, None
+            return DeliveryRound(sent, 0, None)
         finally:
-            with db.write() as session:
-                release_subscription(session, subscription.id, self.owner)
+            try:
+                if held:
+                    with self.registry.db.write() as session:
+                        release_subscription(session, subscription.id, self.owner)
+            finally:
+                with self._lock:
+                    self._draining.discard(subscription.id)
 
     def _send(self, subscription: DueSubscription, body: bytes, event_type: str, event_id: str, number: int) -> Attempt:
         headers = {
@@ -174,15 +249,25 @@ class WebhookDeliverer:
             "X-Registry-Event": event_type,
             "X-Registry-Event-Id": event_id,
             "X-Registry-Delivery-Attempt": str(number),
-            SIGNATURE_HEADER: sign_body(subscription.secret, body),
+            # Signed per attempt: a retry carries the same webhook-id and a fresh timestamp.
+            **signature_headers(subscription.secret, event_id, body),
         }
         started_at = utcnow()
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
-            status = self.transport.post(subscription.url, body, headers, timeout=self.timeout)
+            answer = self.transport.post(subscription.url, body, headers, deadline=self.timeout)
         except TransportError as exc:
             error = str(exc)[:_MAX_ERROR]
+        else:
+            status = answer.status_code
+            if answer.redirect:
+                error = answer.describe()[:_MAX_ERROR]
         elapsed = (time.perf_counter() - started) * 1000
         return Attempt(attempted_at=started_at, duration_ms=round(elapsed, 3), status_code=status, error=error)
+
+
+def _combine(rounds: list[DeliveryRound]) -> DeliveryRound:
+    waits = [r.next_due for r in rounds if r.next_due is not None]
+    return DeliveryRound(sum(r.delivered for r in rounds), sum(r.failed for r in rounds), min(waits, default=None))

@@ -1,11 +1,13 @@
 """Webhook subscriptions: who receives which registry events, added and removed through the audited API.
 
-The secret signs every body sent to the subscriber; it is stored in the
-catalog (the deliverer needs it) and never shown or audited.
+The secret signs every delivery to the subscriber (Standard Webhooks); it is
+stored in the catalog (the deliverer needs it) and never shown or audited.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +23,7 @@ from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription
 from ..validation import validate_name
 from .events import parse_event_types
 from .outbox import pending_counts
+from .signature import SECRET_PREFIX
 
 if TYPE_CHECKING:
     from ..unit_of_work import Catalog
@@ -45,6 +48,9 @@ __all__ = [
 MAX_URL = 2048
 MIN_SECRET = 16
 MAX_SECRET = 512
+#: Key sizes the Standard Webhooks specification asks of a ``whsec_`` secret.
+MIN_KEY_BYTES = 24
+MAX_KEY_BYTES = 64
 MAX_DELIVERIES = 1000
 
 
@@ -115,13 +121,27 @@ def validate_webhook_url(url: Any) -> str:
 
 
 def validate_secret(secret: Any) -> str:
-    """A signing secret of 16 to 512 characters."""
+    """A Standard Webhooks secret (``whsec_`` + base64 of 24 to 64 bytes), or any other of 16 to 512 characters.
+
+    A secret without the prefix signs with its own UTF-8 bytes as the key (see
+    :mod:`~registry_core.webhooks.signature`), as subscriptions did before the
+    Standard Webhooks format.
+    """
     if not isinstance(secret, str) or not secret:
         raise InvalidInput("a webhook needs a secret to sign its deliveries")
     if not MIN_SECRET <= len(secret) <= MAX_SECRET:
         raise InvalidInput(f"a webhook secret must be {MIN_SECRET} to {MAX_SECRET} characters long, not {len(secret)}")
     if secret != secret.strip() or any(ord(c) < 32 for c in secret):
         raise InvalidInput("a webhook secret cannot start or end with spaces or contain control characters")
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"a webhook secret starting with {SECRET_PREFIX} must be base64 after it") from None
+        if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+            raise InvalidInput(
+                f"a {SECRET_PREFIX} webhook secret must encode {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes, not {len(key)}"
+            )
     return secret
 
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-import httpx
+from ..outbound import HttpAnswer, OutboundError, OutboundHttp
 
-__all__ = ["HttpTransport", "TransportError", "WebhookTransport"]
+__all__ = ["HttpAnswer", "HttpTransport", "TransportError", "WebhookTransport"]
 
 
 class TransportError(Exception):
-    """No HTTP response came back: refused, unreachable, timed out, or cut off."""
+    """No HTTP answer came back: refused, unreachable, cut off, or not within the deadline."""
 
 
 class WebhookTransport(Protocol):
     """Sends one signed webhook body to a receiver."""
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
-        """POST ``body`` to ``url``; the receiver's HTTP status. Raise :class:`TransportError` when none came back."""
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, deadline: float) -> HttpAnswer:
+        """POST ``body`` to ``url`` and return the receiver's answer, or raise :class:`TransportError`.
+
+        Must return or raise within ``deadline`` seconds (plus a moment): the
+        delivery lease is sized on that promise.
+        """
         ...
 
     def close(self) -> None:
@@ -27,18 +31,16 @@ class WebhookTransport(Protocol):
 
 
 class HttpTransport:
-    """HTTP(S) over a pooled httpx client. Redirects are not followed: a 3xx counts as a failed attempt."""
+    """HTTP(S) through :class:`~registry_core.outbound.OutboundHttp`: a total deadline, redirects never followed."""
 
-    def __init__(self, *, trust_env: bool = True) -> None:
-        self._client = httpx.Client(follow_redirects=False, trust_env=trust_env)
+    def __init__(self, *, user_agent: str = "dagster-model-registry-webhooks/2", max_connections: int = 32) -> None:
+        self._http = OutboundHttp(user_agent=user_agent, max_connections=max_connections)
 
-    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], *, deadline: float) -> HttpAnswer:
         try:
-            # Streamed so that a receiver's response body is never read into memory.
-            with self._client.stream("POST", url, content=body, headers=dict(headers), timeout=timeout) as response:
-                return response.status_code
-        except httpx.HTTPError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+            return self._http.post(url, body, headers, deadline=deadline)
+        except OutboundError as exc:
+            raise TransportError(str(exc)) from None
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loopback import RecordingServer, Trickler, redirecting_to
 
+from registry_pipelines import build_registry_definitions
 from registry_pipelines.deploy import (
     CommandDeployTarget,
     DeployError,
@@ -17,6 +21,9 @@ from registry_pipelines.deploy import (
     deploy_with_retries,
     targets_from_env,
 )
+from registry_pipelines.testing import InProcessLifecycle
+
+from .steps import MODEL, decide, tick, to_staging
 
 CHANGE = ProductionChange(
     model="fraud-detector", version=3, uri="models:/fraud-detector/3", artifact_sha256="ab" * 32,
@@ -37,16 +44,60 @@ def test_http_target_reports_an_error_status(deploy_endpoint):
         HttpDeployTarget(deploy_endpoint.url).deploy(CHANGE)
 
 
-def test_http_target_reports_an_unreachable_endpoint():
-    """Nothing listening on the port: a DeployError naming the URL, not a traceback."""
-    with pytest.raises(DeployError, match="unreachable"):
-        HttpDeployTarget("http://127.0.0.1:9/deploy", timeout_seconds=2).deploy(CHANGE)
+def test_http_target_reports_an_unreachable_endpoint_without_its_credentials():
+    """Nothing listening on the port: a DeployError naming the URL (as the audit log may show it), not a traceback."""
+    with pytest.raises(DeployError, match="unreachable") as refused:
+        HttpDeployTarget("http://deployer:s3cret@127.0.0.1:9/deploy?token=abc", timeout_seconds=2).deploy(CHANGE)
+    assert str(refused.value).startswith("http://127.0.0.1:9/deploy unreachable")
+    assert "s3cret" not in str(refused.value) and "token" not in str(refused.value)
 
 
 def test_http_target_keeps_credentials_out_of_its_name():
-    """The target's name goes into the audit log, so a password in the URL must not."""
+    """The target's name goes into the audit log, so a password in the URL must not; it is the URL, scheme once."""
     target = HttpDeployTarget("https://deployer:s3cret@serving.example/hooks/fraud?token=abc")
-    assert target.name == "http:https://serving.example/hooks/fraud"
+    assert target.name == "https://serving.example/hooks/fraud"
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[RecordingServer]:
+    """Another loopback port, where a redirect would send the request."""
+    server = RecordingServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_http_target_does_not_follow_a_redirect_nor_send_its_secret_elsewhere(elsewhere: RecordingServer):
+    """A 302 to another port is a failure naming status and Location; that port receives no request and no secret."""
+    redirector = redirecting_to(elsewhere.url("/reload"))
+    try:
+        (target,) = targets_from_env(
+            "FRAUD", {"FRAUD_DEPLOY_URL": redirector.url("/reload"), "REGISTRY_RELOAD_SECRET": "s3cret-reload-token"}
+        )
+        with pytest.raises(DeployError) as refused:
+            target.deploy(CHANGE)
+    finally:
+        redirector.close()
+    assert str(refused.value) == (
+        f"{redirector.url('/reload')} answered HTTP 302 redirect to {elsewhere.url('/reload')}, not followed"
+    )
+    assert elsewhere.requests == []
+    [request] = redirector.requests
+    assert (request.method, request.headers["authorization"]) == ("POST", "Bearer s3cret-reload-token")
+
+
+def test_http_target_gives_up_on_a_trickling_endpoint_at_its_deadline():
+    """An endpoint answering one byte at a time is cut off at the request's deadline, not after each read."""
+    trickler = Trickler(interval=0.5, limit=20)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeployError, match="deadline"):
+            HttpDeployTarget(trickler.url("/deploy"), timeout_seconds=1).deploy(CHANGE)
+        elapsed = time.monotonic() - started
+    finally:
+        trickler.close()
+    assert elapsed < 1 + 1.5
 
 
 def test_http_target_needs_an_http_url():
@@ -122,6 +173,33 @@ def test_targets_from_environment():
         {"FRAUD_DETECTOR_DEPLOY_URL": "http://127.0.0.1:8080/deploy", "FRAUD_DETECTOR_DEPLOY_COMMAND": "kubectl rollout restart deploy/fraud"},
     )
     assert [t.name for t in targets] == [
-        "http:http://127.0.0.1:8080/deploy", "command:kubectl rollout restart deploy/fraud",
+        "http://127.0.0.1:8080/deploy", "command:kubectl rollout restart deploy/fraud",
     ]
     assert targets_from_env("FRAUD_DETECTOR", {}) == ()
+
+
+def test_a_redirected_redeploy_is_recorded_as_failed_with_its_status(
+    make_pipeline, registry_resource, instance, catalog, elsewhere: RecordingServer
+):
+    """The redeploy job against a target answering 302: the audit log says failed, HTTP 302; the other port hears nothing."""
+    redirector = redirecting_to(elsewhere.url("/deploy"))
+    try:
+        pipeline = make_pipeline(deploy_targets=(HttpDeployTarget(redirector.url("/deploy"), timeout_seconds=5),))
+        lifecycle = InProcessLifecycle(
+            build_registry_definitions(pipeline, registry=registry_resource), instance, log_level="CRITICAL"
+        )
+        version = to_staging(lifecycle, pipeline)
+        assert decide(lifecycle, version).success
+        assert tick(lifecycle, pipeline, "on_approval").succeeded
+        [run] = tick(lifecycle, pipeline, "on_production_change").runs
+    finally:
+        redirector.close()
+    [deployment] = [e for e in catalog.audit_events(MODEL) if e.action == "deployment.record"]
+    assert not run.success
+    assert deployment.after["target"] == redirector.url("/deploy")
+    assert deployment.after["succeeded"] is False
+    assert deployment.after["details"]["detail"] == (
+        f"{redirector.url('/deploy')} answered HTTP 302 redirect to {elsewhere.url('/deploy')}, not followed"
+    )
+    assert len(redirector.requests) == pipeline.deploy_attempts
+    assert elsewhere.requests == []

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, MarkdownMetadataValue, TableMetadataValue
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from registry_core import Stage
 from registry_pipelines.jobs import Decision, promotion_run_config, redeploy_run_config, rollback_run_config
@@ -12,6 +17,23 @@ from registry_pipelines.model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK
 from registry_pipelines.testing import InProcessLifecycle, failure_message
 
 from .steps import MODEL, REVIEWER, decide, retrain, tick, to_production, to_staging
+
+
+class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
+    """An estimator whose pickle, when loaded, creates the file ``marker``: code run by deserializing it."""
+
+    def __init__(self, marker: str = "") -> None:
+        self.marker = marker
+
+    def fit(self, X: Any, y: Any) -> CodeOnUnpickle:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.zeros(len(X), dtype=int)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.marker),))
 
 
 def checks_of(catalog, version: int) -> dict[str, bool]:
@@ -48,6 +70,13 @@ def test_retrain_materialization_uses_rich_metadata(lifecycle, pipeline, instanc
     assert isinstance(metadata["model card"], MarkdownMetadataValue)
     assert metadata["training run"].value == result.run_id
     assert metadata["version"].value == 1
+
+
+def test_the_candidates_card_says_how_the_model_is_stored(lifecycle, pipeline, instance):
+    """The version card in the Dagster UI shows the serialization: skops, needing no type beyond scikit-learn's."""
+    retrain(lifecycle, pipeline)
+    event = instance.get_latest_materialization_event(AssetKey(["fraud_detector", "candidate_model"]))
+    assert event.asset_materialization.metadata["serialization"].value == "skops"
 
 
 def test_retrain_on_data_failing_its_expectations_registers_nothing(
@@ -151,6 +180,27 @@ def test_shadow_evaluation_fails_a_candidate_worse_than_production(make_pipeline
     assert "failed shadow evaluation" in failure_message(run)
     assert "roc_auc" in failure_message(run)
     assert SHADOW_CHECK in [g.name for g in catalog.unmet_gates(MODEL, 2, "Production")]
+
+
+def test_shadow_evaluation_refuses_a_pickle_the_policy_does_not_allow_and_runs_none_of_its_code(
+    lifecycle, pipeline, catalog, tmp_path: Path
+):
+    """A pickled Staging version whose model no longer allows pickle fails the run with the registry's reason, unloaded."""
+    marker = tmp_path / "code-ran"
+    catalog.create_model(MODEL)
+    catalog.set_policy(MODEL, allow_pickle=True)
+    catalog.register(MODEL, CodeOnUnpickle(str(marker)).fit([[0.0], [1.0]], [0, 1]), serialization="pickle")
+    catalog.set_policy(MODEL, allow_pickle=False)
+    catalog.transition(MODEL, 1, "Staging")
+    [run] = tick(lifecycle, pipeline, "on_staging").runs
+    assert not run.success
+    assert failure_message(run) == (
+        "cannot load the models to shadow-evaluate models:/fraud-detector/1: models:/fraud-detector/1 is a pickle, "
+        "and loading a pickle runs whatever code it holds; the policy of 'fraud-detector' does not allow pickle. "
+        "If you trust whoever registered it: registry policy fraud-detector --allow-pickle"
+    )
+    assert SHADOW_CHECK not in checks_of(catalog, 1)
+    assert not marker.exists()
 
 
 # --- approval and promotion -------------------------------------------------------------------
