@@ -26,7 +26,7 @@ from registry_core import Registry, RegistryError
 from registry_core.cli import cli
 
 SETTINGS = settings(
-    max_examples=150, deadline=None, derandomize=True,
+    max_examples=100, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
