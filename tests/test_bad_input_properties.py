@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from registry_core import Registry, RegistryError
@@ -61,6 +61,24 @@ def seeded(module_registry: Registry, files: dict[str, Path]) -> Registry:
     return module_registry
 
 
+class _Deep(list):
+    """Lists nested ``depth`` deep, shown briefly (printing one recursively would itself overflow the stack)."""
+
+    def __init__(self, depth: int) -> None:
+        value: Any = 1
+        for _ in range(depth - 1):
+            value = [value]
+        super().__init__([value])
+        self.depth = depth
+
+    def __repr__(self) -> str:
+        return f"<lists nested {self.depth} deep>"
+
+
+def _nest(depth: int) -> Any:
+    return _Deep(depth) if depth else 1
+
+
 # --- strategies ---------------------------------------------------------------------------------
 
 # Digits of every script, and the look-alikes (superscripts, full-width, Arabic-Indic) in particular.
@@ -94,7 +112,7 @@ json_texts = st.one_of(
 #: Python values JSON cannot hold, for the API.
 non_json = st.one_of(
     st.sets(st.integers(), max_size=3), st.binary(max_size=5), st.just(float("nan")), st.just(float("inf")),
-    st.just(object()), st.just(1 + 2j), st.integers(0, 300).map(lambda d: _nest(d)),
+    st.just(object()), st.just(1 + 2j), st.integers(0, 300).map(lambda d: _nest(d)), st.just(_nest(5000)),
 )
 api_values = st.one_of(json_values, non_json, st.dictionaries(st.text(max_size=5), non_json, max_size=2))
 path_names = st.one_of(
@@ -107,13 +125,6 @@ database_urls = st.one_of(
                      ":", "sqlite:", "sqlite:///?mode=ro", "postgresql://u:p@[::1:5432/db"]),
     st.text(alphabet="abcsqlite:/[]%?=&", max_size=20),
 )
-
-
-def _nest(depth: int) -> Any:
-    value: Any = 1
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def _path(files: dict[str, Path], name: str) -> str:
@@ -154,16 +165,21 @@ def cli_run(seeded: Registry, module_database_url: str, module_artifact_root: Pa
 
 @SETTINGS
 @given(name=names, version=versions, as_json=st.booleans())
+@example(name="m", version="１", as_json=False).via("full-width 1, once recorded as an approval of version 1")
+@example(name="m", version="²", as_json=False).via("superscript 2, once a traceback")
 def test_cli_approve_any_name_and_version(cli_run: Callable[[list[str]], int], name: str, version: str, as_json: bool):
     code = cli_run(["approve", name, version, *(["--json"] if as_json else [])])
     if code == 0:
-        assert version.strip().isascii()
+        assert version.strip().isascii(), f"approved version {version!r}"
 
 
 @SETTINGS
 @given(uri=uris)
+@example(uri="models:/m/١").via("Arabic-Indic 1, once resolved to version 1")
+@example(uri="models:/m/²").via("superscript 2, once a traceback")
 def test_cli_show_any_uri(cli_run: Callable[[list[str]], int], uri: str):
-    cli_run(["show", uri])
+    if cli_run(["show", uri]) == 0:
+        assert uri.isascii(), f"showed {uri!r}"
 
 
 @SETTINGS
@@ -223,6 +239,8 @@ def api_call(seeded: Registry, module_catalog_state):
 
 @SETTINGS
 @given(name=st.one_of(names, api_values), version=st.one_of(versions, api_values), details=api_values)
+@example(name="m", version=1, details={"deep": _nest(5000)}).via("once a RecursionError")
+@example(name="m", version=1, details={"set": {1, 2}}).via("non-JSON value")
 def test_api_record_check_any_values(api_call, seeded: Registry, name: Any, version: Any, details: Any):
     api_call(lambda: seeded.record_check(name, version, "quality", passed=False, details=details))
 
