@@ -61,11 +61,9 @@ class Registry:
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
-    else a SQLite file and a folder under ``./.registry/``. An empty (or, for
-    SQLite, missing) database is created at the newest schema, unless
-    ``create=False``, which refuses it with :class:`~registry_core.errors.NotFound`
-    and writes nothing (the CLI's read-only commands open catalogs so); an
-    older schema must be upgraded explicitly (``registry db upgrade``).
+    else a SQLite file and a folder under ``./.registry/``. An empty (or missing
+    SQLite) database is created at the newest schema, unless ``create=False``
+    (then: ``NotFound``); an older one must be upgraded (``registry db upgrade``).
     """
 
     def __init__(
@@ -222,10 +220,7 @@ class Registry:
         after_seq: int | None = None,
         actions: Iterable[str | AuditAction] | None = None,
     ) -> list[AuditEntry]:
-        """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it.
-
-        ``actions`` keeps only the events of those actions (e.g. ``[AuditAction.VERSION_PROMOTE]``).
-        """
+        """The newest ``limit`` audit events in order (or the first after ``after_seq``), of ``actions`` if given."""
         return queries.audit_events(
             self.catalog, name, version=version, limit=limit, after_seq=after_seq, actions=actions
         )
