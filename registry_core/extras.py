@@ -2,8 +2,8 @@
 
 The base install (``pip install dagster-model-registry``) holds the catalog,
 the artifact stores and the ``registry`` command line. Serving, loading live
-scikit-learn models, S3 artifact stores and the Dagster pipelines each need an
-extra; using one without it raises :class:`~registry_core.errors.MissingExtra`,
+scikit-learn models, S3 artifact stores, the MLflow registry store and the
+Dagster pipelines each need an extra; using one without it raises :class:`~registry_core.errors.MissingExtra`,
 whose message is the command that installs it.
 """
 
@@ -22,6 +22,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "dagster": frozenset(
         {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
     ),
+    "mlflow": frozenset({"mlflow"}),
     "s3": frozenset({"s3fs"}),
     "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),
     "sklearn": frozenset({"numpy", "skops", "sklearn"}),

@@ -17,7 +17,11 @@ from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
 from .stages import Stage
 from .uris import ModelRef
 
-__all__ = ["lock_model", "lock_version", "model_row", "resolve_query", "resolved_row", "version_row"]
+__all__ = ["MODEL_ID", "lock_model", "lock_version", "model_row", "resolve_query", "resolved_row", "version_row"]
+
+#: The id of the model named by the ``name`` parameter. Filtering versions by it (rather than only through
+#: a join on the name) lets PostgreSQL walk the (model_id, ...) indexes in order, e.g. for "newest first".
+MODEL_ID = select(MODELS.c.id).where(MODELS.c.name == bindparam("name")).scalar_subquery()
 
 #: Model columns under names that do not collide with the version's.
 _MODEL_COLUMNS = (
@@ -99,7 +103,7 @@ def _resolve_query(dialect: str, kind: str, stage: Stage | None) -> Select[Any]:
         return query.join(
             ALIASES, (ALIASES.c.model_id == MODELS.c.id) & (ALIASES.c.version_id == VERSIONS.c.id)
         ).where(ALIASES.c.alias == bindparam("alias"))
-    query = query.where(VERSIONS.c.stage == stage)
+    query = query.where(VERSIONS.c.model_id == MODEL_ID, VERSIONS.c.stage == stage)
     if stage is Stage.PRODUCTION:
         return query  # at most one row: the partial unique index answers it directly
     return query.order_by(VERSIONS.c.version.desc()).limit(1)

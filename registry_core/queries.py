@@ -17,7 +17,7 @@ from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
 from .errors import InvalidInput, NotFound
 from .governance import GATE_ACTIONS, gate_inputs, unmet_gates
-from .lookups import model_row, resolved_row, version_row
+from .lookups import MODEL_ID, model_row, resolved_row, version_row
 from .policy import GatePolicy
 from .reconcile import reconcile
 from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
@@ -120,17 +120,13 @@ def list_versions(
     target = parse_stage(stage) if stage is not None else None
     bound = validate_version_number(before) if before is not None else None
     validate_name(name)
-    query = (
-        select(*VERSIONS.c, version_tags_json(catalog.dialect))
-        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
-        .where(MODELS.c.name == name)
-    )
+    query = select(*VERSIONS.c, version_tags_json(catalog.dialect)).where(VERSIONS.c.model_id == MODEL_ID)
     if target is not None:
         query = query.where(VERSIONS.c.stage == target)
     if bound is not None:
         query = query.where(VERSIONS.c.version < bound)
     with catalog.read() as connection:
-        rows = connection.execute(query.order_by(VERSIONS.c.version.desc()).limit(limit)).all()
+        rows = connection.execute(query.order_by(VERSIONS.c.version.desc()).limit(limit), {"name": name}).all()
         if not rows and model_row(connection, name) is None:
             raise NotFound(f"model {name!r} does not exist")
         return [version_info(name, row) for row in rows]

@@ -1,0 +1,78 @@
+"""The registry's typed errors as MLflow error codes, translated in one place.
+
+MLflow's REST client retries 408, 429, 500, 502, 503 and 504 for minutes, so
+a refusal (a gate, a bad name, a missing version) must map to a 4xx code the
+client shows at once. Only an unreachable catalog is a 503
+(``TEMPORARILY_UNAVAILABLE``): there, retrying is what the caller wants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos import databricks_pb2 as codes
+
+from ..errors import (
+    ConflictError,
+    DatabaseUnavailable,
+    GateUnmet,
+    IntegrityFailure,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    RegistryError,
+    StoreUnavailable,
+)
+
+__all__ = ["IMMUTABLE", "ERROR_CODES", "mlflow_errors", "not_implemented", "refused"]
+
+#: Why deleting and renaming are refused.
+IMMUTABLE = "versions are immutable; archive instead"
+
+#: Registry error class -> MLflow error code; the first matching class wins.
+ERROR_CODES: tuple[tuple[type[RegistryError], int], ...] = (
+    (GateUnmet, codes.PERMISSION_DENIED),
+    (NotPermitted, codes.PERMISSION_DENIED),
+    (NotFound, codes.RESOURCE_DOES_NOT_EXIST),
+    (InvalidTransition, codes.INVALID_PARAMETER_VALUE),
+    (InvalidInput, codes.INVALID_PARAMETER_VALUE),
+    (IntegrityFailure, codes.ABORTED),
+    (DatabaseUnavailable, codes.TEMPORARILY_UNAVAILABLE),
+    (StoreUnavailable, codes.TEMPORARILY_UNAVAILABLE),
+    (ConflictError, codes.RESOURCE_ALREADY_EXISTS),
+)
+
+
+def error_code(error: RegistryError) -> int:
+    """The MLflow error code for one of the registry's errors (INVALID_PARAMETER_VALUE when none is specific)."""
+    for kind, code in ERROR_CODES:
+        if isinstance(error, kind):
+            return code
+    return codes.INVALID_PARAMETER_VALUE
+
+
+def translated(error: RegistryError) -> MlflowException:
+    """``error`` as an :class:`MlflowException` with the same message and the code from :data:`ERROR_CODES`."""
+    return MlflowException(error.message, error_code=error_code(error))
+
+
+@contextlib.contextmanager
+def mlflow_errors() -> Iterator[None]:
+    """Registry errors raised in this block leave it as MLflow exceptions; the original stays as the cause."""
+    try:
+        yield
+    except RegistryError as error:
+        raise translated(error) from error
+
+
+def refused(message: str) -> MlflowException:
+    """A request the registry's governance does not allow through MLflow."""
+    return MlflowException(message, error_code=codes.INVALID_PARAMETER_VALUE)
+
+
+def not_implemented(what: str, why: str) -> MlflowException:
+    """An MLflow operation this registry deliberately does not offer (HTTP 501, which MLflow's client does not retry)."""
+    return MlflowException(f"{what} is not supported by this registry: {why}", error_code=codes.NOT_IMPLEMENTED)

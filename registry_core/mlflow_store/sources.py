@@ -1,0 +1,107 @@
+"""Where a version's bytes come from when MLflow registers one, and what trained it.
+
+MLflow hands ``create_model_version`` a source URI: a logged model
+(``models:/m-…``, what ``log_model(registered_model_name=...)`` sends, with no
+run id), a run's artifacts (``runs:/RUN/path``), a folder, or any artifact URI
+its repositories read. The registry copies those bytes into its own store at
+registration, so a version never depends on the source staying put, and
+records the training run and the logged model as lineage.
+
+Inside ``mlflow server`` the tracking URI is the server's own backend store,
+and sources under ``mlflow-artifacts:/`` are read from the server's artifact
+destination directly rather than over HTTP from itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ..errors import InvalidInput
+
+__all__ = ["Fetched", "fetch_source", "logged_model_id"]
+
+_LOGGED_MODEL = re.compile(r"^models:/(m-[0-9a-f]+)/?$")
+#: Where ``mlflow server`` keeps proxied artifacts (its ``--artifacts-destination``); set in the server process.
+_SERVER_DESTINATION_ENV = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A source's bytes in a local folder or file, and the run and logged model that produced them."""
+
+    path: Path
+    run_id: str | None
+    model_id: str | None
+
+
+def logged_model_id(source: str) -> str | None:
+    """The logged model a ``models:/m-…`` URI names, else None."""
+    match = _LOGGED_MODEL.match(source or "")
+    return match.group(1) if match else None
+
+
+def _localized(uri: str) -> str:
+    """``mlflow-artifacts:/path`` as the server's own destination, when running inside ``mlflow server``."""
+    destination = os.environ.get(_SERVER_DESTINATION_ENV)
+    parsed = urlparse(uri)
+    if parsed.scheme == "mlflow-artifacts" and destination:
+        return destination.rstrip("/") + "/" + parsed.path.lstrip("/")
+    return uri
+
+
+def _local_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(parsed.path)
+    if parsed.scheme == "" and uri:
+        return Path(uri)
+    return None
+
+
+def _download(uri: str, workdir: Path, tracking_uri: str | None) -> Path:
+    uri = _localized(uri)
+    local = _local_path(uri)
+    if local is not None:
+        if not local.exists():
+            raise InvalidInput(f"model source {uri!r} does not exist")
+        return local
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir), tracking_uri=tracking_uri))
+
+
+def fetch_source(
+    source: str,
+    *,
+    run_id: str | None,
+    model_id: str | None,
+    local_model_path: str | None,
+    tracking_uri: str | None,
+    workdir: Path,
+) -> Fetched:
+    """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage."""
+    model_id = model_id or logged_model_id(source)
+    location = source
+    if model_id:
+        try:
+            logged = MlflowClient(tracking_uri=tracking_uri).get_logged_model(model_id)
+        except MlflowException as exc:
+            raise InvalidInput(f"logged model {model_id!r} of source {source!r} cannot be read: {exc.message}") from None
+        run_id = run_id or logged.source_run_id
+        if logged_model_id(source):
+            location = logged.artifact_location
+    elif urlparse(source).scheme == "runs":
+        parsed = urlparse(source)
+        source_run, _, artifact_path = parsed.path.lstrip("/").partition("/")
+        run_id = run_id or source_run
+        location = MlflowClient(tracking_uri=tracking_uri).get_run(source_run).info.artifact_uri.rstrip("/") + (f"/{artifact_path}" if artifact_path else "")
+    if local_model_path and Path(local_model_path).exists():
+        # log_model(registered_model_name=...) in this process: the folder it just wrote, no second download.
+        return Fetched(Path(local_model_path), run_id or None, model_id)
+    return Fetched(_download(location, workdir, tracking_uri), run_id or None, model_id)

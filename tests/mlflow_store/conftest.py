@@ -1,0 +1,69 @@
+"""Fixtures for MLflow's clients on the catalog: a tracking store in tmp, our catalog as the registry, a small model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from registry_core import Registry  # noqa: E402
+
+
+@dataclass
+class MlflowSetup:
+    """Where MLflow tracks runs, where the catalog lives, and a registry handle on that catalog."""
+
+    tracking_uri: str
+    registry_uri: str
+    database_url: str
+    artifact_root: Path
+
+    def registry(self, actor: str = "alice") -> Registry:
+        return Registry(self.database_url, self.artifact_root, actor=actor)
+
+
+EXPERIMENT = "fraud-detection"
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One MLflow tracking database for the session (creating its tables costs seconds), its artifacts in tmp too."""
+    folder = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    # Without an explicit location MLflow puts run artifacts under ./mlruns of the working directory.
+    mlflow.MlflowClient(tracking_uri=uri).create_experiment(EXPERIMENT, artifact_location=(folder / "mlruns").as_uri())
+    return uri
+
+
+@pytest.fixture
+def mlflow_setup(
+    database_url: str, tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MlflowSetup]:
+    """MLflow pointed at a fresh catalog (SQLite file or PostgreSQL schema) in this process, acting as alice."""
+    root = tmp_path / "registry-artifacts"
+    monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(root))
+    monkeypatch.setenv("REGISTRY_ACTOR", "alice")
+    registry_uri = f"registry+{database_url}"
+    # MLflow also exports both URIs to the environment (for subprocesses): monkeypatch undoes that afterwards.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri)
+    mlflow.set_experiment(EXPERIMENT)
+    try:
+        yield MlflowSetup(tracking_uri, registry_uri, database_url, root)
+    finally:
+        mlflow.set_registry_uri(None)
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def fraud_data() -> tuple[Any, Any]:
+    from sklearn.datasets import make_classification
+
+    return make_classification(n_samples=300, n_features=8, random_state=42)
