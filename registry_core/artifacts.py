@@ -36,6 +36,7 @@ from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
 from .policy import GatePolicy
+from .regular_files import file_kind, open_regular
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -101,6 +102,8 @@ def pack_artifact(
             raise InvalidInput(f"artifact path {str(source)!r} does not exist") from None
         except OSError as exc:
             raise InvalidInput(f"cannot read artifact path {str(source)!r}: {exc.strerror}") from None
+        except ValueError:  # a NUL byte, or text the filesystem's encoding cannot hold
+            raise InvalidInput(f"invalid artifact path {str(source)!r}") from None
         if stat.S_ISDIR(info.st_mode):
             return _pack_directory(store, path, progress)
         if stat.S_ISREG(info.st_mode):
@@ -118,6 +121,12 @@ def download_artifact(
 ) -> Path:
     """Write a version's artifact to ``dest`` (a new path), verified; nothing is left behind on failure."""
     dest = Path(dest).expanduser()
+    try:
+        encoded = os.fsencode(dest)
+    except UnicodeEncodeError:
+        encoded = b"\0"
+    if b"\0" in encoded:  # a NUL byte, or text the filesystem's encoding cannot hold
+        raise InvalidInput(f"invalid destination {str(dest)!r}")
     if dest.exists() or dest.is_symlink():
         raise ConflictError(f"{dest} already exists; choose a new destination")
     parent = dest.parent
@@ -194,7 +203,7 @@ def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob
                 if progress:
                     progress(size)
                 return Blob(sha256=expected, size=size, existed=True)
-        with path.open("rb") as reader:
+        with open_regular(path, what="artifact file") as reader:
             blob = store.put_stream(reader, progress=progress)
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
@@ -209,28 +218,31 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result, Path]]:
     """Every regular file under ``root`` as (relative POSIX path, stat, path), refusing anything that escapes it."""
     resolved_root = root.resolve()
     found: list[tuple[str, os.stat_result, Path]] = []
-    for current, dirnames, filenames in os.walk(root, followlinks=False):
+    for current, dirnames, filenames in os.walk(root, followlinks=False, onerror=_refuse_unreadable):
         here = Path(current)
         for name in sorted(dirnames):
             if (here / name).is_symlink():
                 raise InvalidInput(f"{here / name} is a link to a folder; links to folders are not registered")
         for name in sorted(filenames):
             path = here / name
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(resolved_root):
-                    raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
+            # stat first: a symlink loop fails here (ELOOP) rather than in resolve().
             try:
                 info = path.stat()
             except OSError as exc:
                 raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+            if path.is_symlink() and not path.resolve().is_relative_to(resolved_root):
+                raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
             if not stat.S_ISREG(info.st_mode):
-                raise InvalidInput(f"{path} is not a regular file")
+                raise InvalidInput(f"{path} is {file_kind(info.st_mode)}, not a regular file")
             found.append((path.relative_to(root).as_posix(), info, path))
             if len(found) > _MAX_FILES:
                 raise InvalidInput(f"{root} holds more than {_MAX_FILES} files")
     found.sort(key=lambda entry: entry[0])
     return found
+
+
+def _refuse_unreadable(error: OSError) -> None:
+    raise InvalidInput(f"cannot read {error.filename}: {error.strerror}")
 
 
 def _pack_directory(store: BlobStore, root: Path, progress: Progress | None) -> PackedArtifact:

@@ -10,6 +10,7 @@ registry (``SELECT ... FOR UPDATE``).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .errors import ConflictError, DatabaseUnavailable, InvalidInput, RegistryError, SchemaMismatch
+from .errors import ConflictError, DatabaseUnavailable, InvalidInput, NotFound, RegistryError, SchemaMismatch
 from .migrations import HEAD_REVISION
 
 if TYPE_CHECKING:
@@ -60,27 +61,36 @@ def normalize_url(url: str) -> str:
 class Database:
     """One catalog database: its engine, its transactions and its schema."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the catalog at ``url``; with ``create=False`` a missing or empty one is refused, never made."""
+        if not isinstance(url, str):
+            raise InvalidInput("the database URL must be text")
         url = normalize_url(url)
         try:
             parsed = make_url(url)
-        except ArgumentError:
-            raise InvalidInput(f"invalid database URL {url!r}") from None
-        self.dialect = parsed.get_backend_name()
+            self.dialect = parsed.get_backend_name()
+            self.display_url = parsed.render_as_string(hide_password=True)
+        except Exception:  # make_url raises ArgumentError, ValueError or TypeError depending on the defect
+            raise InvalidInput(f"invalid database URL {_hide_password(url)!r}") from None
         if self.dialect not in ("sqlite", "postgresql"):
             raise InvalidInput(f"unsupported database {self.dialect!r}: use sqlite:/// or postgresql://")
-        self.display_url = parsed.render_as_string(hide_password=True)
-        if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(url, parsed.database)
-        else:
-            self.engine = create_engine(
-                url,
-                pool_pre_ping=True,
-                connect_args={"connect_timeout": 10},
-                # The catalog has no hstore columns; looking the type up is a
-                # catalog query on every new engine's first connect.
-                use_native_hstore=False,
-            )
+        self.create = create
+        try:
+            if self.dialect == "sqlite":
+                self.engine = _sqlite_engine(url, parsed.database, create=create)
+            else:
+                self.engine = create_engine(
+                    url,
+                    pool_pre_ping=True,
+                    connect_args={"connect_timeout": 10},
+                    # The catalog has no hstore columns; looking the type up is a
+                    # catalog query on every new engine's first connect.
+                    use_native_hstore=False,
+                )
+        except RegistryError:
+            raise
+        except Exception as exc:  # an unknown driver, or options the dialect cannot read
+            raise InvalidInput(f"invalid database URL {self.display_url!r}: {_first_line(exc)}") from None
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -143,6 +153,8 @@ class Database:
         if status.up_to_date:
             return
         if status.current is None:
+            if not self.create:
+                raise NotFound(f"{self.display_url} holds no registry catalog; nothing was created")
             self._create_schema_once()
             status = self.schema_status()
             if status.up_to_date:
@@ -280,9 +292,20 @@ def _alembic_config(connection: Connection | None) -> Config:
     return config
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _hide_password(url: str) -> str:
+    """A URL that may not parse, with anything between ``://user:`` and ``@`` masked."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _sqlite_engine(url: str, database: str | None, *, create: bool = True) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
-        parent = Path(database).expanduser().resolve().parent
+        path = Path(database).expanduser().absolute()
+        if not create and not path.is_file():
+            raise NotFound(
+                f"no catalog database at {path}; nothing was created (register a model to start one, "
+                f"or point --db / REGISTRY_DATABASE_URL at an existing catalog)"
+            )
+        parent = path.resolve().parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""Garbage collection of the artifact store: blobs that no version references."""
+"""Garbage collection of the artifact store: blobs that no version references, and stale temporary uploads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from sqlalchemy import select
 
 from .artifacts import manifest_digests
-from .blobstore import BlobInfo, BlobStore
+from .blobstore import BlobInfo, BlobStore, PartialUploads
 from .errors import InvalidInput
 from .records import GarbageReport
 from .rows import VERSIONS
@@ -17,7 +17,7 @@ __all__ = ["collect_garbage"]
 
 
 def collect_garbage(catalog: Catalog, store: BlobStore, *, delete: bool, min_age_seconds: float) -> GarbageReport:
-    """Blobs no version references; with ``delete``, remove them.
+    """Blobs no version references, and temporary uploads a crash left; with ``delete``, remove them.
 
     Blobs younger than ``min_age_seconds`` are left alone, since a registration
     publishes its blob just before committing the version that references it.
@@ -42,13 +42,27 @@ def collect_garbage(catalog: Catalog, store: BlobStore, *, delete: bool, min_age
             recent += 1
             continue
         unreferenced.append(blob)
+    # A crash between writing and publishing a blob leaves its temporary file; the same grace period applies.
+    partials: list[BlobInfo] = []
+    recent_partials = 0
+    if isinstance(store, PartialUploads):
+        for partial in store.iter_partials():
+            if partial.modified > cutoff:
+                recent_partials += 1
+            else:
+                partials.append(partial)
     if delete:
         for blob in unreferenced:
             store.delete(blob.sha256)
+        for partial in partials:
+            store.delete_partial(partial.sha256)  # type: ignore[attr-defined]
     return GarbageReport(
         blobs=[blob.sha256 for blob in unreferenced],
         bytes=sum(blob.size for blob in unreferenced),
         deleted=delete,
         skipped_recent=recent,
         referenced=len(referenced),
+        partials=[partial.sha256 for partial in partials],
+        partial_bytes=sum(partial.size for partial in partials),
+        skipped_recent_partials=recent_partials,
     )

@@ -224,4 +224,12 @@ def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
     # A lone string is iterable too, and would silently become one name per character.
     if isinstance(names, str):
         raise InvalidInput(f"{what} must be a list of names, not the single string {names!r}")
-    return tuple(names) if names is not None else None
+    if names is None:
+        return None
+    if not isinstance(names, Iterable):
+        raise InvalidInput(f"{what} must be a list of names")
+    listed = tuple(names)
+    for entry in listed:
+        if not isinstance(entry, str):
+            raise InvalidInput(f"{what} must be names (text), not {type(entry).__name__}")
+    return listed

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from .actions import STAGE_ACTIONS
+from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
 from .errors import InvalidInput, NotFound
 from .governance import GATE_ACTIONS, gate_inputs, unmet_gates
@@ -49,6 +49,7 @@ __all__ = [
     "get_version",
     "list_models",
     "list_versions",
+    "parse_actions",
     "resolve",
     "resolve_with_policy",
     "show",
@@ -234,27 +235,57 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
 
 
 def audit_events(
-    catalog: Catalog, name: str | None, *, version: int | str | None, limit: int, after_seq: int | None
+    catalog: Catalog,
+    name: str | None,
+    *,
+    version: int | str | None,
+    limit: int,
+    after_seq: int | None,
+    actions: Iterable[str | AuditAction] | None = None,
 ) -> list[AuditEntry]:
-    """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it."""
-    if not 1 <= limit <= MAX_LIST:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}")
+    """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it.
+
+    ``actions`` keeps only events of those actions (filtered by the database, on its index of action and sequence).
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be a whole number between 1 and {MAX_LIST}")
+    if after_seq is not None and (isinstance(after_seq, bool) or not isinstance(after_seq, int)):
+        raise InvalidInput("after_seq must be a whole number")
     if version is not None and name is None:
         raise InvalidInput("a version filter needs a model name")
     if name is not None:
         validate_name(name)
     number = validate_version_number(version) if version is not None else None
+    wanted = parse_actions(actions) if actions is not None else None
     query = select(AUDIT)
     if name is not None:
         query = query.where(AUDIT.c.model == name)
     if number is not None:
         query = query.where(AUDIT.c.version == number)
+    if wanted is not None:
+        query = query.where(AUDIT.c.action.in_(wanted))
     with catalog.read() as connection:
         if after_seq is not None:
             rows = connection.execute(query.where(AUDIT.c.seq > after_seq).order_by(AUDIT.c.seq).limit(limit)).all()
         else:
             rows = list(reversed(connection.execute(query.order_by(AUDIT.c.seq.desc()).limit(limit)).all()))
         return [audit_entry(row) for row in rows]
+
+
+def parse_actions(actions: Iterable[str | AuditAction]) -> list[str]:
+    """Audit action names, each checked against :class:`AuditAction`; at least one."""
+    if isinstance(actions, str):
+        actions = [actions]
+    result: list[str] = []
+    for action in actions:
+        try:
+            result.append(AuditAction(action.lower() if isinstance(action, str) else action).value)
+        except ValueError:
+            known = ", ".join(a.value for a in AuditAction)
+            raise InvalidInput(f"unknown audit action {action!r}: use one of {known}") from None
+    if not result:
+        raise InvalidInput("no audit actions given")
+    return sorted(set(result))
 
 
 def verify_audit(catalog: Catalog) -> AuditReport:

@@ -129,13 +129,18 @@ class StageChange:
 
 @dataclass(frozen=True)
 class GarbageReport:
-    """Blobs that no version references (and whether they were deleted)."""
+    """Blobs that no version references and stale temporary uploads (and whether they were deleted)."""
 
     blobs: list[str]
     bytes: int
     deleted: bool
     skipped_recent: int
     referenced: int
+    #: Temporary uploads older than the grace period (left by a crash mid-registration), by file name.
+    partials: list[str] = field(default_factory=list)
+    partial_bytes: int = 0
+    #: Temporary uploads younger than the grace period (a registration may still be writing them).
+    skipped_recent_partials: int = 0
 
 
 @dataclass(frozen=True)

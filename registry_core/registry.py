@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import garbage, governance, labels, queries, versions, workflow
+from .actions import AuditAction
 from .artifacts import download_artifact, load_artifact, pack_artifact
 from .audit import AuditReport
 from .blobstore import BlobStore, Progress, open_store
@@ -60,9 +61,9 @@ class Registry:
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
-    else a SQLite file and a folder under ``./.registry/``. An empty database is
-    created at the newest schema; an older one must be upgraded explicitly
-    (``registry db upgrade``).
+    else a SQLite file and a folder under ``./.registry/``. An empty (or missing
+    SQLite) database is created at the newest schema, unless ``create=False``
+    (then: ``NotFound``); an older one must be upgraded (``registry db upgrade``).
     """
 
     def __init__(
@@ -72,10 +73,11 @@ class Registry:
         *,
         actor: str | None = None,
         store: BlobStore | None = None,
+        create: bool = True,
     ) -> None:
         self.actor = validate_actor(actor if actor is not None else default_actor())
         self._owns_connections = True
-        self.db = Database(database_url or default_database_url())
+        self.db = Database(database_url or default_database_url(), create=create)
         try:
             self.db.ensure_schema()
         except BaseException:
@@ -216,9 +218,12 @@ class Registry:
         version: int | str | None = None,
         limit: int = 100,
         after_seq: int | None = None,
+        actions: Iterable[str | AuditAction] | None = None,
     ) -> list[AuditEntry]:
-        """Audit events in order: the newest ``limit``, or with ``after_seq`` the first ``limit`` after it."""
-        return queries.audit_events(self.catalog, name, version=version, limit=limit, after_seq=after_seq)
+        """The newest ``limit`` audit events in order (or the first after ``after_seq``), of ``actions`` if given."""
+        return queries.audit_events(
+            self.catalog, name, version=version, limit=limit, after_seq=after_seq, actions=actions
+        )
 
     def verify_audit(self) -> AuditReport:
         """Walk the whole audit chain and report the first break, if any."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidInput
 from .stages import Stage, parse_stage
-from .validation import validate_alias, validate_name, validate_version_number
+from .validation import is_number, validate_alias, validate_name, validate_version_number
 
 __all__ = ["ModelRef", "parse_model_uri"]
 
@@ -55,7 +55,7 @@ def parse_model_uri(uri: str, *, allow_model: bool = False) -> ModelRef:
         raise InvalidInput(f"invalid model URI {uri!r}: expected exactly one of VERSION, STAGE or latest after the name")
     if selector.lower() == "latest":
         return ModelRef(name=name, latest=True)
-    if selector.isdigit():
+    if is_number(selector):
         return ModelRef(name=name, version=validate_version_number(selector))
     try:
         return ModelRef(name=name, stage=parse_stage(selector))

@@ -13,6 +13,7 @@ from .errors import InvalidInput
 __all__ = [
     "ALIAS_PATTERN",
     "MAX_DESCRIPTION",
+    "MAX_JSON_DEPTH",
     "MAX_MODEL_CARD",
     "MAX_TAGS",
     "MAX_TAG_VALUE",
@@ -23,6 +24,7 @@ __all__ = [
     "validate_description",
     "validate_json_object",
     "validate_metrics",
+    "is_number",
     "validate_name",
     "validate_params",
     "validate_tags",
@@ -46,7 +48,11 @@ MAX_PARAM_VALUE = 6_000
 MAX_PARAMS = 1_000
 MAX_REFERENCE = 512
 MAX_JSON_DOCUMENT = 1_000_000
+#: How deeply JSON objects and arrays may nest: far more than any real document, far less than the parser's recursion.
+MAX_JSON_DEPTH = 64
 MAX_VERSION = 2**31 - 1
+#: Version and sequence numbers: ASCII digits only (``str.isdigit`` also accepts ``²`` and ``١``).
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def validate_name(name: str, *, what: str = "model name") -> str:
@@ -77,13 +83,18 @@ def validate_actor(actor: str) -> str:
     return text
 
 
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a non-negative integer written in ASCII digits (and not too long to be one)."""
+    return isinstance(text, str) and len(text) <= 20 and _DIGITS.fullmatch(text) is not None
+
+
 def validate_version_number(version: int | str) -> int:
-    """Read a version number: a positive integer."""
+    """Read a version number: a positive integer, given as an int or in ASCII digits."""
     if isinstance(version, bool):
         raise InvalidInput(f"invalid version {version!r}: expected a positive integer")
     if isinstance(version, int):
         number = version
-    elif isinstance(version, str) and version.strip().isdigit():
+    elif isinstance(version, str) and is_number(version.strip()):
         number = int(version.strip())
     else:
         raise InvalidInput(f"invalid version {_shown(version)}: expected a positive integer")
@@ -100,7 +111,16 @@ def validate_text(value: str | None, *, what: str, limit: int) -> str | None:
         raise InvalidInput(f"invalid {what}: expected text")
     if len(value) > limit:
         raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {limit}")
-    return value
+    return _unicode(value, what=what)
+
+
+def _unicode(text: str, *, what: str) -> str:
+    """``text`` if it can be stored as UTF-8: lone surrogates (undecodable bytes of a command line) cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode text (it holds a lone surrogate, or undecodable bytes)") from None
+    return text
 
 
 def validate_description(value: str | None) -> str | None:
@@ -111,13 +131,14 @@ def validate_description(value: str | None) -> str | None:
 def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Return tags whose keys and values are within the documented limits."""
     result: dict[str, str] = {}
+    _require_mapping(tags, what="tags")
     for key, value in (tags or {}).items():
         _validate_key(key, what="tag key")
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r}: value must be text")
         if len(value) > MAX_TAG_VALUE:
             raise InvalidInput(f"tag {key!r}: value is {len(value)} characters long; the limit is {MAX_TAG_VALUE}")
-        result[key] = value
+        result[key] = _unicode(value, what=f"tag {key!r}")
     if len(result) > MAX_TAGS:
         raise InvalidInput(f"{len(result)} tags given; the limit is {MAX_TAGS}")
     return result
@@ -133,12 +154,13 @@ def validate_tag_keys(keys: Iterable[str]) -> list[str]:
 def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
     """Return parameters as text, each within the documented limits."""
     result: dict[str, str] = {}
+    _require_mapping(params, what="params")
     for key, value in (params or {}).items():
         _validate_key(key, what="param name")
-        text = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else _json_text(value, what=f"param {key!r}")
         if len(text) > MAX_PARAM_VALUE:
             raise InvalidInput(f"param {key!r}: value is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}")
-        result[key] = text
+        result[key] = _unicode(text, what=f"param {key!r}")
     if len(result) > MAX_PARAMS:
         raise InvalidInput(f"{len(result)} params given; the limit is {MAX_PARAMS}")
     return result
@@ -147,6 +169,7 @@ def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
 def validate_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     """Return metrics as finite floats."""
     result: dict[str, float] = {}
+    _require_mapping(metrics, what="metrics")
     for key, value in (metrics or {}).items():
         _validate_key(key, what="metric name")
         try:
@@ -166,19 +189,102 @@ def validate_json_object(value: Any, *, what: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        value = parse_json(value, what=what)
     if not isinstance(value, dict):
         raise InvalidInput(f"{what} must be a JSON object")
+    return json.loads(_json_text(value, what=what))
+
+
+def parse_json(text: str, *, what: str) -> Any:
+    """Parse JSON text, refusing documents too long or nested too deeply before the parser recurses into them."""
+    if len(text) > MAX_JSON_DOCUMENT:
+        raise InvalidInput(f"{what} is {len(text)} characters long; the limit is {MAX_JSON_DOCUMENT}")
+    depth = _text_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{what} nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # NaN or Infinity, or a number too long to convert
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _text_depth(text: str) -> int:
+    """How deeply brackets nest in JSON text, outside strings: one pass, no recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_text(value: Any, *, what: str) -> str:
+    """``value`` as JSON text, if it is plain JSON (objects with text keys, lists, text, finite numbers, booleans, null)."""
+    _check_plain_json(value, what=what)
     try:
         text = json.dumps(value, allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"{what} cannot be stored as JSON: {exc}") from None
     if len(text) > MAX_JSON_DOCUMENT:
         raise InvalidInput(f"{what} is {len(text)} characters as JSON; the limit is {MAX_JSON_DOCUMENT}")
-    return json.loads(text)
+    return text
+
+
+def _check_plain_json(value: Any, *, what: str) -> None:
+    """Walk a Python value without recursion: too deep (or cyclic), too large, or not JSON is refused."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_JSON_DOCUMENT:
+            raise InvalidInput(f"{what} cannot be stored as JSON: it holds more than {MAX_JSON_DOCUMENT} values")
+        if item is None or isinstance(item, (bool, int)):
+            continue
+        if isinstance(item, str):
+            _unicode(item, what=what)
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidInput(f"{what} cannot be stored as JSON: {item!r} is not a finite number")
+            continue
+        if isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_JSON_DEPTH:
+                raise InvalidInput(f"{what} cannot be stored as JSON: it nests more than {MAX_JSON_DEPTH} levels deep (or contains itself)")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    # The key types json.dumps turns into text; anything else is refused.
+                    if not (key is None or isinstance(key, (str, int, bool))
+                            or (isinstance(key, float) and math.isfinite(key))):
+                        raise InvalidInput(f"{what} cannot be stored as JSON: the key {_shown(key)} is not text")
+                    if isinstance(key, str):
+                        _unicode(key, what=what)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+            continue
+        raise InvalidInput(f"{what} cannot be stored as JSON: it holds a {type(item).__name__}")
 
 
 def parse_key_values(items: Iterable[str], *, what: str) -> dict[str, str]:
@@ -190,6 +296,11 @@ def parse_key_values(items: Iterable[str], *, what: str) -> dict[str, str]:
             raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
         result[key] = value
     return result
+
+
+def _require_mapping(value: Any, *, what: str) -> None:
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidInput(f"{what} must be a mapping of names to values, not {type(value).__name__}")
 
 
 def _validate_key(key: str, *, what: str) -> str:

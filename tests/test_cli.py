@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
+from registry_core import Registry
 from registry_core.cli import cli
 
 
@@ -278,7 +279,9 @@ def test_audit_verify_names_catalog_rows_that_differ_from_the_log(run, artifact:
     assert lines[1].startswith("  model_versions fraud version 1: artifact file ffff") and lines[1].endswith("(event 2)")
 
 
-def test_db_status_and_upgrade(run):
+def test_db_status_and_upgrade(run, database_url: str):
+    if database_url.startswith("sqlite:///"):
+        Path(database_url[len("sqlite:///"):]).touch()  # an empty database; a missing one is refused
     status = as_json(run("db", "status", "--json"))
     assert status["up_to_date"] is False and status["current"] is None
     upgraded = as_json(run("db", "upgrade", "--json"))
@@ -294,6 +297,7 @@ def test_console_script_prints_no_traceback(tmp_path: Path):
         "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
         "REGISTRY_ARTIFACT_ROOT": str(tmp_path / "a"),
     }
+    Registry(env["REGISTRY_DATABASE_URL"], tmp_path / "a").close()
     result = subprocess.run(
         [str(script), "show", "models:/ghost/1"], env=env, capture_output=True, text=True, timeout=60
     )

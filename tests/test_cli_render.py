@@ -60,7 +60,7 @@ def test_a_decision_reads_in_the_past_tense(decision: str, shown: str):
     """An approval shows as "approved by", a rejection as "rejected by"."""
     record = ApprovalRecord(model="fraud", version=1, approver="bob", decision=decision, comment="no", recorded_at=MOMENT)
     lines = render.details_lines(details(decisions=[record]))
-    assert f"    {shown} at 2025-01-02 03:04:05: no" in lines
+    assert f"    {shown} at 2025-01-02 03:04:05 UTC: no" in lines
 
 
 @pytest.mark.parametrize(
@@ -81,4 +81,6 @@ def test_registration_in_the_stage_history_names_its_stage(action: str):
         before={}, after={"stage": "None"}, hash="0" * 64,
     )
     assert render.stage_change(event) == "registered in None"
-    assert render.audit_lines([event])[0].startswith("#2 2025-01-02T03:04:05Z alice version.register fraud v1 ")
+    header, row = render.audit_lines([event])
+    assert header.split() == ["SEQ", "TIME", "ACTOR", "ACTION", "VERSION", "CHANGE"]
+    assert row.split()[:8] == ["#2", "2025-01-02", "03:04:05", "UTC", "alice", "version.register", "fraud", "v1"]

@@ -50,8 +50,8 @@ main = entry_point.load()
 os.environ.update(REGISTRY_DATABASE_URL=sys.argv[1], REGISTRY_ARTIFACT_ROOT=sys.argv[2], REGISTRY_ACTOR="alice")
 model, workdir = sys.argv[3], sys.argv[4]
 commands = [
-    ["db", "status"],
     ["db", "upgrade"],
+    ["db", "status"],
     ["register", "fraud", model, "--metric", "auc=0.9", "--tag", "owner=risk"],
     ["models"],
     ["versions", "fraud"],
@@ -71,6 +71,8 @@ commands = [
     ["download", "models:/fraud@champion", workdir + "/downloaded.bin"],
     ["gc"],
     ["audit", "fraud"],
+    ["audit", "--action", "version.promote"],
+    ["history", "fraud"],
     ["audit", "--verify"],
     ["webhook", "add", "http://127.0.0.1:9/hook", "--event", "all", "--secret", "s" * 32, "--model", "other"],
     ["webhook", "list"],

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .fsspec_store import FsspecBlobStore
 from .local import LocalBlobStore
-from .protocol import Blob, BlobInfo, BlobStore, Progress, check_digest
+from .protocol import Blob, BlobInfo, BlobStore, PartialUploads, Progress, check_digest
 from .streams import copy_hashing, copy_verified, hash_file, read_verified
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "BlobStore",
     "FsspecBlobStore",
     "LocalBlobStore",
+    "PartialUploads",
     "Progress",
     "check_digest",
     "copy_hashing",

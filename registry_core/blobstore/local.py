@@ -7,17 +7,21 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from ..errors import NotFound, StoreUnavailable
+from ..errors import InvalidInput, NotFound, StoreUnavailable
 from .protocol import Blob, BlobInfo, Progress, check_digest, is_digest
 from .streams import copy_hashing
 
 __all__ = ["LocalBlobStore"]
+
+#: What :meth:`LocalBlobStore.put_stream` names its temporary files.
+_PARTIAL_NAME = re.compile(r"[0-9a-f]{32}\.partial")
 
 
 class LocalBlobStore:
@@ -104,6 +108,24 @@ class LocalBlobStore:
         path = self._path(check_digest(sha256))
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+    def iter_partials(self) -> Iterator[BlobInfo]:
+        """Temporary files under ``incoming/`` that a crash left behind (or a registration still writes)."""
+        incoming = self.root / "incoming"
+        if not incoming.is_dir():
+            return
+        for path in sorted(incoming.glob("*.partial")):
+            if not _PARTIAL_NAME.fullmatch(path.name):
+                continue  # not one of ours
+            with contextlib.suppress(FileNotFoundError):  # finished meanwhile
+                info = path.lstat()
+                yield BlobInfo(sha256=path.name, size=info.st_size, modified=info.st_mtime)
+
+    def delete_partial(self, name: str) -> None:
+        if not _PARTIAL_NAME.fullmatch(name):
+            raise InvalidInput(f"invalid temporary upload name {name!r}")
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "incoming" / name).unlink()
 
 
 def _writeback_starter(fd: int) -> Callable[[], None] | None:

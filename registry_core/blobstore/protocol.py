@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from ..errors import InvalidInput
 
-__all__ = ["Blob", "BlobInfo", "BlobStore", "Progress", "check_digest", "is_digest"]
+__all__ = ["Blob", "BlobInfo", "BlobStore", "PartialUploads", "Progress", "check_digest", "is_digest"]
 
 _SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -68,6 +68,19 @@ class BlobStore(Protocol):
 
     def location(self, sha256: str) -> str:
         """Where the blob lives, as a URL."""
+        ...
+
+
+@runtime_checkable
+class PartialUploads(Protocol):
+    """A store whose interrupted writes can leave temporary files behind (a crash mid-registration)."""
+
+    def iter_partials(self) -> Iterator[BlobInfo]:
+        """Every temporary upload still present; ``sha256`` holds its file name."""
+        ...
+
+    def delete_partial(self, name: str) -> None:
+        """Remove one temporary upload, by the name :meth:`iter_partials` gave."""
         ...
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import IntegrityFailure, InvalidInput
+from ..regular_files import open_regular
 from .protocol import BlobStore, Progress
 
 __all__ = ["CHUNK", "copy_hashing", "copy_verified", "hash_file", "read_verified"]
@@ -26,7 +27,7 @@ def hash_file(path: Path, *, progress: Progress | None = None) -> tuple[str, int
     """The sha256 and size of a file, read in chunks into one reused buffer."""
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb", buffering=0) as reader:
+    with open_regular(path, what="file") as reader:
         buffer = bytearray(max(1, min(CHUNK, os.fstat(reader.fileno()).st_size)))
         view = memoryview(buffer)
         while count := reader.readinto(buffer):

@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from ..config import (
     ACTOR_ENV,
@@ -16,7 +17,7 @@ from ..config import (
     default_database_url,
 )
 from ..errors import RegistryError
-from .context import CliState, fail, set_json
+from .context import CliState, OneLineUsageError, fail, set_json, wants_json
 
 #: The module (under registry_core.cli) that defines each command. A module is
 #: imported only when one of its commands runs, or for the help listing, so that
@@ -30,6 +31,7 @@ COMMAND_MODULES = {
     "describe": "labels",
     "download": "versions",
     "gc": "versions",
+    "history": "audit",
     "models": "versions",
     "policy": "governance",
     "promote": "workflow",
@@ -58,11 +60,26 @@ class _RegistryGroup(click.Group):
                 self.add_command(command)
         return super().get_command(ctx, cmd_name)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except (OneLineUsageError, NoArgsIsHelpError):
+            raise
+        except click.UsageError as error:
+            raise OneLineUsageError.of(error) from None
+
     def invoke(self, ctx: click.Context) -> Any:
+        # A subcommand's own --json counts for its usage errors too, though parsing it is what failed.
+        given = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+        subcommand_json = "--json" in given[: given.index("--")] if "--" in given else "--json" in given
         try:
             return super().invoke(ctx)
         except RegistryError as error:
             fail(ctx, error)
+        except (OneLineUsageError, NoArgsIsHelpError):
+            raise
+        except click.UsageError as error:
+            raise OneLineUsageError.of(error, parent=ctx, as_json=wants_json(ctx) or subcommand_json) from None
         finally:
             state = ctx.obj
             if isinstance(state, CliState):

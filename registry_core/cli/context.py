@@ -33,11 +33,11 @@ class CliState:
         self.as_json = as_json
         self._registry: Registry | None = None
 
-    def registry(self) -> Registry:
+    def registry(self, *, create: bool = True) -> Registry:
         if self._registry is None:
             from ..registry import Registry
 
-            self._registry = Registry(self.db, self.artifacts, actor=self.actor)
+            self._registry = Registry(self.db, self.artifacts, actor=self.actor, create=create)
         return self._registry
 
     def close(self) -> None:
@@ -52,9 +52,13 @@ def state(ctx: click.Context) -> CliState:
     return found
 
 
-def registry(ctx: click.Context) -> Registry:
-    """The registry the global options point at, opened on first use."""
-    return state(ctx).registry()
+def registry(ctx: click.Context, *, read_only: bool = False) -> Registry:
+    """The registry the global options point at, opened on first use.
+
+    A read-only command passes ``read_only``: a missing or empty catalog is then
+    refused (one line, exit 1) instead of created in the working directory.
+    """
+    return state(ctx).registry(create=not read_only)
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -103,14 +107,49 @@ def emit(ctx: click.Context, value: Any, human: Callable[[], Iterable[str]]) -> 
             click.echo(line)
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped, so an error stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def fail(ctx: click.Context, error: RegistryError) -> NoReturn:
     """Report a refusal as one line on stderr (JSON with ``--json``) and exit 1."""
     if wants_json(ctx):
         click.echo(json.dumps(error.to_dict(), sort_keys=True), err=True)
     else:
-        click.echo(f"registry: error: {error.message}", err=True)
+        click.echo(f"registry: error: {one_line(error.message)}", err=True)
     ctx.exit(1)
     raise AssertionError("unreachable")
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line and a pointer to ``--help`` (exit 2), instead of click's usage block."""
+
+    def __init__(
+        self, message: str, ctx: click.Context | None = None, *, as_json: bool = False, command: str = "registry"
+    ) -> None:
+        super().__init__(message, ctx)
+        self.as_json = as_json
+        self.command = ctx.command_path if ctx is not None else command
+
+    @classmethod
+    def of(cls, error: click.UsageError, *, parent: click.Context | None = None, as_json: bool = False) -> OneLineUsageError:
+        """``error`` shown as one line; ``parent`` names the command when the error carries no context."""
+        command = "registry"
+        if parent is not None:
+            command = " ".join(filter(None, (parent.command_path, parent.invoked_subcommand)))
+        return cls(error.format_message(), error.ctx, as_json=as_json, command=command)
+
+    def show(self, file: Any = None) -> None:
+        # Named "registry" however the group was invoked (python -m, a test runner), like the "registry:" prefix.
+        command = " ".join(["registry", *self.command.split()[1:]])
+        if self.as_json:
+            document = {"error": "usage", "message": self.message, "help": f"{command} --help"}
+            click.echo(json.dumps(document, sort_keys=True), err=True)
+        else:
+            click.echo(f"registry: error: {one_line(self.message.rstrip('.'))}; see '{command} --help'", err=True)
 
 
 def log_to_stderr(level: str) -> None:

@@ -38,7 +38,7 @@ def db_status(ctx: click.Context) -> None:
     """Show the catalog schema's revision and whether it needs an upgrade."""
     from ..database import Database
 
-    database = Database(state(ctx).db)
+    database = Database(state(ctx).db, create=False)
     try:
         status = database.schema_status()
     finally:

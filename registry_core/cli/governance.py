@@ -72,7 +72,6 @@ def policy(
     allow_pickle: bool | None,
 ) -> None:
     """Show the governance policy of NAME, or change the parts given."""
-    catalog = registry(ctx)
     for flag, values, label in (
         (clear_staging_checks, staging_checks, "staging checks"),
         (clear_production_checks, production_checks, "production checks"),
@@ -91,9 +90,9 @@ def policy(
         "allow_pickle": allow_pickle,
     }
     if all(value is None for value in changes.values()):
-        current = catalog.get_policy(name)
+        current = registry(ctx, read_only=True).get_policy(name)
     else:
-        current = catalog.set_policy(name, **changes)
+        current = registry(ctx).set_policy(name, **changes)
     emit(ctx, current, lambda: render.policy_lines(current))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,9 +25,50 @@ if TYPE_CHECKING:
 _DECISIONS_DONE = (("approve", "approved"), ("reject", "rejected"))
 
 
+#: Every timestamp in the human-readable output: UTC, to the second, zone spelled out.
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+#: The widest line of a table of audit events (the summary column gives way).
+ROW_WIDTH = 100
+
+
 def when(moment: Any) -> str:
-    """A timestamp to the second, or ``-`` for none."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    """A timestamp as ``2026-11-29 13:05:01 UTC``, or ``-`` for none.
+
+    Takes a datetime (one without a zone is UTC, as the catalog stores it) or
+    the ISO 8601 text of an audit event (``2026-11-29T13:05:01.123456Z``).
+    """
+    if not moment:
+        return "-"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(TIME_FORMAT)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in ``…`` when cut."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summary(value: Any, *, keys: int = 3, width: int = 80) -> str:
+    """The first ``keys`` entries of a JSON object on one line, values shortened; ``--json`` has it all."""
+    if not isinstance(value, dict):
+        return shorten(compact(value), width)
+    items = sorted(value.items())
+    shown = ", ".join(f"{k}={shorten(_scalar(v), 24)}" for k, v in items[:keys])
+    if len(items) > keys:
+        shown += f", … ({len(items) - keys} more)"
+    return shorten(shown, width)
+
+
+def _scalar(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def compact(value: Any) -> str:
@@ -113,7 +155,7 @@ def details_lines(d: VersionDetails) -> list[str]:
     lines.append("  checks:" + ("" if d.checks else "         (none)"))
     lines.extend(
         f"    {c.name}: {'passed' if c.passed else 'FAILED'} by {c.recorded_by} at {when(c.recorded_at)}"
-        + (f" {compact(c.details)}" if c.details else "")
+        + (f" ({summary(c.details)})" if c.details else "")
         for c in d.checks
     )
     lines.append("  decisions:" + ("" if d.decisions else "      (none)"))
@@ -123,7 +165,7 @@ def details_lines(d: VersionDetails) -> list[str]:
         for a in d.decisions
     )
     lines.append("  stage history:")
-    lines.extend(f"    #{e.seq} {e.recorded_at} {e.actor}: {stage_change(e)}" for e in d.stage_history)
+    lines.extend(f"    #{e.seq} {when(e.recorded_at)} {e.actor}: {stage_change(e)}" for e in d.stage_history)
     if d.next_stage is not None:
         if d.unmet_gates:
             lines.append(f"  before {d.next_stage}:")
@@ -156,6 +198,16 @@ def garbage_lines(report: GarbageReport, min_age: float) -> list[str]:
     lines.extend(f"  {sha256}" for sha256 in report.blobs)
     if report.skipped_recent:
         lines.append(f"{report.skipped_recent} unreferenced blob(s) younger than {min_age:g} s left alone")
+    if report.partials:
+        verb = "deleted" if report.deleted else "stale (dry run; --delete removes them)"
+        lines.append(
+            f"{len(report.partials)} interrupted upload(s) under incoming/, {report.partial_bytes} bytes, {verb}"
+        )
+        lines.extend(f"  incoming/{name}" for name in report.partials)
+    if report.skipped_recent_partials:
+        lines.append(
+            f"{report.skipped_recent_partials} upload(s) in incoming/ younger than {min_age:g} s left alone"
+        )
     return lines
 
 
@@ -187,14 +239,68 @@ def policy_lines(policy: GatePolicy) -> list[str]:
 
 
 def audit_lines(events: Sequence[AuditEntry]) -> list[str]:
+    """Audit events as a table, one row each of at most :data:`ROW_WIDTH` characters; ``--json`` has them whole."""
     if not events:
         return ["no audit events"]
-    return [
-        f"#{e.seq} {e.recorded_at} {e.actor} {e.action} "
-        f"{e.model or ''}{' v' + str(e.version) if e.version is not None else ''} "
-        f"{compact(e.before)} -> {compact(e.after)}"
+    rows = [
+        (f"#{e.seq}", when(e.recorded_at), shorten(e.actor, 16), str(e.action),
+         shorten((e.model or "-") + (f" v{e.version}" if e.version is not None else ""), 28))
         for e in events
     ]
+    header = ("SEQ", "TIME", "ACTOR", "ACTION", "VERSION")
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    room = max(ROW_WIDTH - sum(widths) - 2 * len(widths), 12)
+    return table(
+        (*header, "CHANGE"),
+        [(*row, shorten(audit_change(e), room)) for row, e in zip(rows, events, strict=True)],
+    )
+
+
+def audit_change(event: AuditEntry) -> str:
+    """What an audit event changed, before -> after, key by key: ``stage: Staging -> Production``."""
+    before = event.before if isinstance(event.before, dict) else {}
+    after = event.after if isinstance(event.after, dict) else {}
+    if not isinstance(event.before, dict) or not isinstance(event.after, dict):
+        return f"{compact(event.before)} -> {compact(event.after)}"
+    if before and not after:
+        return "removed " + ", ".join(f"{key}={_short(value)}" for key, value in before.items())
+    parts = []
+    # The stage first; keys only in ``before`` are context (the replaced Production version), not changes.
+    for key in sorted(after, key=lambda k: k != "stage"):
+        old, new = before.get(key), after[key]
+        if key in before and old != new:
+            parts.append(f"{key}: {_short(old)} -> {_short(new)}")
+        elif key not in before and new not in (None, "", [], {}):
+            parts.append(f"{key}={_short(new)}")
+    return ", ".join(parts) or "-"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_short(v) for v in value) or "[]"
+    return shorten(_scalar(value), 40) if value is not None else "-"
+
+
+def history_table(events: Sequence[AuditEntry]) -> list[str]:
+    """How Production changed: each promotion and rollback, who approved it, who did it and why."""
+    if not events:
+        return ["Production never changed"]
+    rows = []
+    for e in events:
+        before = e.before if isinstance(e.before, dict) else {}
+        after = e.after if isinstance(e.after, dict) else {}
+        change = "rollback" if e.action == "version.rollback" else "promote"
+        previous = before.get("production")
+        rows.append((
+            when(e.recorded_at),
+            str(e.version),
+            change,
+            str(previous) if previous is not None else "-",
+            shorten(", ".join(after.get("approved_by") or []) or "-", 30),
+            shorten(e.actor, 20),
+            shorten(after.get("reason") or "-", 40),
+        ))
+    return table(("WHEN", "VERSION", "CHANGE", "REPLACED", "APPROVED_BY", "BY", "REASON"), rows)
 
 
 def audit_report_lines(report: AuditReport) -> list[str]:

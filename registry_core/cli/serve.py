@@ -46,7 +46,7 @@ def serve_command(
         model_uri=model_uri, reload_secret=reload_secret or None, poll_interval=poll_interval,
         shadow_uri=shadow_uri, canary_uri=canary_uri, canary_percent=canary_percent, prediction_log=prediction_log,
     )
-    catalog = registry(ctx)
+    catalog = registry(ctx, read_only=True)
     log_to_stderr(log_level)
 
     def ready(runtime: Any, address: Any) -> None:

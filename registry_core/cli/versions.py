@@ -59,7 +59,7 @@ def register(
 @click.pass_context
 def download(ctx: click.Context, uri: str, dest: str) -> None:
     """Write the artifact of URI to DEST (a new path), verifying every byte against the catalog's digest."""
-    catalog = registry(ctx)
+    catalog = registry(ctx, read_only=True)
     version = catalog.resolve(uri)
     with _progress_bar(version.artifact_size, "downloading and verifying") as progress:
         written = catalog.download(version.uri, dest, progress=progress)
@@ -76,8 +76,12 @@ def download(ctx: click.Context, uri: str, dest: str) -> None:
 @common_options
 @click.pass_context
 def gc(ctx: click.Context, delete: bool, min_age: float) -> None:
-    """List artifact blobs that no version references; --delete removes them. Referenced blobs are never touched."""
-    report = registry(ctx).collect_garbage(delete=delete, min_age_seconds=min_age)
+    """List artifact blobs that no version references, and interrupted uploads; --delete removes them.
+
+    Referenced blobs are never touched; anything younger than --min-age is left alone.
+    """
+    # Never on a missing catalog: every blob would look unreferenced.
+    report = registry(ctx, read_only=True).collect_garbage(delete=delete, min_age_seconds=min_age)
     emit(ctx, report, lambda: render.garbage_lines(report, min_age))
 
 
@@ -86,7 +90,7 @@ def gc(ctx: click.Context, delete: bool, min_age: float) -> None:
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """List registered models with their latest and Production versions."""
-    found = registry(ctx).list_models()
+    found = registry(ctx, read_only=True).list_models()
     emit(ctx, found, lambda: render.model_table(found))
 
 
@@ -99,7 +103,7 @@ def models(ctx: click.Context) -> None:
 @click.pass_context
 def versions(ctx: click.Context, name: str, stage: str | None, limit: int, before: int | None) -> None:
     """List versions of model NAME, newest first."""
-    found = registry(ctx).list_versions(name, stage=stage, limit=limit, before=before)
+    found = registry(ctx, read_only=True).list_versions(name, stage=stage, limit=limit, before=before)
     emit(ctx, found, lambda: render.version_table(found))
 
 
@@ -109,8 +113,8 @@ def versions(ctx: click.Context, name: str, stage: str | None, limit: int, befor
 @click.pass_context
 def show(ctx: click.Context, uri: str) -> None:
     """Show a version (or, for models:/NAME, a model) with its lineage, checks, approvals and gates."""
-    catalog = registry(ctx)
     ref = parse_model_uri(uri, allow_model=True)
+    catalog = registry(ctx, read_only=True)
     if ref.version is None and ref.stage is None and ref.alias is None and not ref.latest:
         model = catalog.get_model(ref.name)
         emit(ctx, model, lambda: render.model_lines(model))
@@ -133,10 +137,19 @@ def _progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], Non
 
 
 def _read_text(path: str, *, what: str) -> str:
+    from ..regular_files import open_regular
+    from ..validation import MAX_MODEL_CARD
+
+    # A UTF-8 character is at most 4 bytes: anything longer is over the limit, however it decodes.
+    most = 4 * MAX_MODEL_CARD
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        with open_regular(path, what=what) as handle:
+            data = handle.read(most + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
+    if len(data) > most:
+        raise InvalidInput(f"{what} {path!r} is longer than the limit of {MAX_MODEL_CARD} characters")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{what} {path!r} is not UTF-8 text") from None

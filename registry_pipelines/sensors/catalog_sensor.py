@@ -56,7 +56,7 @@ def read_cursor(cursor: str | None) -> int:
     """The last audit sequence number a sensor handled; 0 before its first event."""
     if cursor is None or cursor == "":
         return 0
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()):
         raise ValueError(f"sensor cursor {cursor!r} is not an audit sequence number; reset the sensor's cursor")
     return int(cursor)
 

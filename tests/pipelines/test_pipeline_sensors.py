@@ -354,3 +354,13 @@ def test_production_sensor_nothing_new(pipeline, resource, instance, catalog, mo
     result = tick(sensor, resource, instance, None)
     assert not result.run_requests
     assert result.cursor == head(catalog)
+
+
+@pytest.mark.parametrize("cursor", ["１", "١", "²", "-1", "1.0"])
+def test_a_cursor_that_is_not_an_ascii_sequence_number_is_refused(cursor: str):
+    """A sensor cursor is ASCII digits: '１' is not event 1."""
+    from registry_pipelines.sensors.catalog_sensor import read_cursor
+
+    with pytest.raises(ValueError, match="not an audit sequence number"):
+        read_cursor(cursor)
+    assert read_cursor("12") == 12
