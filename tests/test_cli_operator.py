@@ -28,6 +28,9 @@ READ_ONLY_COMMANDS = [
     ["download", "models:/fraud/1", "out.bin"],
     ["gc"],
     ["gc", "--delete"],
+    ["webhook", "list"],
+    ["webhook", "deliveries", "1"],
+    ["webhook", "deliver", "--once"],
 ]
 
 

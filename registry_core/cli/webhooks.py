@@ -42,7 +42,7 @@ def webhook_add(ctx: click.Context, url: str, events: tuple[str, ...], secret: s
 @click.pass_context
 def webhook_list(ctx: click.Context, include_removed: bool) -> None:
     """List webhook subscriptions with their pending and delivered event counts."""
-    found = registry(ctx).list_webhooks(include_removed=include_removed)
+    found = registry(ctx, read_only=True).list_webhooks(include_removed=include_removed)
     emit(ctx, found, lambda: render.webhook_table(found))
 
 
@@ -52,7 +52,7 @@ def webhook_list(ctx: click.Context, include_removed: bool) -> None:
 @click.pass_context
 def webhook_remove(ctx: click.Context, subscription_id: str) -> None:
     """Stop webhook ID; its undelivered events are dropped."""
-    info = registry(ctx).remove_webhook(subscription_id)
+    info = registry(ctx, read_only=True).remove_webhook(subscription_id)
     emit(ctx, info, lambda: [f"Removed webhook {info.id} ({info.url}); {info.pending} undelivered event(s) dropped"])
 
 
@@ -63,7 +63,7 @@ def webhook_remove(ctx: click.Context, subscription_id: str) -> None:
 @click.pass_context
 def webhook_deliveries(ctx: click.Context, subscription_id: str, limit: int) -> None:
     """Show webhook ID's newest events and every delivery attempt."""
-    found = registry(ctx).webhook_deliveries(subscription_id, limit=limit)
+    found = registry(ctx, read_only=True).webhook_deliveries(subscription_id, limit=limit)
     emit(ctx, found, lambda: render.delivery_lines(found))
 
 
@@ -85,7 +85,7 @@ def webhook_deliver(
     """Deliver queued events to their subscribers: signed, retried with backoff, in order per subscriber."""
     from ..webhooks.delivery import RetryPolicy, WebhookDeliverer
 
-    catalog = registry(ctx)
+    catalog = registry(ctx, read_only=True)
     log_to_stderr("info")
     deliverer = WebhookDeliverer(
         catalog, retry=RetryPolicy(max_delay=max_backoff), timeout=timeout, concurrency=concurrency
