@@ -47,15 +47,15 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer")
 from catalog_benchmark import MODEL, postgres_catalog, seed_versions  # noqa: E402
 from dagster import DagsterInstance, SensorDefinition, build_sensor_context  # noqa: E402
 
-from registry_core import Registry  # noqa: E402
+from registry_core import Decision, Registry  # noqa: E402
 from registry_pipelines import HttpDeployTarget, RegistryResource, build_registry_definitions  # noqa: E402
 from registry_pipelines.fraud import fraud_detector_pipeline  # noqa: E402
-from registry_pipelines.jobs import approval_run_config, retrain_run_config  # noqa: E402
+from registry_pipelines.jobs import decision_launch, retrain_run_config  # noqa: E402
 from registry_pipelines.testing import InProcessLifecycle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_GOAL_MS = 50.0
-SENSORS = ("on_new_candidate", "on_staging", "on_approval", "on_production_change")
+SENSORS = ("versions_to_dagster", "on_new_candidate", "on_staging", "on_approval", "on_production_change")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _STARTED = time.perf_counter()
 
@@ -189,10 +189,9 @@ def chain_case(folder: Path) -> list[list[str]]:
                   lambda params=params: lifecycle.run(pipeline.job_name("retrain"), retrain_run_config(pipeline, params)).success)
             timed("tick + validation run", tick("on_new_candidate"))
             timed("tick + shadow-evaluation run", tick("on_staging"))
-            timed("approval run", lambda version=version: lifecycle.run(
-                "approve_model_version", approval_run_config(pipeline.name, version, "risk-reviewer")).success)
-            timed("tick + promotion run", tick("on_approval"))
-            timed("tick + redeploy run (HTTP on loopback)", tick("on_production_change"))
+            timed("catalog sensor tick (partitions, checks)", lambda: lifecycle.tick(pipeline.job_name("versions_to_dagster")) is not None)
+            timed("approval run (promotes and redeploys, HTTP on loopback)", lambda version=version: lifecycle.launch(
+                decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE)).success)
     rows = [[label, f"{values[0]:.2f}", f"{values[1]:.2f}"] for label, values in timings.items()]
     rows.append(["**candidate to Production, total**", f"{sum(v[0] for v in timings.values()):.2f}",
                  f"{sum(v[1] for v in timings.values()):.2f}"])

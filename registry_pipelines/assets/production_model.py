@@ -17,7 +17,7 @@ def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
     """Declared, not computed: only the registry changes Production, and the redeploy job reports each change."""
     return AssetSpec(
         key=pipeline.asset_key("production_model"),
-        deps=[pipeline.asset_key("candidate_model")],
+        deps=[pipeline.asset_key("model_version")],
         group_name=pipeline.prefix,
         kinds={"scikit-learn"},
         description=(
@@ -44,6 +44,7 @@ def production_change_materialization(
         "change": MetadataValue.text(change.change),
         "changed by": MetadataValue.text(change.changed_by or "–"),
         "reason": MetadataValue.text(change.reason or "–"),
+        # On a rollback: who approved the restored version when it was first promoted (no new approval is needed).
         "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
         "previous production version": MetadataValue.text(
             str(change.previous_version) if change.previous_version is not None else "–"
@@ -58,6 +59,16 @@ def production_change_materialization(
         metadata["change run"] = link
     return AssetMaterialization(
         asset_key=pipeline.asset_key("production_model"),
-        description=f"{version.uri} in Production ({change.change})",
+        description=_headline(version.uri, change, approved_by),
         metadata=metadata,
     )
+
+
+def _headline(uri: str, change: ProductionChange, approved_by: list[str]) -> str:
+    reason = (change.reason or "").split(" (Dagster run")[0]
+    if change.change == "rollback":
+        originally = f"; originally approved by {', '.join(approved_by)}" if approved_by else ""
+        return f"{uri} back in Production: rollback by {change.changed_by}, because {reason}{originally}"
+    if approved_by:
+        return f"{uri} in Production ({change.change}), approved by {', '.join(approved_by)}"
+    return f"{uri} in Production ({change.change})"

@@ -16,13 +16,12 @@ from registry_core import RegistryError, Stage
 
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
+from .deployment import CHANGE_SEQ_TAG
 from .failures import refused
 from .single_op import single_op_job
 
 __all__ = ["CHANGE_SEQ_TAG", "PromotionConfig", "build_promotion_job", "promotion_run_config"]
 
-#: Run tag naming the audit event a promotion or rollback run created, so the redeploy run can link back to it.
-CHANGE_SEQ_TAG = "registry/change_seq"
 
 
 class PromotionConfig(Config):

@@ -13,6 +13,7 @@ from dagster import (
 
 from registry_core import NotFound, RegistryError, Stage
 
+from ..assets.model_version import check_evaluation
 from ..datasets import dataset_digest, features_and_target
 from ..evaluation import shadow_compare
 from ..metadata import shadow_table, version_metadata
@@ -66,10 +67,11 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
                 gates=pipeline.gates,
                 tolerance=pipeline.shadow_tolerance,
             )
-            catalog.record_check(
-                pipeline.name, version.version, SHADOW_CHECK, passed=report.passed,
-                details={**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id},
-            )
+            details = {**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id}
+            catalog.record_check(pipeline.name, version.version, SHADOW_CHECK, passed=report.passed, details=details)
+            context.log_event(check_evaluation(
+                pipeline, version.version, SHADOW_CHECK, passed=report.passed, details=details, recorded_by=catalog.actor,
+            ))
             context.log.info(report.summary())
             metadata = {
                 **version_metadata(version),
@@ -80,6 +82,11 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
             }
             if report.agreement is not None:
                 metadata["prediction agreement"] = MetadataValue.float(report.agreement)
+            if report.warnings:
+                context.log.warning("metrics without a gate fell behind Production: " + "; ".join(report.warnings))
+                metadata["warnings (metrics without a gate)"] = MetadataValue.md(
+                    "\n".join(f"- {warning}" for warning in report.warnings)
+                )
             if not report.passed:
                 raise Failure(description=f"{version.uri} failed shadow evaluation: {report.summary()}", metadata=metadata)
             waiting_for = catalog.unmet_gates(pipeline.name, version.version, Stage.PRODUCTION)

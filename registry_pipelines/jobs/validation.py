@@ -15,6 +15,7 @@ from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
+from ..assets.model_version import check_evaluation
 from ..datasets import dataset_digest, features_and_target
 from ..evaluation import judge_gates
 from ..expectations import run_expectations
@@ -63,10 +64,12 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
             provenance = {"evaluation_data": digest, "rows": len(frame), "dagster_run_id": context.run_id}
 
             report = run_expectations(frame, pipeline.expectations(), suite=pipeline.name)
-            catalog.record_check(
-                pipeline.name, version.version, DATA_QUALITY_CHECK,
-                passed=report.success, details={**report.details(), **provenance},
-            )
+            quality = {**report.details(), **provenance}
+            catalog.record_check(pipeline.name, version.version, DATA_QUALITY_CHECK, passed=report.success, details=quality)
+            context.log_event(check_evaluation(
+                pipeline, version.version, DATA_QUALITY_CHECK, passed=report.success, details=quality,
+                recorded_by=catalog.actor,
+            ))
             context.log.info(report.summary())
             metadata = {
                 **version_metadata(version),
@@ -79,10 +82,12 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 metrics = dict(pipeline.evaluate(model, features, target))
                 results = judge_gates(pipeline.gates, metrics)
                 for result in results:
-                    catalog.record_check(
-                        pipeline.name, version.version, result.gate.check_name,
-                        passed=result.passed, details={**result.details(), "metrics": metrics, **provenance},
-                    )
+                    gate = {**result.details(), "metrics": metrics, **provenance}
+                    catalog.record_check(pipeline.name, version.version, result.gate.check_name, passed=result.passed, details=gate)
+                    context.log_event(check_evaluation(
+                        pipeline, version.version, result.gate.check_name, passed=result.passed, details=gate,
+                        recorded_by=catalog.actor,
+                    ))
                     context.log.info(f"{result.gate.check_name}: {result.describe()}")
                 metadata["metric gates"] = gates_table(results)
                 reasons += [f"{r.gate.check_name} failed: {r.describe()}" for r in results if not r.passed]

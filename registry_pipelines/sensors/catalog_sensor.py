@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    DagsterInstance,
     DefaultSensorStatus,
     JobDefinition,
     RunRequest,
@@ -48,8 +49,9 @@ BATCH_SIZE = 500
 
 #: A run to launch, a note on why not (shown as the tick's skip reason), or nothing to say.
 Reaction = RunRequest | str | None
-#: A reaction reads the versions its events name from a snapshot taken once per tick (never the catalog per event).
-EventReaction = Callable[[Mapping[int, VersionDetails], AuditEntry], Reaction]
+#: A reaction reads the versions its events name from a snapshot taken once per tick (never the catalog per event),
+#: and may look at Dagster's own runs through the instance.
+EventReaction = Callable[[Mapping[int, VersionDetails], AuditEntry, DagsterInstance], Reaction]
 
 
 def read_cursor(cursor: str | None) -> int:
@@ -113,7 +115,7 @@ def catalog_event_sensor(
             numbers = {event.version for event in relevant if event.version is not None}
             snapshot = catalog.show_versions(model, numbers) if numbers else {}
             for event in relevant:
-                reaction = react(snapshot, event)
+                reaction = react(snapshot, event, context.instance)
                 if isinstance(reaction, RunRequest):
                     key = reaction.tags.get(VERSION_TAG, reaction.run_key or "")
                     requests.pop(key, None)

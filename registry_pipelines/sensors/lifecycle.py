@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from dagster import SensorDefinition
+from dagster import DagsterInstance, DagsterRunStatus, SensorDefinition
 
 from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
 
+from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
 
 if TYPE_CHECKING:
     # Dagster does not export the type define_asset_job returns.
     pass
+
+_RUN_IN_REASON = re.compile(r"Dagster run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+_GAVE_UP = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
 
 __all__ = [
     "build_approval_sensor",
@@ -29,7 +34,7 @@ Job = "JobDefinition | UnresolvedAssetJobDefinition"
 def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> SensorDefinition:
     """New version registered → validation run (if it is still a candidate)."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, _instance: DagsterInstance) -> Reaction:
         if event.version is None:
             return None
         version = snapshot[event.version].version
@@ -54,7 +59,7 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
 def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefinition:
     """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, _instance: DagsterInstance) -> Reaction:
         if event.version is None or (event.after or {}).get("stage") != Stage.STAGING.value:
             return None
         details = snapshot[event.version]
@@ -80,10 +85,12 @@ def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefi
 def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDefinition:
     """Approval (or a check) recorded on a Staging version whose gates now all hold → promotion run."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
         approval = event.action is AuditAction.APPROVAL_RECORD
         if event.version is None or (approval and (event.after or {}).get("decision") != Decision.APPROVE):
             return None
+        if approval and (deciding := _redeploying_run(instance, event)):
+            return f"version {event.version} was approved by run {deciding}, which promotes it itself when every gate holds"
         details = snapshot[event.version]
         version = details.version
         if version.stage is not Stage.STAGING:
@@ -111,7 +118,10 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
 def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> SensorDefinition:
     """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
 
-    def react(_snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(_snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
+        redeployed_by = _redeploying_run(instance, event)
+        if redeployed_by:
+            return f"version {event.version}'s {event.action.value} is redeployed by its own run {redeployed_by}"
         return lifecycle_run(
             pipeline, "redeploy", redeploy_job.name, pipeline.op_name("record_production_change"), event,
             {"version": event.version, "audit_seq": event.seq},
@@ -126,3 +136,15 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
         description=f"{pipeline.name}'s Production version changed: materialize it and redeploy.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
+
+
+def _redeploying_run(instance: DagsterInstance, event: AuditEntry) -> str | None:
+    """The run behind this event when it promotes and redeploys by itself (a decision or rollback run), unless it gave up."""
+    after = event.after or {}
+    found = _RUN_IN_REASON.search(str(after.get("reason") or after.get("comment") or ""))
+    if not found:
+        return None
+    run = instance.get_run_by_id(found.group(1))
+    if run is None or run.tags.get(REDEPLOYS_IN_RUN_TAG) != "yes" or run.status in _GAVE_UP:
+        return None
+    return run.run_id

@@ -164,7 +164,7 @@ def test_sensor_works_off_a_backlog_in_batches(pipeline, resource, instance, cat
         catalog.register(MODEL, model_file)
     job = build_validation_job(pipeline)
 
-    def react(snapshot, event):
+    def react(snapshot, event, _instance):
         assert snapshot[event.version].version.version == event.version
         return lifecycle_run(pipeline, "validate", job.name, "op", event, {"version": event.version})
 
