@@ -13,7 +13,7 @@ from .assets import (
     build_production_model_spec,
     build_training_data_asset,
     build_training_data_check,
-    build_version_checks_job,
+    build_version_sync_job,
 )
 from .jobs import (
     build_decision_jobs,
@@ -56,7 +56,7 @@ def _model_definitions(pipeline: ModelPipeline) -> Definitions:
     shadow = build_shadow_job(pipeline)
     promote = build_promotion_job(pipeline)
     redeploy = build_redeploy_job(pipeline)
-    version_checks = build_version_checks_job(pipeline, partitions)
+    version_sync = build_version_sync_job(pipeline, partitions)
     return Definitions(
         assets=[
             build_training_data_asset(pipeline),
@@ -66,11 +66,11 @@ def _model_definitions(pipeline: ModelPipeline) -> Definitions:
         ],
         asset_checks=[build_training_data_check(pipeline), *build_model_version_checks(pipeline, partitions)],
         jobs=[
-            retrain, validate, shadow, promote, redeploy, version_checks,
+            retrain, validate, shadow, promote, redeploy, version_sync,
             *build_decision_jobs(pipeline, partitions), build_rollback_job(pipeline, partitions),
         ],
         sensors=[
-            build_version_sensor(pipeline, partitions, version_checks),
+            build_version_sensor(pipeline, partitions, version_sync),
             build_candidate_sensor(pipeline, validate),
             build_staging_sensor(pipeline, shadow),
             build_approval_sensor(pipeline, promote),

@@ -1,7 +1,7 @@
 """The lifecycle's assets: training data (guarded by its expectation suite), candidate model, production model."""
 
 from .candidate_model import TrainingConfig, build_candidate_model_asset
-from .model_version import build_model_version_checks, build_model_version_spec, build_version_checks_job
+from .model_version import build_model_version_checks, build_model_version_spec, build_version_sync_job
 from .production_model import build_production_model_spec, production_change_materialization
 from .training_data import build_training_data_asset, build_training_data_check
 
@@ -11,7 +11,7 @@ __all__ = [
     "build_model_version_checks",
     "build_model_version_spec",
     "build_production_model_spec",
-    "build_version_checks_job",
+    "build_version_sync_job",
     "build_training_data_asset",
     "build_training_data_check",
     "production_change_materialization",

@@ -22,6 +22,7 @@ from ..model_artifacts import register_estimator
 from ..model_pipeline import ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
+from .model_version import report_versions
 
 __all__ = ["TrainingConfig", "build_candidate_model_asset"]
 
@@ -84,6 +85,7 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
                 description=f"trained by Dagster run {context.run.run_id[:8]} ({context.run.job_name})",
                 model_card=card,
             )
+            report_versions(context, catalog, pipeline, {version.version: f"registered by run {context.run.run_id[:8]}"})
         context.log.info(f"registered {version.uri} (stage None): {_metrics_line(metrics)}")
         return MaterializeResult(
             metadata={

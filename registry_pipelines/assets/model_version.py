@@ -10,6 +10,7 @@ what is still needed, and its Checks tab the results the registry's gates read.
 
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -29,8 +30,9 @@ from dagster import (
     op,
 )
 
-from registry_core import AuditEntry, CheckRecord, NotFound, VersionDetails
+from registry_core import CheckRecord, NotFound, Registry, VersionDetails
 
+from ..launch_links import decision_links
 from ..metadata import decisions_markdown, metrics_table, version_metadata
 from ..model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK, ModelPipeline
 from ..partitions import VersionPartitions, awaits_decision
@@ -40,10 +42,10 @@ __all__ = [
     "DUPLICATE_CHECK",
     "build_model_version_checks",
     "build_model_version_spec",
-    "build_version_checks_job",
+    "build_version_sync_job",
     "check_evaluation",
     "dagster_check_name",
-    "recorded_outside_dagster",
+    "report_versions",
     "version_materialization",
     "version_checks",
 ]
@@ -141,27 +143,42 @@ def check_evaluation(
     )
 
 
-def recorded_outside_dagster(pipeline: ModelPipeline, event: AuditEntry) -> str | None:
-    """The Dagster check name of a ``check.record`` event made outside a Dagster run (the CLI, the API), else None.
+def report_versions(
+    context: OpExecutionContext, catalog: Registry, pipeline: ModelPipeline, what: Mapping[int, str]
+) -> None:
+    """Log each version's partition as the catalog has it now, then every check result recorded on it.
 
-    Results recorded by a run are logged by that run; the others are re-read by a run of the version checks.
+    In this order because Dagster judges a partition's checks against its latest materialization: a check
+    logged before it would show as not evaluated.
     """
-    after = event.after or {}
-    name = after.get("check")
-    if name not in version_checks(pipeline) or event.version is None:
-        return None
-    if (after.get("details") or {}).get("dagster_run_id"):
-        return None
-    return dagster_check_name(name)
+    partitions = VersionPartitions.of(pipeline).versions.name
+    snapshot = catalog.show_versions(pipeline.name, what)
+    missing = [str(n) for n in sorted(snapshot) if not context.instance.has_dynamic_partition(partitions, str(n))]
+    if missing:
+        context.instance.add_dynamic_partitions(partitions, missing)
+    for number in sorted(snapshot):
+        details = snapshot[number]
+        links = decision_links(context, pipeline, number) if awaits_decision(details) else {}
+        context.log_event(version_materialization(pipeline, details, what[number], links))
+        for name in version_checks(pipeline):
+            latest = _latest(details, name)
+            if latest is not None:
+                context.log_event(check_evaluation(
+                    pipeline, number, name, passed=latest.passed, details=latest.details, recorded_by=latest.recorded_by,
+                ))
 
 
-def version_materialization(pipeline: ModelPipeline, details: VersionDetails, what: str) -> AssetMaterialization:
+def version_materialization(
+    pipeline: ModelPipeline, details: VersionDetails, what: str, links: Mapping[str, Any] | None = None
+) -> AssetMaterialization:
     """The version's partition as the catalog has it now; ``what`` says what changed."""
     version = details.version
     metadata: dict[str, Any] = {
+        "awaiting": MetadataValue.text(_awaiting(details)),
+        **(links or {}),
+        "checks": MetadataValue.md(_checks_md(pipeline, details)),
         **version_metadata(version),
         "what changed": MetadataValue.text(what),
-        "awaiting": MetadataValue.text(_awaiting(details)),
         "approvals": MetadataValue.md(decisions_markdown(details)),
         "still needed for Production": MetadataValue.md(
             "\n".join(f"- {gate}" for gate in details.unmet_gates) or "_nothing_"
@@ -183,6 +200,18 @@ def version_materialization(pipeline: ModelPipeline, details: VersionDetails, wh
         description=f"{version.uri}: {what} (stage {version.stage.value})",
         metadata=metadata,
     )
+
+
+def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
+    lines = ["| check | result | recorded by | summary |", "|---|---|---|---|"]
+    for name in version_checks(pipeline):
+        latest = _latest(details, name)
+        if latest is None:
+            lines.append(f"| {name} | – | | not recorded |")
+            continue
+        summary = _summary(latest.details, latest.passed).replace("|", "\\|")
+        lines.append(f"| {name} | {'passed' if latest.passed else '**FAILED**'} | {latest.recorded_by} | {summary} |")
+    return "\n".join(lines)
 
 
 def _awaiting(details: VersionDetails) -> str:
@@ -256,34 +285,25 @@ def _comparison_md(details: dict[str, Any]) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
-def build_version_checks_job(pipeline: ModelPipeline, partitions: VersionPartitions) -> JobDefinition:
-    """Shows a version's latest registry check results on its partition; for results recorded outside Dagster (the CLI)."""
+def build_version_sync_job(pipeline: ModelPipeline, partitions: VersionPartitions) -> JobDefinition:
+    """Reports a version changed outside Dagster (the CLI, the API): its partition and its checks, as the catalog has them."""
 
-    @op(name=pipeline.op_name("show_recorded_checks"), description="Log the registry's latest result of each version check.")
-    def show_recorded_checks(context: OpExecutionContext, registry: RegistryResource) -> None:
-        number = int(context.partition_key)
+    @op(name=pipeline.op_name("report_version"), description="Log the version's partition and its latest check results.")
+    def report_version(context: OpExecutionContext, registry: RegistryResource) -> None:
         with registry.open() as catalog:
-            details = catalog.show_versions(pipeline.name, [number]).get(number)
-        if details is None:
-            raise NotFound(f"{pipeline.name} version {number} does not exist")
-        for name in version_checks(pipeline):
-            latest = _latest(details, name)
-            if latest is not None:
-                context.log_event(check_evaluation(
-                    pipeline, number, name, passed=latest.passed, details=latest.details, recorded_by=latest.recorded_by,
-                ))
+            report_versions(context, catalog, pipeline, {int(context.partition_key): "changed outside Dagster"})
 
     @job(
-        name=pipeline.job_name("version_checks"),
+        name=pipeline.job_name("version_sync"),
         partitions_def=partitions.versions,
         executor_def=in_process_executor,
         description=(
-            f"Show a {pipeline.name} version's latest registry check results on its partition; launched by the catalog "
-            "sensor for results recorded outside Dagster (the CLI), or by hand."
+            f"Show a {pipeline.name} version as the catalog has it (card, stage, approvals, check results); launched "
+            "by the catalog sensor when the version changed outside Dagster, or by hand."
         ),
-        tags={"registry/model": pipeline.name, "registry/step": "version_checks"},
+        tags={"registry/model": pipeline.name, "registry/step": "version_sync"},
     )
-    def version_checks_job() -> None:
-        show_recorded_checks()
+    def version_sync() -> None:
+        report_version()
 
-    return version_checks_job
+    return version_sync

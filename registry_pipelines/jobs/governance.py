@@ -22,6 +22,7 @@ from typing import Any
 
 from dagster import (
     Config,
+    EnvVar,
     Failure,
     JobDefinition,
     MetadataValue,
@@ -36,6 +37,7 @@ from pydantic import Field
 
 from registry_core import Decision, Registry, RegistryError, Stage
 
+from ..assets.model_version import report_versions
 from ..model_pipeline import ModelPipeline
 from ..partitions import VersionPartitions
 from ..resources import RegistryResource
@@ -86,8 +88,18 @@ def locked_registry(registry: RegistryResource) -> ResourceDefinition:
     A ConfigurableResource would let anyone at the Launchpad point a decision at another catalog.
     """
     return ResourceDefinition(
-        resource_fn=lambda _init: registry.process_config_and_initialize(),
+        resource_fn=lambda _init: _resolved(registry),
         description="The model registry of this code location (settings from its environment, not from the launch).",
+    )
+
+
+def _resolved(registry: RegistryResource) -> RegistryResource:
+    # Not process_config_and_initialize(): it builds a throwaway Dagster instance on every tick.
+    def value(setting: str) -> str:
+        return setting.get_value() or "" if isinstance(setting, EnvVar) else setting
+
+    return RegistryResource(
+        database_url=value(registry.database_url), artifact_root=value(registry.artifact_root), actor=value(registry.actor)
     )
 
 
@@ -152,6 +164,7 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
             "version": MetadataValue.int(version),
         }
         if unmet or decision is Decision.REJECT:
+            report_versions(context, catalog, pipeline, {version: f"{record.decision.value} by {record.approver}"})
             if unmet:
                 context.log.info(f"{label} still needs: " + "; ".join(gate.message for gate in unmet))
             metadata["still needed for Production"] = MetadataValue.md("\n".join(f"- {gate}" for gate in unmet) or "–")
@@ -167,6 +180,10 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
         archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
         context.log.info(f"{change.version.uri} is in Production; {archived}")
         metadata |= {"promoted": MetadataValue.text(f"{change.version.uri}; {archived}")}
+        changed = {version: f"approved by {record.approver}: promoted to Production"}
+        if change.archived:
+            changed[change.archived.version] = f"archived: version {version} entered Production"
+        report_versions(context, catalog, pipeline, changed)
         metadata |= _redeploy_in_run(context, catalog, pipeline, change.audit_seq)
         return Output(version, metadata=metadata)
 
@@ -224,6 +241,10 @@ def build_rollback_job(pipeline: ModelPipeline, partitions: VersionPartitions) -
             "requested by": MetadataValue.text(requested_by),
             "archived": MetadataValue.text(archived),
         }
+        changed = {version: f"rolled back into Production by {requested_by}: {reason}"}
+        if change.archived:
+            changed[change.archived.version] = f"rolled back out of Production by {requested_by}: {reason}"
+        report_versions(context, catalog, pipeline, changed)
         metadata |= _redeploy_in_run(context, catalog, pipeline, change.audit_seq)
         return Output(change.version.version, metadata=metadata)
 

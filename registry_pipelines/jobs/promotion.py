@@ -14,6 +14,7 @@ from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
+from ..assets.model_version import report_versions
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
 from .deployment import CHANGE_SEQ_TAG
@@ -49,6 +50,10 @@ def build_promotion_job(pipeline: ModelPipeline) -> JobDefinition:
                 change = catalog.promote(pipeline.name, config.version, reason=reason)
             except RegistryError as exc:
                 raise refused(f"{pipeline.name} version {config.version} was not promoted", exc) from None
+            changed = {change.version.version: "promoted to Production"}
+            if change.archived:
+                changed[change.archived.version] = f"archived: version {change.version.version} entered Production"
+            report_versions(context, catalog, pipeline, changed)
         context.instance.add_run_tags(context.run_id, {CHANGE_SEQ_TAG: str(change.audit_seq)})
         archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
         context.log.info(f"{change.version.uri} is in Production; {archived}")

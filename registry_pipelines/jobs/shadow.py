@@ -13,9 +13,10 @@ from dagster import (
 
 from registry_core import NotFound, RegistryError, Stage
 
-from ..assets.model_version import check_evaluation
+from ..assets.model_version import report_versions
 from ..datasets import dataset_digest, features_and_target
 from ..evaluation import shadow_compare
+from ..launch_links import decision_links
 from ..metadata import shadow_table, version_metadata
 from ..model_artifacts import load_estimator
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
@@ -69,9 +70,8 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
             )
             details = {**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id}
             catalog.record_check(pipeline.name, version.version, SHADOW_CHECK, passed=report.passed, details=details)
-            context.log_event(check_evaluation(
-                pipeline, version.version, SHADOW_CHECK, passed=report.passed, details=details, recorded_by=catalog.actor,
-            ))
+            verdict = "passed" if report.passed else "FAILED"
+            report_versions(context, catalog, pipeline, {version.version: f"shadow evaluation {verdict}"})
             context.log.info(report.summary())
             metadata = {
                 **version_metadata(version),
@@ -93,6 +93,7 @@ def build_shadow_job(pipeline: ModelPipeline) -> JobDefinition:
         if waiting_for:
             context.log.info(f"{version.uri} awaits: " + "; ".join(gate.message for gate in waiting_for))
             metadata["awaiting"] = MetadataValue.md("\n".join(f"- {gate}" for gate in waiting_for))
+            metadata |= decision_links(context, pipeline, version.version)
         return Output(version.version, metadata=metadata)
 
     return single_op_job(

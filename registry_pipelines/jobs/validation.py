@@ -15,7 +15,7 @@ from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
-from ..assets.model_version import check_evaluation
+from ..assets.model_version import report_versions
 from ..datasets import dataset_digest, features_and_target
 from ..evaluation import judge_gates
 from ..expectations import run_expectations
@@ -66,10 +66,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
             report = run_expectations(frame, pipeline.expectations(), suite=pipeline.name)
             quality = {**report.details(), **provenance}
             catalog.record_check(pipeline.name, version.version, DATA_QUALITY_CHECK, passed=report.success, details=quality)
-            context.log_event(check_evaluation(
-                pipeline, version.version, DATA_QUALITY_CHECK, passed=report.success, details=quality,
-                recorded_by=catalog.actor,
-            ))
+
             context.log.info(report.summary())
             metadata = {
                 **version_metadata(version),
@@ -84,10 +81,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 for result in results:
                     gate = {**result.details(), "metrics": metrics, **provenance}
                     catalog.record_check(pipeline.name, version.version, result.gate.check_name, passed=result.passed, details=gate)
-                    context.log_event(check_evaluation(
-                        pipeline, version.version, result.gate.check_name, passed=result.passed, details=gate,
-                        recorded_by=catalog.actor,
-                    ))
+
                     context.log.info(f"{result.gate.check_name}: {result.describe()}")
                 metadata["metric gates"] = gates_table(results)
                 reasons += [f"{r.gate.check_name} failed: {r.describe()}" for r in results if not r.passed]
@@ -95,6 +89,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 reasons.append("metric gates not evaluated on data that failed its expectation suite")
 
             if reasons:
+                report_versions(context, catalog, pipeline, {version.version: "validation failed: stays a candidate"})
                 raise Failure(
                     description=f"{version.uri} stays out of Staging: " + "; ".join(reasons),
                     metadata={**metadata, "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons))},
@@ -106,6 +101,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 )
             except RegistryError as exc:
                 raise refused(f"{version.uri} passed validation but was not moved to Staging", exc, metadata) from None
+            report_versions(context, catalog, pipeline, {version.version: "validated: moved to Staging"})
         context.log.info(f"{version.uri} is in Staging")
         return Output(version.version, metadata=metadata)
 

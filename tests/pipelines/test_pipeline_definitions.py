@@ -47,7 +47,7 @@ def test_each_sensor_targets_its_own_step():
     repository = defs.get_repository_def()
     targets = {sensor.name: sensor.job_name for sensor in repository.sensor_defs}
     assert targets == {
-        "fraud_detector_versions_to_dagster": "fraud_detector_version_checks",
+        "fraud_detector_versions_to_dagster": "fraud_detector_version_sync",
         "fraud_detector_on_new_candidate": "fraud_detector_validate",
         "fraud_detector_on_staging": "fraud_detector_shadow_evaluate",
         "fraud_detector_on_approval": "fraud_detector_promote",

@@ -27,33 +27,38 @@ def check_result(instance, name: str, partition: str):
 
 
 def test_a_version_registered_from_the_api_gets_its_partition(lifecycle, pipeline, catalog, model_file, instance):
-    """Registered outside Dagster (the CLI, the API): the next tick adds partition '1' and materializes it."""
+    """Registered outside Dagster (the CLI, the API): the next tick adds partition '2' and a run reports it."""
     catalog.register(MODEL, model_file)
-    sync_versions(lifecycle, pipeline)
-    assert lifecycle.partition_keys("fraud_detector_versions") == ["1"]
-    materialized = latest(instance, "1")
+    first = sync_versions(lifecycle, pipeline)
+    assert not first.runs  # history: shown as found, nothing launched
+    assert "as found when the sensor started" in latest(instance, "1").description
+    (model_file.parent / "other.bin").write_bytes(b"other bytes")
+    catalog.register(MODEL, model_file.parent / "other.bin")
+    [run] = sync_versions(lifecycle, pipeline).runs
+    assert run.success
+    assert lifecycle.partition_keys("fraud_detector_versions") == ["1", "2"]
+    materialized = latest(instance, "2")
     assert materialized.metadata["stage"].value == "None"
     assert materialized.metadata["registered by"].value == "admin"
-    assert "registered by admin" in materialized.description
+    assert "changed outside Dagster" in materialized.description
 
 
 def test_the_version_partition_follows_its_stage_and_shows_what_it_awaits(lifecycle, pipeline, instance):
     """After validation and shadow evaluation the partition says Staging and that it awaits a decision."""
     to_staging(lifecycle, pipeline)
-    sync_versions(lifecycle, pipeline)
     metadata = latest(instance, "1").metadata
     assert metadata["stage"].value == "Staging"
     assert metadata["awaiting"].value == "a decision: approve or reject"
     assert "1 approval(s) required" in metadata["still needed for Production"].value
     assert "holdout metrics (training run)" in metadata
     assert "evaluation metrics (recent data, validation run)" in metadata
+    sync_versions(lifecycle, pipeline)
     assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == ["1"]
 
 
 def test_checks_recorded_by_runs_appear_on_the_version_partition(lifecycle, pipeline, instance):
     """The data-quality suite, each metric gate and the shadow evaluation are asset checks on partition '1'."""
     to_staging(lifecycle, pipeline)
-    sync_versions(lifecycle, pipeline)
     for name in ("data_quality", "metric_roc_auc", "metric_average_precision", "shadow_evaluation"):
         evaluation = check_result(instance, name, "1")
         assert evaluation is not None and evaluation.passed, name
@@ -63,6 +68,7 @@ def test_checks_recorded_by_runs_appear_on_the_version_partition(lifecycle, pipe
 def test_a_check_recorded_from_the_cli_appears_too(lifecycle, pipeline, catalog, instance):
     """A failing result recorded outside Dagster shows as a failed check, and the version leaves the decision list."""
     to_staging(lifecycle, pipeline)
+    sync_versions(lifecycle, pipeline)
     catalog.record_check(MODEL, 1, "data_quality", passed=False, details={"summary": "late labels found by hand"})
     [run] = sync_versions(lifecycle, pipeline).runs
     assert run.success
