@@ -16,6 +16,7 @@ from dagster import (
 from pydantic import Field
 
 from ..datasets import dataset_digest, features_and_target, holdout_split, signature
+from ..duplicates import find_identical
 from ..evaluation import judge_gates
 from ..metadata import metrics_table, model_card, version_metadata
 from ..model_artifacts import register_estimator
@@ -85,12 +86,17 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
                 description=f"trained by Dagster run {context.run.run_id[:8]} ({context.run.job_name})",
                 model_card=card,
             )
+            identical = find_identical(catalog, version)
+            catalog.set_tags(pipeline.name, identical.tags(context.run.run_id), version=version.version)
+            note = identical.message(version.version)
+            (context.log.warning if identical.loud else context.log.info)(note)
             report_versions(context, catalog, pipeline, {version.version: f"registered by run {context.run.run_id[:8]}"})
         context.log.info(f"registered {version.uri} (stage None): {_metrics_line(metrics)}")
         return MaterializeResult(
             metadata={
                 **version_metadata(version),
-                "holdout metrics": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
+                "identical artifact": MetadataValue.text(note),
+                "holdout metrics (training run)": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
                 "params": MetadataValue.json({k: _plain(v) for k, v in params.items()}),
                 "model card": MetadataValue.md(card),
                 "code version": MetadataValue.text(code_version),

@@ -32,6 +32,7 @@ from dagster import (
 
 from registry_core import CheckRecord, NotFound, Registry, VersionDetails
 
+from ..duplicates import identical_from_tags
 from ..launch_links import decision_links
 from ..metadata import decisions_markdown, metrics_table, version_metadata
 from ..model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK, ModelPipeline
@@ -166,6 +167,12 @@ def report_versions(
                 context.log_event(check_evaluation(
                     pipeline, number, name, passed=latest.passed, details=latest.details, recorded_by=latest.recorded_by,
                 ))
+        if (identical := identical_from_tags(details.version)) is not None:
+            context.log_event(check_evaluation(
+                pipeline, number, DUPLICATE_CHECK, passed=not identical.loud,
+                details={"summary": identical.message(number), "identical_to": list(identical.versions)},
+                recorded_by=details.version.registered_by,
+            ))
 
 
 def version_materialization(
@@ -190,9 +197,9 @@ def version_materialization(
     evaluation = _evaluation_metrics(details)
     if evaluation:
         metadata["evaluation metrics (recent data, validation run)"] = metrics_table(evaluation)
-    identical = version.tags.get("registry/identical_to")
-    if identical:
-        metadata["identical artifact"] = MetadataValue.text(f"byte-identical to version {identical}")
+    identical = identical_from_tags(version)
+    if identical is not None and identical.versions:
+        metadata["identical artifact"] = MetadataValue.text(identical.message(version.version))
     metadata["model card"] = MetadataValue.md(version.model_card or "_no model card_")
     return AssetMaterialization(
         asset_key=pipeline.asset_key("model_version"),
@@ -206,6 +213,10 @@ def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
     lines = ["| check | result | recorded by | summary |", "|---|---|---|---|"]
     for name in version_checks(pipeline):
         latest = _latest(details, name)
+        if name == DUPLICATE_CHECK and (identical := identical_from_tags(details.version)) is not None:
+            verdict = "**WARNING**" if identical.loud else "passed"
+            lines.append(f"| {name} | {verdict} | {details.version.registered_by} | {identical.message(details.version.version)} |")
+            continue
         if latest is None:
             lines.append(f"| {name} | – | | not recorded |")
             continue

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from dagster import AssetMaterialization, AssetSpec, MetadataValue
 
 from registry_core import AuditEntry, VersionDetails
@@ -34,22 +37,25 @@ def production_change_materialization(
     event: AuditEntry | None,
     *,
     change_run_id: str | None,
+    links: Mapping[str, Any] | None = None,
 ) -> AssetMaterialization:
     version = details.version
     approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
     if not approved_by:
         approved_by = sorted({d.approver for d in details.decisions if d.decision == "approve"})
     metadata = {
-        **version_metadata(version),
-        "change": MetadataValue.text(change.change),
-        "changed by": MetadataValue.text(change.changed_by or "–"),
-        "reason": MetadataValue.text(change.reason or "–"),
+        "version": MetadataValue.text(str(version.version)),
         # On a rollback: who approved the restored version when it was first promoted (no new approval is needed).
         "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
+        "change": MetadataValue.text(change.change),
+        **(links or {}),
+        "changed by": MetadataValue.text(change.changed_by or "–"),
+        "reason": MetadataValue.text(change.reason or "–"),
         "previous production version": MetadataValue.text(
             str(change.previous_version) if change.previous_version is not None else "–"
         ),
         "audit seq": MetadataValue.text(str(change.audit_seq) if change.audit_seq is not None else "–"),
+        **version_metadata(version),
         "metrics": metrics_table(version.metrics),
         "decisions": MetadataValue.md(decisions_markdown(details)),
         "model card": MetadataValue.md(version.model_card or "_no model card_"),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dagster import AssetMaterialization, Failure, MetadataValue, OpExecutionContext, RunsFilter
 
-from registry_core import AuditAction, AuditEntry, NotFound, Registry, RegistryError, VersionDetails
+from registry_core import AuditAction, AuditEntry, NotFound, Registry, RegistryError, Stage, VersionDetails
 
 from ..assets.production_model import production_change_materialization
 from ..deploy import ProductionChange, deploy_with_retries
+from ..launch_links import rollback_links
 from ..metadata import deploy_outcomes_table
 from ..model_pipeline import ModelPipeline
 from .failures import refused
@@ -62,7 +63,9 @@ def current_change(
         changed_by=event.actor if event else None,
     )
     run_id = change_run_id or _change_run_id(context, pipeline, change)
-    return change, production_change_materialization(pipeline, details, change, event, change_run_id=run_id)
+    archived = catalog.list_versions(pipeline.name, stage=Stage.ARCHIVED, limit=20)
+    links = rollback_links(context, pipeline, [v.version for v in archived if v.was_production])
+    return change, production_change_materialization(pipeline, details, change, event, change_run_id=run_id, links=links)
 
 
 def notify_targets(context: OpExecutionContext, catalog: Registry, pipeline: ModelPipeline, change: ProductionChange) -> MetadataValue:

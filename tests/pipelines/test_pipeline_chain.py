@@ -87,7 +87,7 @@ def test_candidate_to_production_to_rollback(
         (r.asset_materialization.metadata["version"].value, r.asset_materialization.metadata["change"].value)
         for r in reversed(history)
     ]
-    assert changes == [(1, "promotion"), (2, "promotion"), (1, "rollback")]
+    assert changes == [("1", "promotion"), ("2", "promotion"), ("1", "rollback")]
     assert {r.asset_materialization.metadata["approved by"].value for r in history} == {REVIEWER}
     rollback = history[0].asset_materialization.metadata
     assert (rollback["changed by"].value, rollback["reason"].value.split(" (")[0]) == ("oncall", "false positives doubled")

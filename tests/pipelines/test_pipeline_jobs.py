@@ -44,10 +44,10 @@ def test_retrain_materialization_uses_rich_metadata(lifecycle, pipeline, instanc
     result = retrain(lifecycle, pipeline)
     event = instance.get_latest_materialization_event(AssetKey(["fraud_detector", "candidate_model"]))
     metadata = event.asset_materialization.metadata
-    assert isinstance(metadata["holdout metrics"], TableMetadataValue)
+    assert isinstance(metadata["holdout metrics (training run)"], TableMetadataValue)
     assert isinstance(metadata["model card"], MarkdownMetadataValue)
     assert metadata["training run"].value == result.run_id
-    assert metadata["version"].value == 1
+    assert metadata["version"].value == "1"
 
 
 def test_retrain_on_data_failing_its_expectations_registers_nothing(
@@ -273,7 +273,7 @@ def test_redeploy_fails_visibly_when_a_target_stays_down(lifecycle, pipeline, ca
     assert deployment.after["succeeded"] is False
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
     materialized = instance.get_latest_materialization_event(AssetKey(["fraud_detector", "production_model"]))
-    assert materialized.asset_materialization.metadata["version"].value == 1
+    assert materialized.asset_materialization.metadata["version"].value == "1"
 
 
 def test_redeploy_of_a_superseded_version_deploys_nothing(lifecycle, pipeline, deploy_endpoint):

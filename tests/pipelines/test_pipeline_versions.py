@@ -106,3 +106,27 @@ def test_promotion_archives_the_previous_version_partition_too(lifecycle, pipeli
     assert latest(instance, "1").metadata["stage"].value == "Archived"
     assert latest(instance, "2").metadata["stage"].value == "Production"
     assert lifecycle.partition_keys("fraud_detector_rollback_targets") == ["1"]
+
+
+def test_identical_bytes_are_named_and_loud_after_a_rollback(lifecycle, pipeline, catalog, instance):
+    """v3 trained like v2 (rolled back out of Production) is byte-identical to it: a failing, non-blocking check."""
+    from .steps import roll_back
+
+    to_production(lifecycle, pipeline)
+    to_production(lifecycle, pipeline, n_estimators=80)
+    assert roll_back(lifecycle, pipeline, 1, "alerts doubled").success
+    to_staging(lifecycle, pipeline, n_estimators=80)
+    evaluation = check_result(instance, "identical_artifact", "3")
+    assert not evaluation.passed
+    assert evaluation.severity.value == "WARN"
+    assert "byte-identical to version 2" in evaluation.description
+    assert "rolled back out of Production" in evaluation.description
+    assert "byte-identical to version 2" in latest(instance, "3").metadata["identical artifact"].value
+    assert [g.name for g in catalog.unmet_gates(MODEL, 3, "Production")] == ["approvals"]  # informs, never blocks
+
+
+def test_a_new_artifact_passes_the_identical_check(lifecycle, pipeline, instance):
+    to_staging(lifecycle, pipeline)
+    evaluation = check_result(instance, "identical_artifact", "1")
+    assert evaluation.passed
+    assert "not identical to any earlier version" in evaluation.description
