@@ -18,11 +18,13 @@ from ..metadata import deploy_outcomes_table
 from ..model_pipeline import ModelPipeline
 from .failures import refused
 
-__all__ = ["CHANGE_ACTIONS", "REDEPLOYS_IN_RUN_TAG", "current_change", "notify_targets"]
+__all__ = ["CHANGE_ACTIONS", "REDEPLOYS_IN_RUN_TAG", "SHADOWS_IN_RUN_TAG", "current_change", "notify_targets"]
 
 CHANGE_ACTIONS = {AuditAction.VERSION_PROMOTE: "promotion", AuditAction.VERSION_ROLLBACK: "rollback"}
 #: Job tag of runs that redeploy what they put in Production; the Production-change sensor leaves their changes alone.
 REDEPLOYS_IN_RUN_TAG = "registry/redeploys_in_run"
+#: Job tag of the validation runs that shadow-evaluate the version they move to Staging; the Staging sensor leaves it.
+SHADOWS_IN_RUN_TAG = "registry/shadows_in_run"
 #: Run tag naming the audit event a promotion or rollback run created, so the redeploy run can link back to it.
 CHANGE_SEQ_TAG = "registry/change_seq"
 

@@ -2,7 +2,6 @@
 
 
 from dagster import (
-    Config,
     Failure,
     JobDefinition,
     MetadataValue,
@@ -11,7 +10,6 @@ from dagster import (
     RunConfig,
     op,
 )
-from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
@@ -24,16 +22,13 @@ from ..model_artifacts import load_estimator
 from ..model_pipeline import DATA_QUALITY_CHECK, ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
+from .deployment import SHADOWS_IN_RUN_TAG
 from .failures import refused
+from .shadow import shadow_evaluate_version
 from .single_op import single_op_job
+from .version_config import VersionConfig
 
 __all__ = ["VersionConfig", "build_validation_job", "validation_run_config"]
-
-
-class VersionConfig(Config):
-    """Which version of the pipeline's model a run works on."""
-
-    version: int = Field(description="The version number in the registry.")
 
 
 def validation_run_config(pipeline: ModelPipeline, version: int) -> RunConfig:
@@ -102,12 +97,17 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
             except RegistryError as exc:
                 raise refused(f"{version.uri} passed validation but was not moved to Staging", exc, metadata) from None
             report_versions(context, catalog, pipeline, {version.version: "validated: moved to Staging"})
-        context.log.info(f"{version.uri} is in Staging")
-        return Output(version.version, metadata=metadata)
+            context.log.info(f"{version.uri} is in Staging; shadow-evaluating it in this run")
+            # In the same run rather than after another sensor hop: the reviewer sees it awaiting a decision sooner.
+            shadowed = shadow_evaluate_version(context, catalog, pipeline, version.version)
+        return Output(version.version, metadata={**metadata, **shadowed.metadata})
 
     return single_op_job(
         validate_candidate,
         name=pipeline.job_name("validate"),
-        description=f"Validate a {pipeline.name} candidate; launched by the new-candidate sensor.",
-        tags={"registry/model": pipeline.name, "registry/step": "validate"},
+        description=(
+            f"Validate a {pipeline.name} candidate and, when it reaches Staging, shadow-evaluate it in the same run; "
+            "launched by the new-candidate sensor."
+        ),
+        tags={"registry/model": pipeline.name, "registry/step": "validate", SHADOWS_IN_RUN_TAG: "yes"},
     )

@@ -10,7 +10,7 @@ from dagster import DagsterInstance, DagsterRunStatus, SensorDefinition
 
 from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
 
-from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG
+from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
 
@@ -59,9 +59,11 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
 def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefinition:
     """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, _instance: DagsterInstance) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
         if event.version is None or (event.after or {}).get("stage") != Stage.STAGING.value:
             return None
+        if shadowing := _run_doing_it(instance, event, SHADOWS_IN_RUN_TAG):
+            return f"version {event.version} is shadow-evaluated by its validation run {shadowing}"
         details = snapshot[event.version]
         if details.version.stage is not Stage.STAGING:
             return f"version {event.version} has left Staging ({details.version.stage})"
@@ -140,11 +142,16 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
 
 def _redeploying_run(instance: DagsterInstance, event: AuditEntry) -> str | None:
     """The run behind this event when it promotes and redeploys by itself (a decision or rollback run), unless it gave up."""
+    return _run_doing_it(instance, event, REDEPLOYS_IN_RUN_TAG)
+
+
+def _run_doing_it(instance: DagsterInstance, event: AuditEntry, tag: str) -> str | None:
+    """The run named in the event (its reason or comment) when its job carries ``tag``, unless that run gave up."""
     after = event.after or {}
     found = _RUN_IN_REASON.search(str(after.get("reason") or after.get("comment") or ""))
     if not found:
         return None
     run = instance.get_run_by_id(found.group(1))
-    if run is None or run.tags.get(REDEPLOYS_IN_RUN_TAG) != "yes" or run.status in _GAVE_UP:
+    if run is None or run.tags.get(tag) != "yes" or run.status in _GAVE_UP:
         return None
     return run.run_id

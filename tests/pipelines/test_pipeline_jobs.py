@@ -71,12 +71,14 @@ def test_retrain_on_data_failing_its_expectations_registers_nothing(
 
 
 def test_validation_moves_passing_candidate_to_staging(lifecycle, pipeline, catalog):
-    """The suite and every metric gate pass on the evaluation data: each recorded as a check, then Staging."""
+    """The suite and every metric gate pass: each recorded as a check, then Staging and, in the same run, the shadow evaluation."""
     retrain(lifecycle, pipeline)
     outcome = tick(lifecycle, pipeline, "on_new_candidate")
     assert outcome.succeeded
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
-    assert checks_of(catalog, 1) == {DATA_QUALITY_CHECK: True, "metric.roc_auc": True, "metric.average_precision": True}
+    assert checks_of(catalog, 1) == {
+        DATA_QUALITY_CHECK: True, "metric.roc_auc": True, "metric.average_precision": True, SHADOW_CHECK: True,
+    }
 
 
 def test_validation_keeps_candidate_out_when_evaluation_data_fails_expectations(make_pipeline, registry_resource, instance, catalog):
@@ -146,8 +148,7 @@ def test_shadow_evaluation_fails_a_candidate_worse_than_production(make_pipeline
     lifecycle = InProcessLifecycle(build_registry_definitions(pipeline, registry=registry_resource), instance, log_level="CRITICAL")
     to_production(lifecycle, pipeline)
     retrain(lifecycle, pipeline, n_estimators=1, max_depth=1)
-    tick(lifecycle, pipeline, "on_new_candidate")
-    [run] = tick(lifecycle, pipeline, "on_staging").runs
+    [run] = tick(lifecycle, pipeline, "on_new_candidate").runs
     assert "failed shadow evaluation" in failure_message(run)
     assert "roc_auc" in failure_message(run)
     assert SHADOW_CHECK in [g.name for g in catalog.unmet_gates(MODEL, 2, "Production")]
