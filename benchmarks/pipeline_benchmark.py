@@ -2,7 +2,7 @@
 
 1. **Idle tick**: each catalog sensor ticked with its cursor at the newest
    event (nothing new), on a model with 10 and with N versions (default
-   10,000; goal: <= 50 ms per tick, whatever N). A tick here is what the
+   10,000; goal: <= 5 ms per tick, whatever N). A tick here is what the
    daemon does: build the sensor context, open the registry, read the events
    after the cursor, close. Also one tick that finds one new registration, and
    the first tick of a sensor with no cursor (it reads one batch of 500

@@ -35,6 +35,7 @@ __all__ = [
     "VERSION_TAG",
     "EventReaction",
     "Reaction",
+    "Settled",
     "catalog_event_sensor",
     "lifecycle_run",
     "read_cursor",
@@ -46,6 +47,10 @@ AUDIT_SEQ_TAG = "registry/audit_seq"
 TRIGGER_TAG = "registry/trigger"
 #: Events read per tick at most; a longer backlog is worked off over the next ticks.
 BATCH_SIZE = 500
+
+class Settled(str):
+    """A note that also withdraws the run this tick was about to request for the event's version (it was done)."""
+
 
 #: A run to launch, a note on why not (shown as the tick's skip reason), or nothing to say.
 Reaction = RunRequest | str | None
@@ -121,6 +126,8 @@ def catalog_event_sensor(
                     requests.pop(key, None)
                     requests[key] = reaction
                 elif reaction:
+                    if isinstance(reaction, Settled):
+                        requests.pop(str(event.version), None)
                     notes[reaction] = None
         if not events:
             return SensorResult(skip_reason=f"no new {model} events after #{after}")

@@ -12,7 +12,7 @@ from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetai
 
 from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
-from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
+from .catalog_sensor import Reaction, Settled, catalog_event_sensor, lifecycle_run
 
 if TYPE_CHECKING:
     # Dagster does not export the type define_asset_job returns.
@@ -120,7 +120,14 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
 def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> SensorDefinition:
     """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
 
-    def react(_snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
+        if event.action is AuditAction.DEPLOYMENT_RECORD:
+            # A change already deployed needs no redeploy: the catalog's history replays as nothing to do.
+            if (event.after or {}).get("succeeded"):
+                return Settled(f"version {event.version} was deployed (audit #{event.seq})")
+            return None
+        if snapshot[event.version].version.stage is not Stage.PRODUCTION:
+            return f"version {event.version}'s {event.action.value} was superseded by a later change"
         redeployed_by = _redeploying_run(instance, event)
         if redeployed_by:
             return f"version {event.version}'s {event.action.value} is redeployed by its own run {redeployed_by}"
@@ -134,7 +141,7 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
         model=pipeline.name,
         job=redeploy_job,
         react=react,
-        actions=frozenset({AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK}),
+        actions=frozenset({AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK, AuditAction.DEPLOYMENT_RECORD}),
         description=f"{pipeline.name}'s Production version changed: materialize it and redeploy.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
