@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -221,14 +221,17 @@ def live_case(folder: Path, interval: int) -> dict[str, float]:
         with DagsterDevServer(workspace_dir=ROOT, env=env, log=folder / "dagster-dev.log") as server:
             server.wait_until_loaded()
             loaded = time.monotonic() - started
+            launched: dict[str, datetime] = {}
             with Registry(database_url, folder / "live-artifacts", actor="bench") as catalog:
                 for version, params in ((1, {}), (2, {"n_estimators": 80})):
                     server.launch("fraud_detector_retrain", {"ops": {"fraud_detector__candidate_model": {"config": {"params": params}}}})
                     server.wait_for(f"v{version} awaiting a decision", lambda version=version: str(version) in server.partition_keys(
                         "fraud_detector_awaiting_decision"), timeout=300)
+                    launched[f"v{version}"] = datetime.now(UTC)
                     server.launch_spec(decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE))
                     server.wait_for(f"v{version} deployed", lambda version=version: len(received) >= version, timeout=300)
                 server.wait_for("v1 listed for rollback", lambda: "1" in server.partition_keys("fraud_detector_rollback_targets"), timeout=120)
+                launched["rollback"] = datetime.now(UTC)
                 server.launch_spec(rollback_launch(pipeline, 1, "oncall", "benchmark"))
                 server.wait_for("the rollback deployed", lambda: len(received) >= 3, timeout=300)
                 server.wait_for("the deployment records", lambda: sum(
@@ -249,9 +252,11 @@ def live_case(folder: Path, interval: int) -> dict[str, float]:
         "dagster dev start to code location loaded": loaded,
         "registration to awaiting a decision (v1)": (first[("check:shadow_evaluation", 1)] - first[("version.register", 1)]).total_seconds(),
         "registration to awaiting a decision (v2)": (first[("check:shadow_evaluation", 2)] - first[("version.register", 2)]).total_seconds(),
-        "approval to redeploy recorded (v1)": (deployments[0] - approvals[0]).total_seconds(),
-        "approval to redeploy recorded (v2)": (deployments[1] - approvals[1]).total_seconds(),
-        "rollback to redeploy recorded": (deployments[2] - rollback).total_seconds(),
+        "approval launched to redeploy recorded (v1)": (deployments[0] - launched["v1"]).total_seconds(),
+        "approval launched to redeploy recorded (v2)": (deployments[1] - launched["v2"]).total_seconds(),
+        "  of which: approval recorded to redeploy recorded (v2)": (deployments[1] - approvals[1]).total_seconds(),
+        "rollback launched to redeploy recorded": (deployments[2] - launched["rollback"]).total_seconds(),
+        "  of which: rollback recorded to redeploy recorded": (deployments[2] - rollback).total_seconds(),
     }
 
 

@@ -95,6 +95,10 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         return MaterializeResult(
             metadata={
                 **version_metadata(version),
+                # Only true at registration: the version's own partition follows its stage from here on.
+                "stage": MetadataValue.text(
+                    f"None when registered; now: {pipeline.prefix}/model_version, partition {version.version}"
+                ),
                 "identical artifact": MetadataValue.text(note),
                 "holdout metrics (training run)": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
                 "params": MetadataValue.json({k: _plain(v) for k, v in params.items()}),
