@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dagster import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest, DynamicPartitionsDefinition
 
-from registry_core import GateKind, Stage, VersionDetails
+from registry_core import Decision, GateKind, Stage, VersionDetails
 
 from .model_pipeline import SHADOW_CHECK, ModelPipeline
 
@@ -45,7 +45,7 @@ def awaits_decision(details: VersionDetails) -> bool:
         return False
     if not any(check.name == SHADOW_CHECK for check in details.checks):
         return False
-    if details.decisions and details.decisions[-1].decision.value == "reject":
+    if details.decisions and details.decisions[-1].decision is Decision.REJECT:
         return False
     return all(gate.kind is GateKind.APPROVAL for gate in details.unmet_gates)
 

@@ -1,9 +1,10 @@
 """The registered version, one Dagster partition per version number, with the registry's checks as asset checks.
 
-Not computed by Dagster: the catalog sensor reports a materialization of a
-version's partition whenever the catalog records something about it
-(registration, a stage change, a decision), and an asset check evaluation for
-every check result, wherever it was recorded (a run, the CLI, the API). So the
+Not computed by Dagster: the run that changes a version (registration,
+validation, a decision, a promotion or rollback) logs a materialization of the
+version's partition and then an asset check evaluation for every check result
+recorded on it; for a change made outside Dagster (the CLI, the API) the
+catalog sensor launches a version_sync run that does the same. So the
 partition's page shows the model card, lineage, metrics, stage, approvals and
 what is still needed, and its Checks tab the results the registry's gates read.
 """
@@ -30,7 +31,7 @@ from dagster import (
     op,
 )
 
-from registry_core import CheckRecord, NotFound, Registry, VersionDetails
+from registry_core import CheckRecord, NotFound, Registry, Stage, VersionDetails
 
 from ..duplicates import identical_from_tags
 from ..launch_links import decision_links
@@ -85,8 +86,8 @@ def build_model_version_spec(pipeline: ModelPipeline, partitions: VersionPartiti
         kinds={"scikit-learn"},
         description=(
             f"Each registered {pipeline.name} version, one partition per version number: model card, lineage, "
-            "metrics, digests, stage, approvals and what it still needs. Reported by the catalog sensor; its "
-            "checks are the registry's own check results."
+            "metrics, digests, stage, approvals and what it still needs. Reported by the runs that change the "
+            "version (for changes made with the CLI, by a version_sync run); its checks are the registry's own results."
         ),
     )
 
@@ -189,7 +190,7 @@ def version_materialization(
         "approvals": MetadataValue.md(decisions_markdown(details)),
         "still needed for Production": MetadataValue.md(
             "\n".join(f"- {gate}" for gate in details.unmet_gates) or "_nothing_"
-            if details.next_stage is not None and details.next_stage.value == "Production"
+            if details.next_stage is Stage.PRODUCTION
             else _not_next(details)
         ),
         "holdout metrics (training run)": metrics_table(version.metrics),
@@ -228,19 +229,19 @@ def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
 def _awaiting(details: VersionDetails) -> str:
     if awaits_decision(details):
         return "a decision: approve or reject"
-    stage = details.version.stage.value
-    if stage in ("Production", "Archived"):
-        return f"nothing ({stage})"
+    stage = details.version.stage
+    if stage in (Stage.PRODUCTION, Stage.ARCHIVED):
+        return f"nothing ({stage.value})"
     if not details.unmet_gates:
         return f"nothing before {details.next_stage.value if details.next_stage else 'its next stage'}"
     return "; ".join(gate.message for gate in details.unmet_gates)
 
 
 def _not_next(details: VersionDetails) -> str:
-    stage = details.version.stage.value
-    if stage == "None":
+    stage = details.version.stage
+    if stage is Stage.NONE:
         return "_a candidate: validation first_"
-    return f"_nothing: {stage}_"
+    return f"_nothing: {stage.value}_"
 
 
 def _latest(details: VersionDetails, name: str) -> CheckRecord | None:

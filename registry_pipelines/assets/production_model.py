@@ -24,8 +24,9 @@ def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
         group_name=pipeline.prefix,
         kinds={"scikit-learn"},
         description=(
-            f"The {pipeline.name} version in Production. Materialized by the redeploy job on every promotion "
-            "and rollback, with the version, who approved it, its digests and model card."
+            f"The {pipeline.name} version in Production. Materialized on every promotion and rollback (by the approval "
+            "or rollback run itself, or by the redeploy job), with the version, who approved it, who changed it and "
+            "why, links to roll back, its digests and model card."
         ),
     )
 
