@@ -7,8 +7,8 @@ import warnings
 from .factory import build_registry_definitions
 from .fraud import fraud_detector_pipeline
 
-with warnings.catch_warnings():
-    # Dagster 1.13's @sensor passes `owners=None` to a beta parameter and warns for every sensor it builds:
-    # nothing anyone running `dagster dev` could act on.
-    warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`")
-    defs = build_registry_definitions(fraud_detector_pipeline())
+# Dagster 1.13's @sensor passes `owners=None` to a beta parameter and warns for every sensor it builds, also
+# when the code server resolves the definitions later: nothing anyone running `dagster dev` could act on.
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`")
+
+defs = build_registry_definitions(fraud_detector_pipeline())
