@@ -2,7 +2,7 @@
 
 1. **Idle tick**: each catalog sensor ticked with its cursor at the newest
    event (nothing new), on a model with 10 and with N versions (default
-   10,000; goal: <= 50 ms per tick, whatever N). A tick here is what the
+   10,000; goal: <= 5 ms per tick, whatever N). A tick here is what the
    daemon does: build the sensor context, open the registry, read the events
    after the cursor, close. Also one tick that finds one new registration, and
    the first tick of a sensor with no cursor (it reads one batch of 500
@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -47,15 +47,15 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer")
 from catalog_benchmark import MODEL, postgres_catalog, seed_versions  # noqa: E402
 from dagster import DagsterInstance, SensorDefinition, build_sensor_context  # noqa: E402
 
-from registry_core import Registry  # noqa: E402
+from registry_core import Decision, Registry  # noqa: E402
 from registry_pipelines import HttpDeployTarget, RegistryResource, build_registry_definitions  # noqa: E402
 from registry_pipelines.fraud import fraud_detector_pipeline  # noqa: E402
-from registry_pipelines.jobs import approval_run_config, retrain_run_config  # noqa: E402
+from registry_pipelines.jobs import decision_launch, retrain_run_config  # noqa: E402
 from registry_pipelines.testing import InProcessLifecycle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK_GOAL_MS = 50.0
-SENSORS = ("on_new_candidate", "on_staging", "on_approval", "on_production_change")
+TICK_GOAL_MS = 5.0
+SENSORS = ("versions_to_dagster", "on_new_candidate", "on_staging", "on_approval", "on_production_change")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _STARTED = time.perf_counter()
 
@@ -135,7 +135,8 @@ def tick_case(backend: str, url: str, versions: int, ticks: int, folder: Path) -
                 time_ticks(sensor, resource, instance, head, 3)  # warm-up
                 timings = time_ticks(sensor, resource, instance, head, ticks)
                 median, p95 = statistics.median(timings), percentile(timings, 0.95)
-                verdict = "ok" if p95 <= TICK_GOAL_MS else "MISSES GOAL"
+                # Judged on the median: on a shared machine the p95 of a few-millisecond tick is scheduler noise.
+                verdict = "ok" if median <= TICK_GOAL_MS else "MISSES GOAL"
                 rows.append([backend, f"{versions:,}", f"idle tick: {name}", f"{median:.1f}", f"{p95:.1f}", verdict])
             candidate = defs.resolve_sensor_def(pipeline.job_name("on_new_candidate"))
             # One new registration after the cursor: the tick reads one event and asks for one run.
@@ -187,12 +188,10 @@ def chain_case(folder: Path) -> list[list[str]]:
             progress(f"chain: v{version}")
             timed("retrain (data + expectation check + train + register)",
                   lambda params=params: lifecycle.run(pipeline.job_name("retrain"), retrain_run_config(pipeline, params)).success)
-            timed("tick + validation run", tick("on_new_candidate"))
-            timed("tick + shadow-evaluation run", tick("on_staging"))
-            timed("approval run", lambda version=version: lifecycle.run(
-                "approve_model_version", approval_run_config(pipeline.name, version, "risk-reviewer")).success)
-            timed("tick + promotion run", tick("on_approval"))
-            timed("tick + redeploy run (HTTP on loopback)", tick("on_production_change"))
+            timed("tick + validation run (shadow evaluation included)", tick("on_new_candidate"))
+            timed("catalog sensor tick (partitions, checks)", lambda: lifecycle.tick(pipeline.job_name("versions_to_dagster")) is not None)
+            timed("approval run (promotes and redeploys, HTTP on loopback)", lambda version=version: lifecycle.launch(
+                decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE)).success)
     rows = [[label, f"{values[0]:.2f}", f"{values[1]:.2f}"] for label, values in timings.items()]
     rows.append(["**candidate to Production, total**", f"{sum(v[0] for v in timings.values()):.2f}",
                  f"{sum(v[1] for v in timings.values()):.2f}"])
@@ -202,13 +201,16 @@ def chain_case(folder: Path) -> list[list[str]]:
 # --- 3. live --------------------------------------------------------------------------------
 
 
-def live_case(folder: Path, interval: int) -> list[list[str]]:
+def live_case(folder: Path, interval: int) -> dict[str, float]:
+    """One lifecycle under dagster dev: retrain v1, approve it, retrain v2, approve it, roll back to v1."""
     from registry_pipelines.dev_server import DagsterDevServer
+    from registry_pipelines.jobs import rollback_launch
 
     home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     database_url = f"sqlite:///{folder / 'live.db'}"
+    pipeline = fraud_detector_pipeline()
     with deploy_endpoint() as (url, received):
         env = {
             **os.environ, "DAGSTER_HOME": str(home), "REGISTRY_DATABASE_URL": database_url,
@@ -220,31 +222,43 @@ def live_case(folder: Path, interval: int) -> list[list[str]]:
         with DagsterDevServer(workspace_dir=ROOT, env=env, log=folder / "dagster-dev.log") as server:
             server.wait_until_loaded()
             loaded = time.monotonic() - started
+            launched: dict[str, datetime] = {}
             with Registry(database_url, folder / "live-artifacts", actor="bench") as catalog:
-                server.launch("fraud_detector_retrain")
+                for version, params in ((1, {}), (2, {"n_estimators": 80})):
+                    server.launch("fraud_detector_retrain", {"ops": {"fraud_detector__candidate_model": {"config": {"params": params}}}})
+                    server.wait_for(f"v{version} awaiting a decision", lambda version=version: str(version) in server.partition_keys(
+                        "fraud_detector_awaiting_decision"), timeout=300)
+                    launched[f"v{version}"] = datetime.now(UTC)
+                    server.launch_spec(decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE))
+                    server.wait_for(f"v{version} deployed", lambda version=version: len(received) >= version, timeout=300)
+                server.wait_for("v1 listed for rollback", lambda: "1" in server.partition_keys("fraud_detector_rollback_targets"), timeout=120)
+                launched["rollback"] = datetime.now(UTC)
+                server.launch_spec(rollback_launch(pipeline, 1, "oncall", "benchmark"))
+                server.wait_for("the rollback deployed", lambda: len(received) >= 3, timeout=300)
+                server.wait_for("the deployment records", lambda: sum(
+                    e.action == "deployment.record" for e in catalog.audit_events("fraud-detector", limit=500)) >= 3, timeout=60)
+                events = catalog.audit_events("fraud-detector", limit=500)
 
-                def shadowed() -> bool:
-                    events = catalog.audit_events("fraud-detector", limit=100) if catalog.list_models() else []
-                    return any(e.action == "check.record" and e.after.get("check") == "shadow_evaluation" for e in events)
+    def at(event) -> datetime:
+        return datetime.fromisoformat(event.recorded_at.replace("Z", "+00:00"))
 
-                server.wait_for("awaiting approval", shadowed, timeout=300)
-                server.launch("approve_model_version", {"ops": {"record_approval_decision": {"config": {
-                    "model": "fraud-detector", "version": 1, "decision": "APPROVE", "approver": "risk-reviewer"}}}})
-                server.wait_for("redeploy", lambda: received, timeout=300)
-                server.wait_for("the deployment record", lambda: any(
-                    e.action == "deployment.record" for e in catalog.audit_events("fraud-detector", limit=100)), timeout=60)
-                events = catalog.audit_events("fraud-detector", limit=100)
-    at = {}
+    first = {}
     for event in events:
-        key = event.action if event.action != "check.record" else f"check:{event.after.get('check')}"
-        at.setdefault(key, datetime.fromisoformat(event.recorded_at.replace("Z", "+00:00")))
-    to_awaiting = (at["check:shadow_evaluation"] - at["version.register"]).total_seconds()
-    to_redeploy = (at["deployment.record"] - at["approval.record"]).total_seconds()
-    return [
-        ["dagster dev start to code location loaded", f"{loaded:.1f}"],
-        ["registration to awaiting approval (validation + shadow evaluation)", f"{to_awaiting:.1f}"],
-        ["approval to redeploy recorded (promotion + redeploy)", f"{to_redeploy:.1f}"],
-    ]
+        key = (event.action.value, event.version) if event.action != "check.record" else (f"check:{event.after.get('check')}", event.version)
+        first.setdefault(key, at(event))
+    deployments = [at(e) for e in events if e.action == "deployment.record"]
+    approvals = [at(e) for e in events if e.action == "approval.record"]
+    rollback = next(at(e) for e in events if e.action == "version.rollback")
+    return {
+        "dagster dev start to code location loaded": loaded,
+        "registration to awaiting a decision (v1)": (first[("check:shadow_evaluation", 1)] - first[("version.register", 1)]).total_seconds(),
+        "registration to awaiting a decision (v2)": (first[("check:shadow_evaluation", 2)] - first[("version.register", 2)]).total_seconds(),
+        "approval launched to redeploy recorded (v1)": (deployments[0] - launched["v1"]).total_seconds(),
+        "approval launched to redeploy recorded (v2)": (deployments[1] - launched["v2"]).total_seconds(),
+        "  of which: approval recorded to redeploy recorded (v2)": (deployments[1] - approvals[1]).total_seconds(),
+        "rollback launched to redeploy recorded": (deployments[2] - launched["rollback"]).total_seconds(),
+        "  of which: rollback recorded to redeploy recorded": (deployments[2] - rollback).total_seconds(),
+    }
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -257,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=50)
     parser.add_argument("--postgres-url", default=os.environ.get("REGISTRY_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     parser.add_argument("--live", action="store_true", help="also time the lifecycle under dagster dev")
-    parser.add_argument("--sensor-interval", type=int, default=5)
+    parser.add_argument("--sensor-interval", type=int, default=5, help="the shipped default")
+    parser.add_argument("--live-runs", type=int, default=3, help="lifecycles under dagster dev; medians are shown")
+    parser.add_argument("--live-only", action="store_true", help="skip the tick and chain measurements")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     md = args.markdown
@@ -265,22 +281,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
           f"{args.ticks} ticks per sensor after 3 warm-up ticks; times in ms unless stated\n")
     tick_rows: list[list[str]] = []
-    for backend in args.backends.split(","):
+    for backend in ([] if args.live_only else args.backends.split(",")):
         for versions in (10, args.versions):
             with tempfile.TemporaryDirectory() as folder, catalog_url(backend, Path(folder), args.postgres_url) as url:
                 tick_rows += tick_case(backend, url, versions, args.ticks, Path(folder))
     failures += [row for row in tick_rows if row[-1] == "MISSES GOAL"]
-    print("Sensor ticks (goal: an idle tick <= 50 ms at p95, whatever the number of versions)\n")
-    print(render(["backend", "versions", "tick", "median", "p95", "goal"], tick_rows, markdown=md, left=3))
-    with tempfile.TemporaryDirectory() as folder:
-        chain_rows = chain_case(Path(folder))
-    print("\nIn-process chain, candidate to Production (seconds; every job executed, every sensor ticked)\n")
-    print(render(["step", "v1", "v2"], chain_rows, markdown=md))
-    if args.live:
+    if not args.live_only:
+        print(f"Sensor ticks (goal: an idle tick <= {TICK_GOAL_MS:g} ms, median, whatever the number of versions)\n")
+        print(render(["backend", "versions", "tick", "median", "p95", "goal"], tick_rows, markdown=md, left=3))
         with tempfile.TemporaryDirectory() as folder:
-            live_rows = live_case(Path(folder), args.sensor_interval)
-        print(f"\nUnder dagster dev (sensors every {args.sensor_interval}s; seconds, from the catalog's audit timestamps)\n")
-        print(render(["measure", "seconds"], live_rows, markdown=md))
+            chain_rows = chain_case(Path(folder))
+        print("\nIn-process chain, candidate to Production (seconds; every job executed, every sensor ticked)\n")
+        print(render(["step", "v1", "v2"], chain_rows, markdown=md))
+    if args.live or args.live_only:
+        runs = []
+        for number in range(args.live_runs):
+            progress(f"live lifecycle {number + 1} of {args.live_runs}")
+            with tempfile.TemporaryDirectory() as folder:
+                runs.append(live_case(Path(folder), args.sensor_interval))
+        live_rows = [
+            [measure, f"{statistics.median(r[measure] for r in runs):.1f}", " ".join(f"{r[measure]:.1f}" for r in runs)]
+            for measure in runs[0]
+        ]
+        print(f"\nUnder dagster dev (sensors every {args.sensor_interval}s; seconds from the catalog's audit timestamps; "
+              f"median of {len(runs)} lifecycles)\n")
+        print(render(["measure", "median", "runs"], live_rows, markdown=md))
     if failures:
         print(f"\n{len(failures)} tick(s) miss the goal", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ from registry_core.extras import requiring_extra
 
 with requiring_extra("dagster", "registry_pipelines"):
     from .deploy import CommandDeployTarget, DeployTarget, HttpDeployTarget, ProductionChange
-    from .factory import build_governance_definitions, build_model_definitions, build_registry_definitions
+    from .factory import build_model_definitions, build_registry_definitions
     from .model_pipeline import MetricGate, ModelPipeline
     from .resources import RegistryResource
 
@@ -21,7 +21,6 @@ __all__ = [
     "ModelPipeline",
     "ProductionChange",
     "RegistryResource",
-    "build_governance_definitions",
     "build_model_definitions",
     "build_registry_definitions",
 ]

@@ -136,7 +136,8 @@ class Walkthrough:
         self.catalog = catalog
 
     def run(self) -> None:
-        from registry_pipelines.jobs import Decision, approval_run_config, promotion_run_config, rollback_run_config
+        from registry_core import Decision
+        from registry_pipelines.jobs import decision_launch, promotion_run_config, rollback_launch
         from registry_pipelines.testing import failure_message
 
         step(f"Governance policy for {MODEL} (set by an admin): only {REVIEWER} may approve")
@@ -155,9 +156,7 @@ class Walkthrough:
         say(f"catalog unchanged: {self.version_line(1)}")
 
         step(f"Approve v1 as {ENGINEER} (not on the approvers list): refused")
-        result = self.lifecycle.run(
-            "approve_model_version", approval_run_config(MODEL, 1, ENGINEER, decision=Decision.APPROVE)
-        )
+        result = self.lifecycle.launch(decision_launch(self.pipeline, 1, ENGINEER, Decision.APPROVE))
         expect(not result.success, "an approval by someone off the approvers list was accepted")
         say(f"run failed: {failure_message(result)}")
 
@@ -167,16 +166,22 @@ class Walkthrough:
         self.validate_and_shadow(2)
         self.approve_promote_redeploy(2)
 
-        step("Roll back to v1: job rollback_model (model, optional version, reason)")
+        self.sync()
+        targets = self.lifecycle.partition_keys(f"{self.pipeline.prefix}_rollback_targets")
+        step(f"Roll back: job {self.pipeline.job_name('rollback')}, version picked from {targets}, who asks and why")
         reason = "false-positive rate doubled after v2"
-        result = self.lifecycle.run("rollback_model", rollback_run_config(MODEL, reason, requested_by="oncall"))
+        result = self.lifecycle.launch(rollback_launch(self.pipeline, 1, "oncall", reason))
         expect(result.success, f"rollback failed: {failure_message(result)}")
         say(self.version_line(1))
         say(self.version_line(2))
-        step("Redeploy: the Production-change sensor reacts to the rollback")
-        expect(self.tick("on_production_change"), "redeploy after rollback did not run or failed")
+        say("the rollback run redeployed v1 itself; the Production-change sensor has nothing to do:")
+        self.tick("on_production_change")
 
         self.summary()
+
+    def sync(self) -> None:
+        """What the catalog sensor does every tick: versions as partitions, their checks and decisions as asset events."""
+        self.lifecycle.tick(self.pipeline.job_name("versions_to_dagster"))
 
     def tick(self, sensor: str) -> bool:
         """Tick one sensor and run what it asks for; True when it launched runs and all succeeded."""
@@ -212,29 +217,33 @@ class Walkthrough:
             f"@ code version {version.tags['dagster/code_version']}, data {version.dataset_digest[:19]}…")
 
     def validate_and_shadow(self, number: int) -> None:
-        step(f"Validate v{number}: the new-candidate sensor launches the validation job")
+        step(f"Validate and shadow-evaluate v{number}: the new-candidate sensor launches the validation job")
         expect(self.tick("on_new_candidate"), "validation did not run or failed")
         say(self.version_line(number))
-        step(f"Shadow-evaluate v{number}: the Staging sensor launches the shadow evaluation")
-        expect(self.tick("on_staging"), "shadow evaluation did not run or failed")
+        say("the validation run shadow-evaluated it too; the Staging sensor has nothing to do:")
+        self.tick("on_staging")
         shadow = {c.name: c for c in self.catalog.show(f"models:/{MODEL}/{number}").checks}["shadow_evaluation"]
         say(shadow.details["summary"])
         say(f"awaiting: {'; '.join(g.message for g in self.catalog.unmet_gates(MODEL, number, 'Production')) or 'nothing'}")
+        self.sync()
+        awaiting = self.lifecycle.partition_keys(f"{self.pipeline.prefix}_awaiting_decision")
+        say(f"versions awaiting a decision (the approve job's partitions): {awaiting}")
 
     def approve_promote_redeploy(self, number: int) -> None:
-        from registry_pipelines.jobs import approval_run_config
+        from registry_core import Decision
+        from registry_pipelines.jobs import decision_launch
         from registry_pipelines.testing import failure_message
 
-        step(f"Approve v{number} as {REVIEWER}: job approve_model_version (what the Launchpad submits)")
-        result = self.lifecycle.run("approve_model_version", approval_run_config(MODEL, number, REVIEWER, comment="reviewed"))
+        job = self.pipeline.job_name("approve")
+        step(f"Approve v{number} as {REVIEWER}: job {job}, v{number} picked from the versions awaiting a decision")
+        result = self.lifecycle.launch(decision_launch(self.pipeline, number, REVIEWER, Decision.APPROVE, "reviewed"))
         expect(result.success, f"approval failed: {failure_message(result)}")
-        say(f"{REVIEWER} approved {MODEL} v{number}")
-        step(f"Promote v{number}: the approval sensor sees every gate hold and launches the promotion")
-        expect(self.tick("on_approval"), "promotion did not run or failed")
+        say(f"{REVIEWER} approved {MODEL} v{number}; every gate held, so the same run promoted and redeployed it")
         for shown in range(1, number + 1):
             say(self.version_line(shown))
-        step("Redeploy: the Production-change sensor launches the redeploy job")
-        expect(self.tick("on_production_change"), "redeploy did not run or failed")
+        step("The promotion and Production-change sensors see it was done in the run and launch nothing")
+        self.tick("on_approval")
+        self.tick("on_production_change")
 
     def summary(self) -> None:
         from dagster import AssetKey

@@ -62,6 +62,7 @@ class DagsterDevServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.home = env.get("DAGSTER_HOME")
         dagster = Path(sys.executable).with_name("dagster")
         with log.open("wb") as output:
             self._process = subprocess.Popen(  # noqa: S603 - our own dagster executable
@@ -126,8 +127,11 @@ class DagsterDevServer:
 
         self.wait_for("dagster dev to load the code location", loaded, timeout)
 
-    def launch(self, job: str, run_config: Mapping[str, Any] | None = None) -> str:
-        """Launch ``job`` (from the only code location) as the Launchpad would; returns the run id."""
+    def launch(
+        self, job: str, run_config: Mapping[str, Any] | None = None, *, tags: Mapping[str, str] | None = None,
+        partition_key: str | None = None,
+    ) -> str:
+        """Launch ``job`` (from the only code location) as the Launchpad would, of one partition if given; returns the run id."""
         [repository] = self.graphql(_REPOSITORIES)["repositoriesOrError"]["nodes"]
         params = {
             "selector": {
@@ -137,10 +141,28 @@ class DagsterDevServer:
             },
             "runConfigData": dict(run_config or {}),
         }
+        all_tags = dict(tags or {})
+        if partition_key is not None:
+            all_tags["dagster/partition"] = partition_key
+        if all_tags:
+            params["executionMetadata"] = {"tags": [{"key": k, "value": v} for k, v in all_tags.items()]}
         result = self.graphql(_LAUNCH, {"params": params})["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise RuntimeError(f"launching {job} failed: {result}")
         return result["run"]["runId"]
+
+    def launch_spec(self, launch: Any) -> str:
+        """Launch a :class:`~registry_pipelines.jobs.Launch` (job, partition, config, tags)."""
+        return self.launch(launch.job_name, launch.run_config, tags=launch.tags, partition_key=launch.partition_key)
+
+    def partition_keys(self, partitions_def_name: str) -> list[str]:
+        """The keys of a dynamic partitions definition, read from the instance this server uses."""
+        from dagster import DagsterInstance
+
+        if not self.home:
+            raise RuntimeError("partition_keys needs the server's DAGSTER_HOME in its environment")
+        with DagsterInstance.from_config(self.home) as instance:
+            return list(instance.get_dynamic_partitions(partitions_def_name))
 
     def status(self, run_id: str) -> str:
         return self.graphql(_RUN_STATUS, {"runId": run_id})["runOrError"]["status"]

@@ -95,6 +95,9 @@ class ShadowReport:
     production_latency_ms: float | None = None
     tolerance: float = 0.0
     regressions: list[str] = field(default_factory=list)
+    #: Metrics without a gate that are worse than Production's by more than the tolerance: shown, not failing.
+    warnings: list[str] = field(default_factory=list)
+    gated_metrics: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -117,7 +120,10 @@ class ShadowReport:
             )
         deltas = ", ".join(f"{name} {delta:+.4f}" for name, delta in self.deltas.items())
         agreement = f", agreement {self.agreement:.1%}" if self.agreement is not None else ""
-        return f"version {self.candidate_version} vs Production version {self.production_version}: {deltas}{agreement}"
+        summary = f"version {self.candidate_version} vs Production version {self.production_version}: {deltas}{agreement}"
+        if self.warnings:
+            summary += "; warning, not gated: " + "; ".join(self.warnings)
+        return summary
 
     def details(self) -> dict[str, Any]:
         return {
@@ -133,6 +139,8 @@ class ShadowReport:
             "production_latency_ms": self.production_latency_ms,
             "tolerance": self.tolerance,
             "regressions": self.regressions,
+            "warnings": self.warnings,
+            "gated_metrics": self.gated_metrics,
         }
 
 
@@ -148,7 +156,7 @@ def shadow_compare(
     gates: Sequence[MetricGate],
     tolerance: float,
 ) -> ShadowReport:
-    """Score both versions on the same rows; a gated metric worse than Production's by more than ``tolerance`` fails."""
+    """Score both versions on the same rows and compare every metric: a gated one worse than Production's by more than ``tolerance`` fails, any other is a warning."""
     candidate_metrics = dict(evaluate(candidate, features, target))
     candidate_latency = _latency_ms(candidate, features)
     if production is None:
@@ -158,19 +166,21 @@ def shadow_compare(
         )
     production_metrics = dict(evaluate(production, features, target))
     agreement = float((candidate.predict(features) == production.predict(features)).mean())
-    regressions = []
+    gated = {gate.metric: gate for gate in gates}
+    regressions, warnings = [], []
     for gate in gates:
-        ours, theirs = _finite(candidate_metrics.get(gate.metric)), _finite(production_metrics.get(gate.metric))
-        if ours is None:
+        if _finite(candidate_metrics.get(gate.metric)) is None:
             regressions.append(f"{gate.metric} was not measured for the candidate")
+    # Every metric computed is compared; only a gated one can fail the evaluation.
+    for metric in sorted(set(candidate_metrics) & set(production_metrics)):
+        ours, theirs = _finite(candidate_metrics.get(metric)), _finite(production_metrics.get(metric))
+        if ours is None or theirs is None:
             continue
-        if theirs is None:
-            continue
-        worse_by = (theirs - ours) if gate.higher_is_better else (ours - theirs)
+        higher_is_better = gated[metric].higher_is_better if metric in gated else True
+        worse_by = (theirs - ours) if higher_is_better else (ours - theirs)
         if worse_by > tolerance:
-            regressions.append(
-                f"{gate.metric} {ours:.4f} vs Production {theirs:.4f} (worse by {worse_by:.4f}, tolerance {tolerance:g})"
-            )
+            found = f"{metric} {ours:.4f} vs Production {theirs:.4f} (worse by {worse_by:.4f}, tolerance {tolerance:g})"
+            (regressions if metric in gated else warnings).append(found)
     return ShadowReport(
         candidate_version=candidate_version,
         production_version=production_version,
@@ -182,6 +192,8 @@ def shadow_compare(
         production_latency_ms=_latency_ms(production, features),
         tolerance=tolerance,
         regressions=regressions,
+        warnings=warnings,
+        gated_metrics=sorted(gated),
     )
 
 

@@ -106,7 +106,7 @@ def fraud_detector_pipeline(**overrides: Any) -> ModelPipeline:
         "shadow_tolerance": 0.02,
         "retrain_cron": "0 3 * * *",
         "deploy_targets": targets_from_env("FRAUD_DETECTOR"),
-        "sensor_interval_seconds": int(os.environ.get(SENSOR_INTERVAL_ENV) or 15),
+        "sensor_interval_seconds": int(os.environ.get(SENSOR_INTERVAL_ENV) or 5),
     }
     settings.update(overrides)
     return ModelPipeline(**settings)

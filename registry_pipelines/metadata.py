@@ -117,7 +117,8 @@ def run_link(run_id: str | None) -> MetadataValue | None:
 def version_metadata(version: VersionInfo) -> dict[str, Any]:
     """What identifies a version: number, URI, artifact and dataset digests, how it loads, the run that trained it."""
     metadata: dict[str, Any] = {
-        "version": MetadataValue.int(version.version),
+        # Text, not a number: Dagster would plot numbers, and there is no version 2.5 between 2 and 3.
+        "version": MetadataValue.text(str(version.version)),
         "model uri": MetadataValue.text(version.uri),
         "stage": MetadataValue.text(str(version.stage)),
         "artifact sha256": MetadataValue.text(version.artifact_sha256),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     DagsterEventType,
     DagsterInstance,
     Definitions,
@@ -56,14 +57,23 @@ class InProcessLifecycle:
         run_config: RunConfig | Mapping[str, Any] | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        partition_key: str | None = None,
     ) -> ExecuteInProcessResult:
-        """Execute a job; a failing run is returned, not raised (see :func:`failure_message`)."""
+        """Execute a job (of one partition, for a partitioned job); a failing run is returned, not raised."""
         config = run_config.to_config_dict() if isinstance(run_config, RunConfig) else dict(run_config or {})
         if self.log_level and not config.get("loggers"):
             config["loggers"] = {"console": {"config": {"log_level": self.log_level}}}
         return self.defs.resolve_job_def(job_name).execute_in_process(
-            run_config=config, instance=self.instance, tags=dict(tags or {}), raise_on_error=False
+            run_config=config, instance=self.instance, tags=dict(tags or {}), raise_on_error=False,
+            partition_key=partition_key,
         )
+
+    def launch(self, launch: Any) -> ExecuteInProcessResult:
+        """Execute a :class:`~registry_pipelines.jobs.Launch` (job, partition, config, tags) as the UI would launch it."""
+        return self.run(launch.job_name, launch.run_config, tags=launch.tags, partition_key=launch.partition_key)
+
+    def partition_keys(self, partitions_def_name: str) -> list[str]:
+        return list(self.instance.get_dynamic_partitions(partitions_def_name))
 
     def evaluate(self, sensor_name: str) -> SensorResult:
         """One tick of a sensor, without launching anything; advances its cursor."""
@@ -80,6 +90,19 @@ class InProcessLifecycle:
             raise TypeError(f"sensor {sensor_name} returned {type(result).__name__}, expected a SensorResult")
         if result.cursor is not None:
             self.cursors[sensor_name] = result.cursor
+        # What the daemon does with a tick's asset events and partition requests, in the same order.
+        for event in result.asset_events or []:
+            self.instance.report_runless_asset_event(event)
+        for request in result.dynamic_partitions_requests or []:
+            existing = set(self.instance.get_dynamic_partitions(request.partitions_def_name))
+            if isinstance(request, AddDynamicPartitionsRequest):
+                new = [key for key in request.partition_keys if key not in existing]
+                if new:
+                    self.instance.add_dynamic_partitions(request.partitions_def_name, new)
+            else:
+                for key in request.partition_keys:
+                    if key in existing:
+                        self.instance.delete_dynamic_partition(request.partitions_def_name, key)
         return result
 
     def tick(self, sensor_name: str) -> TickOutcome:
@@ -100,7 +123,9 @@ class InProcessLifecycle:
             tags = {**request.tags, "dagster/sensor_name": sensor_name}
             if request.run_key is not None:
                 tags["dagster/run_key"] = request.run_key
-            outcome.runs.append(self.run(request.job_name or sensor.job_name, request.run_config, tags=tags))
+            outcome.runs.append(
+                self.run(request.job_name or sensor.job_name, request.run_config, tags=tags, partition_key=request.partition_key)
+            )
         return outcome
 
 

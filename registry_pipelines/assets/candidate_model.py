@@ -16,12 +16,14 @@ from dagster import (
 from pydantic import Field
 
 from ..datasets import dataset_digest, features_and_target, holdout_split, signature
+from ..duplicates import find_identical
 from ..evaluation import judge_gates
 from ..metadata import metrics_table, model_card, version_metadata
 from ..model_artifacts import register_estimator
 from ..model_pipeline import ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
+from .model_version import report_versions
 
 __all__ = ["TrainingConfig", "build_candidate_model_asset"]
 
@@ -84,11 +86,21 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
                 description=f"trained by Dagster run {context.run.run_id[:8]} ({context.run.job_name})",
                 model_card=card,
             )
+            identical = find_identical(catalog, version)
+            catalog.set_tags(pipeline.name, identical.tags(context.run.run_id), version=version.version)
+            note = identical.message(version.version)
+            (context.log.warning if identical.loud else context.log.info)(note)
+            report_versions(context, catalog, pipeline, {version.version: f"registered by run {context.run.run_id[:8]}"})
         context.log.info(f"registered {version.uri} (stage None): {_metrics_line(metrics)}")
         return MaterializeResult(
             metadata={
                 **version_metadata(version),
-                "holdout metrics": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
+                # Only true at registration: the version's own partition follows its stage from here on.
+                "stage": MetadataValue.text(
+                    f"None when registered; now: {pipeline.prefix}/model_version, partition {version.version}"
+                ),
+                "identical artifact": MetadataValue.text(note),
+                "holdout metrics (training run)": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
                 "params": MetadataValue.json({k: _plain(v) for k, v in params.items()}),
                 "model card": MetadataValue.md(card),
                 "code version": MetadataValue.text(code_version),

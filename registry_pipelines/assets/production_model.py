@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from dagster import AssetMaterialization, AssetSpec, MetadataValue
 
 from registry_core import AuditEntry, VersionDetails
@@ -17,12 +20,13 @@ def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
     """Declared, not computed: only the registry changes Production, and the redeploy job reports each change."""
     return AssetSpec(
         key=pipeline.asset_key("production_model"),
-        deps=[pipeline.asset_key("candidate_model")],
+        deps=[pipeline.asset_key("model_version")],
         group_name=pipeline.prefix,
         kinds={"scikit-learn"},
         description=(
-            f"The {pipeline.name} version in Production. Materialized by the redeploy job on every promotion "
-            "and rollback, with the version, who approved it, its digests and model card."
+            f"The {pipeline.name} version in Production. Materialized on every promotion and rollback (by the approval "
+            "or rollback run itself, or by the redeploy job), with the version, who approved it, who changed it and "
+            "why, links to roll back, its digests and model card."
         ),
     )
 
@@ -34,21 +38,25 @@ def production_change_materialization(
     event: AuditEntry | None,
     *,
     change_run_id: str | None,
+    links: Mapping[str, Any] | None = None,
 ) -> AssetMaterialization:
     version = details.version
     approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
     if not approved_by:
         approved_by = sorted({d.approver for d in details.decisions if d.decision == "approve"})
     metadata = {
-        **version_metadata(version),
+        "version": MetadataValue.text(str(version.version)),
+        # On a rollback: who approved the restored version when it was first promoted (no new approval is needed).
+        "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
         "change": MetadataValue.text(change.change),
+        **(links or {}),
         "changed by": MetadataValue.text(change.changed_by or "–"),
         "reason": MetadataValue.text(change.reason or "–"),
-        "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
         "previous production version": MetadataValue.text(
             str(change.previous_version) if change.previous_version is not None else "–"
         ),
         "audit seq": MetadataValue.text(str(change.audit_seq) if change.audit_seq is not None else "–"),
+        **version_metadata(version),
         "metrics": metrics_table(version.metrics),
         "decisions": MetadataValue.md(decisions_markdown(details)),
         "model card": MetadataValue.md(version.model_card or "_no model card_"),
@@ -58,6 +66,16 @@ def production_change_materialization(
         metadata["change run"] = link
     return AssetMaterialization(
         asset_key=pipeline.asset_key("production_model"),
-        description=f"{version.uri} in Production ({change.change})",
+        description=_headline(version.uri, change, approved_by),
         metadata=metadata,
     )
+
+
+def _headline(uri: str, change: ProductionChange, approved_by: list[str]) -> str:
+    reason = (change.reason or "").split(" (Dagster run")[0]
+    if change.change == "rollback":
+        originally = f"; originally approved by {', '.join(approved_by)}" if approved_by else ""
+        return f"{uri} back in Production: rollback by {change.changed_by}, because {reason}{originally}"
+    if approved_by:
+        return f"{uri} in Production ({change.change}), approved by {', '.join(approved_by)}"
+    return f"{uri} in Production ({change.change})"

@@ -1,19 +1,18 @@
-"""The lifecycle's jobs: per model retrain, validate, shadow-evaluate, promote and redeploy; shared approve and roll back.
+"""The lifecycle's jobs, per model: retrain, validate, shadow-evaluate, promote, redeploy, approve, reject and roll back.
 
-Each job module also offers the run config a program (the demo, a test, a
-script) launches it with.
+Each job module also offers the run config (or, for the partitioned jobs, the
+whole launch) a program (the demo, a test, a script) launches it with.
 """
 
 from .governance import (
-    APPROVAL_JOB,
-    ROLLBACK_JOB,
-    ApprovalConfig,
-    Decision,
+    DecisionConfig,
+    Launch,
     RollbackConfig,
-    approval_run_config,
-    build_approval_job,
+    build_decision_jobs,
     build_rollback_job,
-    rollback_run_config,
+    decision_launch,
+    locked_registry,
+    rollback_launch,
 )
 from .promotion import PromotionConfig, build_promotion_job, promotion_run_config
 from .redeploy import RedeployConfig, build_redeploy_job, redeploy_run_config
@@ -22,26 +21,25 @@ from .shadow import build_shadow_job, shadow_run_config
 from .validation import VersionConfig, build_validation_job, validation_run_config
 
 __all__ = [
-    "APPROVAL_JOB",
-    "ROLLBACK_JOB",
-    "ApprovalConfig",
-    "Decision",
+    "DecisionConfig",
+    "Launch",
     "PromotionConfig",
     "RedeployConfig",
     "RollbackConfig",
     "VersionConfig",
-    "approval_run_config",
-    "build_approval_job",
+    "build_decision_jobs",
     "build_promotion_job",
     "build_redeploy_job",
     "build_retrain_job",
     "build_rollback_job",
     "build_shadow_job",
     "build_validation_job",
+    "decision_launch",
+    "locked_registry",
     "promotion_run_config",
     "redeploy_run_config",
     "retrain_run_config",
-    "rollback_run_config",
+    "rollback_launch",
     "shadow_run_config",
     "validation_run_config",
 ]

@@ -1,153 +1,264 @@
-"""Decisions people make from the Launchpad, for any model in the catalog: approve or reject, and roll back.
+"""Decisions people launch from the UI: approve or reject a version, roll the model back.
 
-Open-source Dagster has no login: whoever can launch a run can type any name
-as approver. The registry's policy decides whose decision counts (the
-approvers list, no self-approval by default), and every decision carries the
-Dagster run it came from, in the audit log.
+Each is a job of its own per model, partitioned by the list of versions it can
+act on (awaiting a decision; formerly in Production), so the Launchpad's
+partition picker offers exactly those and nobody types a version number. The
+only config is who decides (and a comment, or the rollback's reason); the
+catalog the runs write to is fixed by the code location, not editable at launch.
+
+Open-source Dagster has no login: whoever can launch a run can type any name.
+The registry's policy decides whose decision counts (the approvers list, no
+self-approval by default), and every decision carries the Dagster run it came
+from, in the audit log.
+
+An approval that leaves no gate unmet promotes the version and redeploys it in
+the same run; a rollback redeploys in its run too. The Production-change
+sensor stays for changes made outside these runs (the CLI, say).
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from dagster import (
     Config,
+    EnvVar,
     Failure,
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
     Output,
-    RunConfig,
+    ResourceDefinition,
+    in_process_executor,
+    job,
     op,
 )
 from pydantic import Field
 
-from registry_core import Decision, RegistryError, Stage
+from registry_core import Decision, Registry, RegistryError, Stage
 
+from ..assets.model_version import report_versions
+from ..model_pipeline import ModelPipeline
+from ..partitions import VersionPartitions
 from ..resources import RegistryResource
+from .deployment import REDEPLOYS_IN_RUN_TAG, current_change, notify_targets
 from .failures import refused
-from .promotion import CHANGE_SEQ_TAG
-from .single_op import single_op_job
 
 __all__ = [
-    "APPROVAL_JOB",
-    "ROLLBACK_JOB",
-    "ApprovalConfig",
-    "Decision",
+    "DecisionConfig",
+    "Launch",
     "RollbackConfig",
-    "approval_run_config",
-    "build_approval_job",
+    "build_decision_jobs",
     "build_rollback_job",
-    "rollback_run_config",
+    "decision_launch",
+    "locked_registry",
+    "rollback_launch",
 ]
 
-APPROVAL_JOB = "approve_model_version"
-ROLLBACK_JOB = "rollback_model"
+APPROVER_TAG = "registry/approver"
+DECISION_TAG = "registry/decision"
+VERSION_TAG = "registry/version"
 
 
-class ApprovalConfig(Config):
-    """An approval or rejection, as the Launchpad asks for it."""
+class DecisionConfig(Config):
+    """What the reviewer types: their name, and why."""
 
-    model: str = Field(description="The registry's model name, e.g. fraud-detector.")
-    version: int = Field(description="The version to decide on.")
-    decision: Decision = Field(default=Decision.APPROVE, description="APPROVE or REJECT.")
-    approver: str = Field(description="Who decides. The model's policy decides whether this person counts.")
-    comment: str = Field(default="", description="Why; kept in the audit log.")
+    approver: str = Field(description="Your name, as the model's policy knows it (the approvers list, if it has one).")
+    comment: str = Field(default="", description="Why; kept in the audit log with this run's id.")
 
 
 class RollbackConfig(Config):
-    model: str = Field(description="The registry's model name.")
-    version: int | None = Field(
-        default=None, description="The archived, formerly-Production version to return; by default the most recent one."
+    requested_by: str = Field(description="Who asks for the rollback; recorded as the actor in the audit log.")
+    reason: str = Field(description="Why; kept in the audit log and shown on the production model.")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A run as the UI (or a program) launches it: job, partition, config and tags."""
+
+    job_name: str
+    partition_key: str
+    run_config: dict[str, Any]
+    tags: dict[str, str]
+
+
+def locked_registry(registry: RegistryResource) -> ResourceDefinition:
+    """``registry`` as a resource without launch-time config: its settings come from the code location only.
+
+    A ConfigurableResource would let anyone at the Launchpad point a decision at another catalog.
+    """
+    return ResourceDefinition(
+        resource_fn=lambda _init: _resolved(registry),
+        description="The model registry of this code location (settings from its environment, not from the launch).",
     )
-    reason: str = Field(description="Why; required, kept in the audit log.")
-    requested_by: str = Field(default="", description="Who asks for the rollback; by default the pipeline's actor.")
 
 
-def approval_run_config(
-    model: str, version: int, approver: str, *, decision: Decision = Decision.APPROVE, comment: str = ""
-) -> RunConfig:
-    """Run config of :data:`APPROVAL_JOB`, as the Launchpad would send it."""
-    config = ApprovalConfig(model=model, version=version, decision=decision, approver=approver, comment=comment)
-    return RunConfig(ops={"record_approval_decision": config})
+def _resolved(registry: RegistryResource) -> RegistryResource:
+    # Not process_config_and_initialize(): it builds a throwaway Dagster instance on every tick.
+    def value(setting: str) -> str:
+        return setting.get_value() or "" if isinstance(setting, EnvVar) else setting
+
+    return RegistryResource(
+        database_url=value(registry.database_url), artifact_root=value(registry.artifact_root), actor=value(registry.actor)
+    )
 
 
-def rollback_run_config(model: str, reason: str, *, version: int | None = None, requested_by: str = "") -> RunConfig:
-    """Run config of :data:`ROLLBACK_JOB`."""
-    config = RollbackConfig(model=model, version=version, reason=reason, requested_by=requested_by)
-    return RunConfig(ops={"roll_back_production": config})
+def decision_launch(
+    pipeline: ModelPipeline, version: int, approver: str, decision: Decision, comment: str = ""
+) -> "Launch":
+    """The approve or reject run for ``version``, with the decision, approver and version as run tags."""
+    step = decision.value
+    return Launch(
+        job_name=pipeline.job_name(step),
+        partition_key=str(version),
+        run_config={"ops": {pipeline.op_name(step): {"config": {"approver": approver, "comment": comment}}}},
+        tags={DECISION_TAG: step, APPROVER_TAG: approver, VERSION_TAG: str(version), "registry/model": pipeline.name},
+    )
+
+
+def rollback_launch(pipeline: ModelPipeline, version: int, requested_by: str, reason: str) -> "Launch":
+    return Launch(
+        job_name=pipeline.job_name("rollback"),
+        partition_key=str(version),
+        run_config={"ops": {pipeline.op_name("roll_back"): {"config": {"requested_by": requested_by, "reason": reason}}}},
+        tags={"registry/requested_by": requested_by, VERSION_TAG: str(version), "registry/model": pipeline.name},
+    )
 
 
 def _with_run(text: str, run_id: str) -> str:
     return " ".join(filter(None, [text.strip(), f"(Dagster run {run_id})"]))
 
 
-def build_approval_job() -> JobDefinition:
-    @op(name="record_approval_decision", description="Record an approval or rejection in the registry, as the approver.")
-    def record_approval_decision(context: OpExecutionContext, config: ApprovalConfig, registry: RegistryResource) -> Output:
-        label = f"{config.model} version {config.version}"
-        if not config.approver.strip():
+def _redeploy_in_run(context: OpExecutionContext, catalog: Registry, pipeline: ModelPipeline, audit_seq: int) -> dict[str, Any]:
+    found = current_change(context, catalog, pipeline, version=None, audit_seq=audit_seq, change_run_id=context.run_id)
+    if found is None:
+        return {"deployments": MetadataValue.text("superseded by a newer change before it was deployed")}
+    change, materialization = found
+    context.log_event(materialization)
+    return {"deployments": notify_targets(context, catalog, pipeline, change)}
+
+
+def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Output]:
+    what = "approval" if decision is Decision.APPROVE else "rejection"
+
+    def decide(context: OpExecutionContext, config: DecisionConfig, registry: RegistryResource) -> Output:
+        version = int(context.partition_key)
+        label = f"{pipeline.name} version {version}"
+        approver = config.approver.strip()
+        if not approver:
             # Never fall back to the pipeline's own actor: a decision is always someone's.
-            raise Failure(description=f"decision on {label} refused: name the approver")
+            raise Failure(description=f"{what} of {label} refused: name the approver")
+        catalog = registry.open()
         try:
-            with registry.open(actor=config.approver) as catalog:
-                decide = catalog.approve if config.decision is Decision.APPROVE else catalog.reject
-                record = decide(config.model, config.version, comment=_with_run(config.comment, context.run_id))
-                unmet = catalog.unmet_gates(config.model, config.version, Stage.PRODUCTION)
+            as_approver = catalog.as_actor(approver)
+            record = (as_approver.approve if decision is Decision.APPROVE else as_approver.reject)(
+                pipeline.name, version, comment=_with_run(config.comment, context.run_id)
+            )
+            unmet = catalog.unmet_gates(pipeline.name, version, Stage.PRODUCTION)
         except RegistryError as exc:
-            what = "approval" if config.decision is Decision.APPROVE else "rejection"
-            raise refused(f"{what} of {label} by {config.approver!r} refused", exc) from None
-        context.instance.add_run_tags(
-            context.run_id, {"registry/model": config.model, "registry/version": str(config.version)}
-        )
-        context.log.info(f"{record.approver} recorded {record.decision} on {label}")
-        if unmet:
-            context.log.info(f"{label} still needs: " + "; ".join(gate.message for gate in unmet))
-        return Output(
-            config.version,
-            metadata={
-                "decision": MetadataValue.text(record.decision.value),
-                "approver": MetadataValue.text(record.approver),
-                "still needed for Production": MetadataValue.md(
-                    "\n".join(f"- {gate}" for gate in unmet) or "nothing: the promotion sensor takes it from here"
-                ),
-            },
-        )
+            raise refused(f"{what} of {label} by {approver!r} refused", exc) from None
+        context.log.info(f"{record.approver} recorded {record.decision.value} on {label}")
+        metadata: dict[str, Any] = {
+            "decision": MetadataValue.text(record.decision.value),
+            "approver": MetadataValue.text(record.approver),
+            "version": MetadataValue.int(version),
+        }
+        if unmet or decision is Decision.REJECT:
+            report_versions(context, catalog, pipeline, {version: f"{record.decision.value} by {record.approver}"})
+            if unmet:
+                context.log.info(f"{label} still needs: " + "; ".join(gate.message for gate in unmet))
+            metadata["still needed for Production"] = MetadataValue.md("\n".join(f"- {gate}" for gate in unmet) or "–")
+            return Output(version, metadata=metadata)
+        # Every gate holds: promote and redeploy now rather than wait for two sensor hops.
+        try:
+            change = catalog.promote(
+                pipeline.name, version,
+                reason=f"every gate holds (approved by {record.approver} in Dagster run {context.run_id})",
+            )
+        except RegistryError as exc:
+            raise refused(f"{label} was approved but not promoted", exc, metadata) from None
+        archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
+        context.log.info(f"{change.version.uri} is in Production; {archived}")
+        metadata |= {"promoted": MetadataValue.text(f"{change.version.uri}; {archived}")}
+        changed = {version: f"approved by {record.approver}: promoted to Production"}
+        if change.archived:
+            changed[change.archived.version] = f"archived: version {version} entered Production"
+        report_versions(context, catalog, pipeline, changed)
+        metadata |= _redeploy_in_run(context, catalog, pipeline, change.audit_seq)
+        return Output(version, metadata=metadata)
 
-    return single_op_job(
-        record_approval_decision,
-        name=APPROVAL_JOB,
-        description="Approve or reject a model version for Production (Launchpad: model, version, decision, approver, comment).",
-        tags={"registry/step": "approve"},
+    return decide
+
+
+def build_decision_jobs(pipeline: ModelPipeline, partitions: VersionPartitions) -> list[JobDefinition]:
+    """``{model}_approve`` and ``{model}_reject``, partitioned by the versions awaiting a decision."""
+    return [_decision_job(pipeline, partitions, decision) for decision in (Decision.APPROVE, Decision.REJECT)]
+
+
+def _decision_job(pipeline: ModelPipeline, partitions: VersionPartitions, decision: Decision) -> JobDefinition:
+    step = decision.value
+    decided = op(
+        name=pipeline.op_name(step),
+        description=f"Record the {step} of the chosen {pipeline.name} version, as the approver named.",
+    )(_decider(pipeline, decision))
+    extra = " When every gate then holds, this run promotes the version and redeploys it." if decision is Decision.APPROVE else ""
+
+    @job(
+        name=pipeline.job_name(step),
+        description=(
+            f"{step.capitalize()} a {pipeline.name} version awaiting a decision: pick it in the partition "
+            f"list, name yourself.{extra}"
+        ),
+        partitions_def=partitions.awaiting_decision,
+        executor_def=in_process_executor,
+        tags={"registry/model": pipeline.name, "registry/step": step, DECISION_TAG: step, REDEPLOYS_IN_RUN_TAG: "yes"},
     )
+    def decision_job() -> None:
+        decided()
+
+    return decision_job
 
 
-def build_rollback_job() -> JobDefinition:
-    @op(name="roll_back_production", description="Return an archived, formerly-Production version to Production.")
-    def roll_back_production(context: OpExecutionContext, config: RollbackConfig, registry: RegistryResource) -> Output:
-        if not config.reason.strip():
-            raise Failure(description=f"rollback of {config.model} refused: a rollback needs a reason")
+def build_rollback_job(pipeline: ModelPipeline, partitions: VersionPartitions) -> JobDefinition:
+    @op(name=pipeline.op_name("roll_back"), description="Return the chosen formerly-Production version to Production and redeploy it.")
+    def roll_back(context: OpExecutionContext, config: RollbackConfig, registry: RegistryResource) -> Output:
+        version = int(context.partition_key)
+        requested_by, reason = config.requested_by.strip(), config.reason.strip()
+        if not requested_by or not reason:
+            missing = " and ".join(n for n, v in (("who asks (requested_by)", requested_by), ("a reason", reason)) if not v)
+            raise Failure(description=f"rollback of {pipeline.name} to version {version} refused: it needs {missing}")
+        catalog = registry.open()
         try:
-            with registry.open(actor=config.requested_by.strip() or None) as catalog:
-                change = catalog.rollback(
-                    config.model, reason=_with_run(config.reason, context.run_id), to_version=config.version
-                )
+            change = catalog.as_actor(requested_by).rollback(
+                pipeline.name, reason=_with_run(reason, context.run_id), to_version=version
+            )
         except RegistryError as exc:
-            raise refused(f"rollback of {config.model} refused", exc) from None
-        context.instance.add_run_tags(
-            context.run_id,
-            {
-                "registry/model": config.model,
-                "registry/version": str(change.version.version),
-                CHANGE_SEQ_TAG: str(change.audit_seq),
-            },
-        )
+            raise refused(f"rollback of {pipeline.name} to version {version} refused", exc) from None
         archived = f"version {change.archived.version} archived" if change.archived else "no version was in Production"
-        context.log.info(f"{change.version.uri} is back in Production; {archived}")
-        return Output(
-            change.version.version,
-            metadata={"version": MetadataValue.int(change.version.version), "archived": MetadataValue.text(archived)},
-        )
+        context.log.info(f"{change.version.uri} is back in Production ({requested_by}: {reason}); {archived}")
+        metadata: dict[str, Any] = {
+            "version": MetadataValue.int(change.version.version),
+            "requested by": MetadataValue.text(requested_by),
+            "archived": MetadataValue.text(archived),
+        }
+        changed = {version: f"rolled back into Production by {requested_by}: {reason}"}
+        if change.archived:
+            changed[change.archived.version] = f"rolled back out of Production by {requested_by}: {reason}"
+        report_versions(context, catalog, pipeline, changed)
+        metadata |= _redeploy_in_run(context, catalog, pipeline, change.audit_seq)
+        return Output(change.version.version, metadata=metadata)
 
-    return single_op_job(
-        roll_back_production,
-        name=ROLLBACK_JOB,
-        description="Roll a model back to a formerly-Production version (Launchpad: model, optional version, reason).",
-        tags={"registry/step": "rollback"},
+    @job(
+        name=pipeline.job_name("rollback"),
+        description=(
+            f"Roll {pipeline.name} back: pick a formerly-Production version in the partition list, say who asks and "
+            "why; the run redeploys it."
+        ),
+        partitions_def=partitions.rollback_targets,
+        executor_def=in_process_executor,
+        tags={"registry/model": pipeline.name, "registry/step": "rollback", REDEPLOYS_IN_RUN_TAG: "yes"},
     )
+    def rollback() -> None:
+        roll_back()
+
+    return rollback

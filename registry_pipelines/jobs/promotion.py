@@ -14,15 +14,15 @@ from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
+from ..assets.model_version import report_versions
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
+from .deployment import CHANGE_SEQ_TAG
 from .failures import refused
 from .single_op import single_op_job
 
 __all__ = ["CHANGE_SEQ_TAG", "PromotionConfig", "build_promotion_job", "promotion_run_config"]
 
-#: Run tag naming the audit event a promotion or rollback run created, so the redeploy run can link back to it.
-CHANGE_SEQ_TAG = "registry/change_seq"
 
 
 class PromotionConfig(Config):
@@ -50,6 +50,10 @@ def build_promotion_job(pipeline: ModelPipeline) -> JobDefinition:
                 change = catalog.promote(pipeline.name, config.version, reason=reason)
             except RegistryError as exc:
                 raise refused(f"{pipeline.name} version {config.version} was not promoted", exc) from None
+            changed = {change.version.version: "promoted to Production"}
+            if change.archived:
+                changed[change.archived.version] = f"archived: version {change.version.version} entered Production"
+            report_versions(context, catalog, pipeline, changed)
         context.instance.add_run_tags(context.run_id, {CHANGE_SEQ_TAG: str(change.audit_seq)})
         archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
         context.log.info(f"{change.version.uri} is in Production; {archived}")

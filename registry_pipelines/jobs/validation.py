@@ -2,7 +2,6 @@
 
 
 from dagster import (
-    Config,
     Failure,
     JobDefinition,
     MetadataValue,
@@ -11,10 +10,10 @@ from dagster import (
     RunConfig,
     op,
 )
-from pydantic import Field
 
 from registry_core import RegistryError, Stage
 
+from ..assets.model_version import report_versions
 from ..datasets import dataset_digest, features_and_target
 from ..evaluation import judge_gates
 from ..expectations import run_expectations
@@ -23,16 +22,13 @@ from ..model_artifacts import load_estimator
 from ..model_pipeline import DATA_QUALITY_CHECK, ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
+from .deployment import SHADOWS_IN_RUN_TAG
 from .failures import refused
+from .shadow import shadow_evaluate_version
 from .single_op import single_op_job
+from .version_config import VersionConfig
 
 __all__ = ["VersionConfig", "build_validation_job", "validation_run_config"]
-
-
-class VersionConfig(Config):
-    """Which version of the pipeline's model a run works on."""
-
-    version: int = Field(description="The version number in the registry.")
 
 
 def validation_run_config(pipeline: ModelPipeline, version: int) -> RunConfig:
@@ -63,10 +59,9 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
             provenance = {"evaluation_data": digest, "rows": len(frame), "dagster_run_id": context.run_id}
 
             report = run_expectations(frame, pipeline.expectations(), suite=pipeline.name)
-            catalog.record_check(
-                pipeline.name, version.version, DATA_QUALITY_CHECK,
-                passed=report.success, details={**report.details(), **provenance},
-            )
+            quality = {**report.details(), **provenance}
+            catalog.record_check(pipeline.name, version.version, DATA_QUALITY_CHECK, passed=report.success, details=quality)
+
             context.log.info(report.summary())
             metadata = {
                 **version_metadata(version),
@@ -79,10 +74,9 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 metrics = dict(pipeline.evaluate(model, features, target))
                 results = judge_gates(pipeline.gates, metrics)
                 for result in results:
-                    catalog.record_check(
-                        pipeline.name, version.version, result.gate.check_name,
-                        passed=result.passed, details={**result.details(), "metrics": metrics, **provenance},
-                    )
+                    gate = {**result.details(), "metrics": metrics, **provenance}
+                    catalog.record_check(pipeline.name, version.version, result.gate.check_name, passed=result.passed, details=gate)
+
                     context.log.info(f"{result.gate.check_name}: {result.describe()}")
                 metadata["metric gates"] = gates_table(results)
                 reasons += [f"{r.gate.check_name} failed: {r.describe()}" for r in results if not r.passed]
@@ -90,6 +84,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 reasons.append("metric gates not evaluated on data that failed its expectation suite")
 
             if reasons:
+                report_versions(context, catalog, pipeline, {version.version: "validation failed: stays a candidate"})
                 raise Failure(
                     description=f"{version.uri} stays out of Staging: " + "; ".join(reasons),
                     metadata={**metadata, "reasons": MetadataValue.md("\n".join(f"- {r}" for r in reasons))},
@@ -101,12 +96,18 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 )
             except RegistryError as exc:
                 raise refused(f"{version.uri} passed validation but was not moved to Staging", exc, metadata) from None
-        context.log.info(f"{version.uri} is in Staging")
-        return Output(version.version, metadata=metadata)
+            report_versions(context, catalog, pipeline, {version.version: "validated: moved to Staging"})
+            context.log.info(f"{version.uri} is in Staging; shadow-evaluating it in this run")
+            # In the same run rather than after another sensor hop: the reviewer sees it awaiting a decision sooner.
+            shadowed = shadow_evaluate_version(context, catalog, pipeline, version.version)
+        return Output(version.version, metadata={**metadata, **shadowed.metadata})
 
     return single_op_job(
         validate_candidate,
         name=pipeline.job_name("validate"),
-        description=f"Validate a {pipeline.name} candidate; launched by the new-candidate sensor.",
-        tags={"registry/model": pipeline.name, "registry/step": "validate"},
+        description=(
+            f"Validate a {pipeline.name} candidate and, when it reaches Staging, shadow-evaluate it in the same run; "
+            "launched by the new-candidate sensor."
+        ),
+        tags={"registry/model": pipeline.name, "registry/step": "validate", SHADOWS_IN_RUN_TAG: "yes"},
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    DagsterInstance,
     DefaultSensorStatus,
     JobDefinition,
     RunRequest,
@@ -34,6 +35,7 @@ __all__ = [
     "VERSION_TAG",
     "EventReaction",
     "Reaction",
+    "Settled",
     "catalog_event_sensor",
     "lifecycle_run",
     "read_cursor",
@@ -46,10 +48,15 @@ TRIGGER_TAG = "registry/trigger"
 #: Events read per tick at most; a longer backlog is worked off over the next ticks.
 BATCH_SIZE = 500
 
+class Settled(str):
+    """A note that also withdraws the run this tick was about to request for the event's version (it was done)."""
+
+
 #: A run to launch, a note on why not (shown as the tick's skip reason), or nothing to say.
 Reaction = RunRequest | str | None
-#: A reaction reads the versions its events name from a snapshot taken once per tick (never the catalog per event).
-EventReaction = Callable[[Mapping[int, VersionDetails], AuditEntry], Reaction]
+#: A reaction reads the versions its events name from a snapshot taken once per tick (never the catalog per event),
+#: and may look at Dagster's own runs through the instance.
+EventReaction = Callable[[Mapping[int, VersionDetails], AuditEntry, DagsterInstance], Reaction]
 
 
 def read_cursor(cursor: str | None) -> int:
@@ -113,12 +120,14 @@ def catalog_event_sensor(
             numbers = {event.version for event in relevant if event.version is not None}
             snapshot = catalog.show_versions(model, numbers) if numbers else {}
             for event in relevant:
-                reaction = react(snapshot, event)
+                reaction = react(snapshot, event, context.instance)
                 if isinstance(reaction, RunRequest):
                     key = reaction.tags.get(VERSION_TAG, reaction.run_key or "")
                     requests.pop(key, None)
                     requests[key] = reaction
                 elif reaction:
+                    if isinstance(reaction, Settled):
+                        requests.pop(str(event.version), None)
                     notes[reaction] = None
         if not events:
             return SensorResult(skip_reason=f"no new {model} events after #{after}")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from dagster import SensorDefinition
+from dagster import DagsterInstance, DagsterRunStatus, SensorDefinition
 
 from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
 
+from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
-from .catalog_sensor import Reaction, catalog_event_sensor, lifecycle_run
+from .catalog_sensor import Reaction, Settled, catalog_event_sensor, lifecycle_run
 
 if TYPE_CHECKING:
     # Dagster does not export the type define_asset_job returns.
     pass
+
+_RUN_IN_REASON = re.compile(r"Dagster run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+_GAVE_UP = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
 
 __all__ = [
     "build_approval_sensor",
@@ -29,7 +34,7 @@ Job = "JobDefinition | UnresolvedAssetJobDefinition"
 def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> SensorDefinition:
     """New version registered → validation run (if it is still a candidate)."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, _instance: DagsterInstance) -> Reaction:
         if event.version is None:
             return None
         version = snapshot[event.version].version
@@ -54,9 +59,11 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
 def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefinition:
     """Version moved to Staging → shadow-evaluation run (unless it already has one)."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
         if event.version is None or (event.after or {}).get("stage") != Stage.STAGING.value:
             return None
+        if shadowing := _run_doing_it(instance, event, SHADOWS_IN_RUN_TAG):
+            return f"version {event.version} is shadow-evaluated by its validation run {shadowing}"
         details = snapshot[event.version]
         if details.version.stage is not Stage.STAGING:
             return f"version {event.version} has left Staging ({details.version.stage})"
@@ -80,10 +87,12 @@ def build_staging_sensor(pipeline: ModelPipeline, shadow_job: Job) -> SensorDefi
 def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDefinition:
     """Approval (or a check) recorded on a Staging version whose gates now all hold → promotion run."""
 
-    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
         approval = event.action is AuditAction.APPROVAL_RECORD
         if event.version is None or (approval and (event.after or {}).get("decision") != Decision.APPROVE):
             return None
+        if approval and (deciding := _redeploying_run(instance, event)):
+            return f"version {event.version} was approved by run {deciding}, which promotes it itself when every gate holds"
         details = snapshot[event.version]
         version = details.version
         if version.stage is not Stage.STAGING:
@@ -111,7 +120,17 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
 def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> SensorDefinition:
     """Production changed (promotion or rollback, from Dagster or the CLI) → redeploy run."""
 
-    def react(_snapshot: Mapping[int, VersionDetails], event: AuditEntry) -> Reaction:
+    def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, instance: DagsterInstance) -> Reaction:
+        if event.action is AuditAction.DEPLOYMENT_RECORD:
+            # A change already deployed needs no redeploy: the catalog's history replays as nothing to do.
+            if (event.after or {}).get("succeeded"):
+                return Settled(f"version {event.version} was deployed (audit #{event.seq})")
+            return None
+        if snapshot[event.version].version.stage is not Stage.PRODUCTION:
+            return f"version {event.version}'s {event.action.value} was superseded by a later change"
+        redeployed_by = _redeploying_run(instance, event)
+        if redeployed_by:
+            return f"version {event.version}'s {event.action.value} is redeployed by its own run {redeployed_by}"
         return lifecycle_run(
             pipeline, "redeploy", redeploy_job.name, pipeline.op_name("record_production_change"), event,
             {"version": event.version, "audit_seq": event.seq},
@@ -122,7 +141,24 @@ def build_production_sensor(pipeline: ModelPipeline, redeploy_job: Job) -> Senso
         model=pipeline.name,
         job=redeploy_job,
         react=react,
-        actions=frozenset({AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK}),
+        actions=frozenset({AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK, AuditAction.DEPLOYMENT_RECORD}),
         description=f"{pipeline.name}'s Production version changed: materialize it and redeploy.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )
+
+
+def _redeploying_run(instance: DagsterInstance, event: AuditEntry) -> str | None:
+    """The run behind this event when it promotes and redeploys by itself (a decision or rollback run), unless it gave up."""
+    return _run_doing_it(instance, event, REDEPLOYS_IN_RUN_TAG)
+
+
+def _run_doing_it(instance: DagsterInstance, event: AuditEntry, tag: str) -> str | None:
+    """The run named in the event (its reason or comment) when its job carries ``tag``, unless that run gave up."""
+    after = event.after or {}
+    found = _RUN_IN_REASON.search(str(after.get("reason") or after.get("comment") or ""))
+    if not found:
+        return None
+    run = instance.get_run_by_id(found.group(1))
+    if run is None or run.tags.get(tag) != "yes" or run.status in _GAVE_UP:
+        return None
+    return run.run_id

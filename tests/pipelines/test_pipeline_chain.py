@@ -5,10 +5,10 @@ from __future__ import annotations
 from dagster import AssetKey
 
 from registry_core import Stage
-from registry_pipelines.jobs import promotion_run_config, rollback_run_config
+from registry_pipelines.jobs import promotion_run_config
 from registry_pipelines.testing import failure_message
 
-from .steps import MODEL, REVIEWER, decide, retrain, tick
+from .steps import MODEL, REVIEWER, decide, retrain, roll_back, sync_versions, tick
 
 
 def test_candidate_to_production_to_rollback(
@@ -36,7 +36,7 @@ def test_candidate_to_production_to_rollback(
     assert validated.succeeded
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
     shadowed = tick(lifecycle, pipeline, "on_staging")
-    assert shadowed.succeeded
+    assert not shadowed.runs and "shadow-evaluated by its validation run" in shadowed.skip_reason
     assert [g.message for g in catalog.show(f"models:/{MODEL}/1").unmet_gates] == ["1 approval(s) required, 0 eligible recorded"]
     waiting = tick(lifecycle, pipeline, "on_approval")
     assert not waiting.run_requests
@@ -49,30 +49,33 @@ def test_candidate_to_production_to_rollback(
     assert "1 approval(s) required, 0 eligible recorded" in failure_message(refused)
     assert catalog_snapshot() == before
 
-    # Approval job -> tick -> promotion -> tick -> redeploy.
-    assert decide(lifecycle, 1).success
-    promoted = tick(lifecycle, pipeline, "on_approval")
-    assert promoted.succeeded and len(promoted.runs) == 1
+    # The approve run, chosen from the versions awaiting a decision, promotes and redeploys in the same run;
+    # the promotion and Production-change sensors see it was done and launch nothing.
+    sync_versions(lifecycle, pipeline)
+    assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == ["1"]
+    assert decide(lifecycle, 1, pipeline=pipeline).success
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
-    redeployed = tick(lifecycle, pipeline, "on_production_change")
-    assert redeployed.succeeded
     assert [(c["version"], c["change"]) for c in deploy_endpoint.received] == [(1, "promotion")]
+    assert not tick(lifecycle, pipeline, "on_approval").runs
+    assert not tick(lifecycle, pipeline, "on_production_change").runs
+    sync_versions(lifecycle, pipeline)
+    assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == []
 
     # Version 2 takes the same path; v1 is archived on promotion.
     assert retrain(lifecycle, pipeline, n_estimators=120, max_depth=8).success
     assert tick(lifecycle, pipeline, "on_new_candidate").succeeded
-    assert tick(lifecycle, pipeline, "on_staging").succeeded
+    assert not tick(lifecycle, pipeline, "on_staging").runs
     shadow = {c.name: c for c in catalog.show(f"models:/{MODEL}/2").checks}["shadow_evaluation"]
     assert shadow.passed and shadow.details["production_version"] == 1
-    assert decide(lifecycle, 2).success
-    assert tick(lifecycle, pipeline, "on_approval").succeeded
+    assert decide(lifecycle, 2, pipeline=pipeline).success
     assert catalog.get_version(MODEL, 1).stage is Stage.ARCHIVED
     assert catalog.get_version(MODEL, 2).stage is Stage.PRODUCTION
-    assert tick(lifecycle, pipeline, "on_production_change").succeeded
 
-    # Roll back: v1 returns to Production and is redeployed.
-    assert lifecycle.run("rollback_model", rollback_run_config(MODEL, "false positives doubled")).success
-    assert tick(lifecycle, pipeline, "on_production_change").succeeded
+    # Roll back, to v1 picked from the formerly-Production versions: it returns to Production, redeployed in the run.
+    sync_versions(lifecycle, pipeline)
+    assert lifecycle.partition_keys("fraud_detector_rollback_targets") == ["1"]
+    assert roll_back(lifecycle, pipeline, 1, "false positives doubled").success
+    assert not tick(lifecycle, pipeline, "on_production_change").runs
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
     assert [(c["version"], c["change"]) for c in deploy_endpoint.received] == [
         (1, "promotion"), (2, "promotion"), (1, "rollback"),
@@ -84,8 +87,10 @@ def test_candidate_to_production_to_rollback(
         (r.asset_materialization.metadata["version"].value, r.asset_materialization.metadata["change"].value)
         for r in reversed(history)
     ]
-    assert changes == [(1, "promotion"), (2, "promotion"), (1, "rollback")]
+    assert changes == [("1", "promotion"), ("2", "promotion"), ("1", "rollback")]
     assert {r.asset_materialization.metadata["approved by"].value for r in history} == {REVIEWER}
+    rollback = history[0].asset_materialization.metadata
+    assert (rollback["changed by"].value, rollback["reason"].value.split(" (")[0]) == ("oncall", "false positives doubled")
     deployments = [e for e in catalog.audit_events(MODEL, limit=200) if e.action == "deployment.record"]
     assert [e.after["succeeded"] for e in deployments] == [True, True, True]
 

@@ -9,20 +9,28 @@ from registry_pipelines import build_model_definitions, build_registry_definitio
 from registry_pipelines.definitions import defs
 from registry_pipelines.fraud import fraud_detector_pipeline
 
-SENSORS = ("on_new_candidate", "on_staging", "on_approval", "on_production_change")
-JOBS = ("retrain", "validate", "shadow_evaluate", "promote", "redeploy")
+SENSORS = ("versions_to_dagster", "on_new_candidate", "on_staging", "on_approval", "on_production_change")
+JOBS = ("retrain", "validate", "shadow_evaluate", "promote", "redeploy", "approve", "reject", "rollback")
 
 
 def test_fraud_detector_code_location_has_the_whole_lifecycle():
     """Assets, the blocking check, every job, sensor and the schedule appear under the model's prefix."""
     repository = defs.get_repository_def()
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
-        "fraud_detector/training_data", "fraud_detector/candidate_model", "fraud_detector/production_model",
+        "fraud_detector/training_data", "fraud_detector/candidate_model", "fraud_detector/model_version",
+        "fraud_detector/production_model",
     }
-    [check] = repository.asset_graph.asset_check_keys
-    assert (check.asset_key, check.name) == (AssetKey(["fraud_detector", "training_data"]), "expectation_suite")
+    checks = {(check.asset_key.to_user_string(), check.name) for check in repository.asset_graph.asset_check_keys}
+    assert checks == {
+        ("fraud_detector/training_data", "expectation_suite"),
+        ("fraud_detector/model_version", "data_quality"),
+        ("fraud_detector/model_version", "metric_roc_auc"),
+        ("fraud_detector/model_version", "metric_average_precision"),
+        ("fraud_detector/model_version", "shadow_evaluation"),
+        ("fraud_detector/model_version", "identical_artifact"),
+    }
     jobs = {job.name for job in repository.get_all_jobs()}
-    assert {f"fraud_detector_{job}" for job in JOBS} | {"approve_model_version", "rollback_model"} <= jobs
+    assert {f"fraud_detector_{job}" for job in JOBS} <= jobs
     assert {sensor.name for sensor in repository.sensor_defs} == {f"fraud_detector_{s}" for s in SENSORS}
     assert [schedule.name for schedule in repository.schedule_defs] == ["fraud_detector_retrain_schedule"]
 
@@ -39,11 +47,42 @@ def test_each_sensor_targets_its_own_step():
     repository = defs.get_repository_def()
     targets = {sensor.name: sensor.job_name for sensor in repository.sensor_defs}
     assert targets == {
+        "fraud_detector_versions_to_dagster": "fraud_detector_version_sync",
         "fraud_detector_on_new_candidate": "fraud_detector_validate",
         "fraud_detector_on_staging": "fraud_detector_shadow_evaluate",
         "fraud_detector_on_approval": "fraud_detector_promote",
         "fraud_detector_on_production_change": "fraud_detector_redeploy",
     }
+
+
+def test_lineage_runs_from_training_data_to_production():
+    """training data -> candidate -> the registered version (partitioned by version number) -> production."""
+    graph = defs.get_repository_def().asset_graph
+    key = lambda name: AssetKey(["fraud_detector", name])  # noqa: E731
+    assert graph.get(key("candidate_model")).parent_keys == {key("training_data")}
+    assert graph.get(key("model_version")).parent_keys == {key("candidate_model")}
+    assert graph.get(key("production_model")).parent_keys == {key("model_version")}
+    assert graph.get(key("model_version")).partitions_def.name == "fraud_detector_versions"
+
+
+def test_decision_and_rollback_jobs_pick_the_version_from_a_list_and_expose_no_resource_config():
+    """Approve, reject and roll back are partitioned by the versions they can act on; only who and why is config."""
+    repository = defs.get_repository_def()
+    expected = {
+        "fraud_detector_approve": ("fraud_detector_awaiting_decision", {"approver", "comment"}),
+        "fraud_detector_reject": ("fraud_detector_awaiting_decision", {"approver", "comment"}),
+        "fraud_detector_rollback": ("fraud_detector_rollback_targets", {"requested_by", "reason"}),
+    }
+    for name, (partitions, fields) in expected.items():
+        job = repository.get_job(name)
+        assert job.partitions_def.name == partitions
+        schema = job.run_config_schema.config_type.fields
+        [op_config] = schema["ops"].config_type.fields.values()
+        assert set(op_config.config_type.fields["config"].config_type.fields) == fields
+        registry = schema["resources"].config_type.fields["registry"].config_type.fields
+        assert registry["config"].config_type.kind.value == "ANY"  # nothing the resource reads
+    assert repository.get_job("fraud_detector_approve").tags["registry/decision"] == "approve"
+    assert repository.get_job("fraud_detector_reject").tags["registry/decision"] == "reject"
 
 
 def test_retraining_is_scheduled_daily_by_default():
@@ -57,8 +96,8 @@ def test_two_models_live_side_by_side():
     both = build_registry_definitions(fraud_detector_pipeline(), fraud_detector_pipeline(name="fraud-detector-eu"))
     repository = both.get_repository_def()
     jobs = {job.name for job in repository.get_all_jobs()}
-    assert {"fraud_detector_retrain", "fraud_detector_eu_retrain", "approve_model_version"} <= jobs
-    assert len(repository.sensor_defs) == 8
+    assert {"fraud_detector_retrain", "fraud_detector_eu_retrain", "fraud_detector_eu_approve"} <= jobs
+    assert len(repository.sensor_defs) == 10
     assert AssetKey(["fraud_detector_eu", "candidate_model"]) in both.resolve_all_asset_keys()
 
 

@@ -23,7 +23,7 @@ def test_demo_walks_the_whole_lifecycle(tmp_path: Path, capsys):
         "[serving endpoint] now serving fraud-detector v2 (promotion",
         "[serving endpoint] now serving fraud-detector v1 (rollback",
         "asset fraud_detector/production_model: v1 (rollback), approved by risk-reviewer",
-        "audit log intact: 25 events",
+        "audit log intact: 27 events",
     ]:
         assert line in out, line
     assert (tmp_path / "demo" / "registry.db").exists()

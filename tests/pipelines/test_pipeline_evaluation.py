@@ -85,3 +85,34 @@ def test_pipeline_declaration_is_checked_when_made():
     with pytest.raises(ValueError, match="holdout_fraction"):
         ModelPipeline(name="m", load_data=load_transactions, target="is_fraud", train=train_fraud_classifier,
                       expectations=list, holdout_fraction=1.5)
+
+
+class _Fixed:
+    """A stand-in model whose metrics are whatever the test says."""
+
+    def __init__(self, metrics: dict[str, float]) -> None:
+        self.metrics = metrics
+
+    def predict(self, features):
+        return pd.Series(0, index=features.index)
+
+    def predict_proba(self, features):
+        import numpy as np
+
+        return np.zeros((len(features), 2))
+
+
+def test_shadow_compares_every_metric_and_warns_on_a_regression_without_a_gate():
+    """recall (not gated) worse by more than the tolerance is a warning; the evaluation still passes on its gates."""
+    features, target = split(load_recent_transactions().head(50))
+    candidate, production = _Fixed({"roc_auc": 0.90, "recall": 0.40}), _Fixed({"roc_auc": 0.90, "recall": 0.60})
+    report = shadow_compare(
+        candidate=candidate, candidate_version=2, production=production, production_version=1,
+        features=features, target=target, evaluate=lambda model, _f, _t: model.metrics,
+        gates=[MetricGate("roc_auc", ">=", 0.8)], tolerance=0.02,
+    )
+    assert report.passed
+    assert report.warnings == ["recall 0.4000 vs Production 0.6000 (worse by 0.2000, tolerance 0.02)"]
+    assert report.deltas == {"recall": -0.2, "roc_auc": 0.0}
+    assert "warning, not gated: recall" in report.summary()
+    assert report.details()["gated_metrics"] == ["roc_auc"]

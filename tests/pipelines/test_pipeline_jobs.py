@@ -11,12 +11,12 @@ import pytest
 from dagster import AssetKey, MarkdownMetadataValue, TableMetadataValue
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from registry_core import Stage
-from registry_pipelines.jobs import Decision, promotion_run_config, redeploy_run_config, rollback_run_config
+from registry_core import Decision, Stage
+from registry_pipelines.jobs import promotion_run_config, redeploy_run_config
 from registry_pipelines.model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK
 from registry_pipelines.testing import InProcessLifecycle, failure_message
 
-from .steps import MODEL, REVIEWER, decide, retrain, tick, to_production, to_staging
+from .steps import MODEL, REVIEWER, decide, retrain, roll_back, sync_versions, tick, to_production, to_staging
 
 
 class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
@@ -66,10 +66,10 @@ def test_retrain_materialization_uses_rich_metadata(lifecycle, pipeline, instanc
     result = retrain(lifecycle, pipeline)
     event = instance.get_latest_materialization_event(AssetKey(["fraud_detector", "candidate_model"]))
     metadata = event.asset_materialization.metadata
-    assert isinstance(metadata["holdout metrics"], TableMetadataValue)
+    assert isinstance(metadata["holdout metrics (training run)"], TableMetadataValue)
     assert isinstance(metadata["model card"], MarkdownMetadataValue)
     assert metadata["training run"].value == result.run_id
-    assert metadata["version"].value == 1
+    assert metadata["version"].value == "1"
 
 
 def test_the_candidates_card_says_how_the_model_is_stored(lifecycle, pipeline, instance):
@@ -100,12 +100,14 @@ def test_retrain_on_data_failing_its_expectations_registers_nothing(
 
 
 def test_validation_moves_passing_candidate_to_staging(lifecycle, pipeline, catalog):
-    """The suite and every metric gate pass on the evaluation data: each recorded as a check, then Staging."""
+    """The suite and every metric gate pass: each recorded as a check, then Staging and, in the same run, the shadow evaluation."""
     retrain(lifecycle, pipeline)
     outcome = tick(lifecycle, pipeline, "on_new_candidate")
     assert outcome.succeeded
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
-    assert checks_of(catalog, 1) == {DATA_QUALITY_CHECK: True, "metric.roc_auc": True, "metric.average_precision": True}
+    assert checks_of(catalog, 1) == {
+        DATA_QUALITY_CHECK: True, "metric.roc_auc": True, "metric.average_precision": True, SHADOW_CHECK: True,
+    }
 
 
 def test_validation_keeps_candidate_out_when_evaluation_data_fails_expectations(make_pipeline, registry_resource, instance, catalog):
@@ -175,8 +177,7 @@ def test_shadow_evaluation_fails_a_candidate_worse_than_production(make_pipeline
     lifecycle = InProcessLifecycle(build_registry_definitions(pipeline, registry=registry_resource), instance, log_level="CRITICAL")
     to_production(lifecycle, pipeline)
     retrain(lifecycle, pipeline, n_estimators=1, max_depth=1)
-    tick(lifecycle, pipeline, "on_new_candidate")
-    [run] = tick(lifecycle, pipeline, "on_staging").runs
+    [run] = tick(lifecycle, pipeline, "on_new_candidate").runs
     assert "failed shadow evaluation" in failure_message(run)
     assert "roc_auc" in failure_message(run)
     assert SHADOW_CHECK in [g.name for g in catalog.unmet_gates(MODEL, 2, "Production")]
@@ -222,7 +223,7 @@ def test_promotion_without_approval_is_refused_and_changes_nothing(lifecycle, pi
 def test_approval_by_the_registrant_is_refused(lifecycle, pipeline, catalog):
     """The pipeline registered the version, so it cannot approve it (default policy: no self-approval)."""
     to_staging(lifecycle, pipeline)
-    result = decide(lifecycle, 1, approver="dagster")
+    result = decide(lifecycle, 1, approver="dagster", pipeline=pipeline)
     assert "may not approve it" in failure_message(result)
     assert catalog.show(f"models:/{MODEL}/1").decisions == []
 
@@ -231,7 +232,7 @@ def test_approval_by_someone_off_the_approvers_list_is_refused(lifecycle, pipeli
     """With an approvers list, anyone else typing their name into the Launchpad is refused."""
     to_staging(lifecycle, pipeline)
     catalog.set_policy(MODEL, approvers=[REVIEWER])
-    result = decide(lifecycle, 1, approver="mallory")
+    result = decide(lifecycle, 1, approver="mallory", pipeline=pipeline)
     assert not result.success
     assert "approval of fraud-detector version 1 by 'mallory' refused" in failure_message(result)
     assert not tick(lifecycle, pipeline, "on_approval").runs
@@ -240,15 +241,15 @@ def test_approval_by_someone_off_the_approvers_list_is_refused(lifecycle, pipeli
 def test_approval_without_an_approver_is_refused(lifecycle, pipeline, catalog):
     """A blank approver never falls back to the pipeline's own identity."""
     to_staging(lifecycle, pipeline)
-    result = decide(lifecycle, 1, approver="  ")
-    assert failure_message(result) == "decision on fraud-detector version 1 refused: name the approver"
+    result = decide(lifecycle, 1, approver="  ", pipeline=pipeline)
+    assert failure_message(result) == "approval of fraud-detector version 1 refused: name the approver"
     assert catalog.show(f"models:/{MODEL}/1").decisions == []
 
 
 def test_approval_is_recorded_with_its_dagster_run(lifecycle, pipeline, catalog):
     """The approver's comment keeps a reference to the run it was submitted through."""
     to_staging(lifecycle, pipeline)
-    result = decide(lifecycle, 1)
+    result = decide(lifecycle, 1, pipeline=pipeline)
     [decision] = catalog.show(f"models:/{MODEL}/1").decisions
     assert (decision.approver, decision.decision) == (REVIEWER, "approve")
     assert result.run_id in decision.comment
@@ -257,7 +258,7 @@ def test_approval_is_recorded_with_its_dagster_run(lifecycle, pipeline, catalog)
 def test_rejection_launches_no_promotion(lifecycle, pipeline, catalog):
     """A rejection is recorded; the approval sensor launches nothing and the version stays in Staging."""
     to_staging(lifecycle, pipeline)
-    assert decide(lifecycle, 1, decision=Decision.REJECT).success
+    assert decide(lifecycle, 1, decision=Decision.REJECT, pipeline=pipeline).success
     assert not tick(lifecycle, pipeline, "on_approval").runs
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
 
@@ -269,30 +270,42 @@ def test_rollback_returns_previous_version_and_redeploys_it(lifecycle, pipeline,
     """The rollback job archives the current version; the Production sensor redeploys the previous one."""
     to_production(lifecycle, pipeline)
     to_production(lifecycle, pipeline, n_estimators=80)
-    result = lifecycle.run("rollback_model", rollback_run_config(MODEL, "alerts doubled", requested_by="oncall"))
+    result = roll_back(lifecycle, pipeline, 1, "alerts doubled", requested_by="oncall")
     assert result.success
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
     assert catalog.get_version(MODEL, 2).stage is Stage.ARCHIVED
-    assert tick(lifecycle, pipeline, "on_production_change").succeeded
     assert deploy_endpoint.received[-1]["version"] == 1
     assert deploy_endpoint.received[-1]["change"] == "rollback"
     assert deploy_endpoint.received[-1]["changed_by"] == "oncall"
 
 
-def test_rollback_needs_a_reason(lifecycle, pipeline):
-    """A rollback without a reason is refused before the catalog is touched."""
+def test_rollback_needs_a_reason_and_who_asks(lifecycle, pipeline, catalog):
+    """A rollback without a reason, or without who asks, is refused before the catalog is touched."""
     to_production(lifecycle, pipeline)
-    result = lifecycle.run("rollback_model", rollback_run_config(MODEL, "  "))
-    assert failure_message(result) == "rollback of fraud-detector refused: a rollback needs a reason"
+    to_production(lifecycle, pipeline, n_estimators=80)
+    result = roll_back(lifecycle, pipeline, 1, "  ")
+    assert failure_message(result) == "rollback of fraud-detector to version 1 refused: it needs a reason"
+    result = roll_back(lifecycle, pipeline, 1, "alerts doubled", requested_by=" ")
+    assert failure_message(result) == "rollback of fraud-detector to version 1 refused: it needs who asks (requested_by)"
+    assert catalog.resolve(f"models:/{MODEL}/Production").version == 2
+
+
+def test_rollback_offers_only_formerly_production_versions(lifecycle, pipeline):
+    """The rollback job's partitions are the archived versions that were in Production; nothing else can be picked."""
+    to_production(lifecycle, pipeline)
+    to_staging(lifecycle, pipeline, n_estimators=80)
+    assert lifecycle.partition_keys("fraud_detector_rollback_targets") == []
+    decide(lifecycle, 2, pipeline=pipeline)
+    roll_back(lifecycle, pipeline, 1, "alerts doubled")
+    sync_versions(lifecycle, pipeline)
+    assert lifecycle.partition_keys("fraud_detector_rollback_targets") == ["2"]
 
 
 def test_redeploy_retries_with_backoff_until_the_target_answers(lifecycle, pipeline, catalog, deploy_endpoint):
     """Two refusals, then success: deployed on the third attempt, recorded once as succeeded."""
     to_staging(lifecycle, pipeline)
-    decide(lifecycle, 1)
-    tick(lifecycle, pipeline, "on_approval")
     deploy_endpoint.fail_next = 2
-    assert tick(lifecycle, pipeline, "on_production_change").succeeded
+    assert decide(lifecycle, 1, pipeline=pipeline).success
     [deployment] = [e for e in catalog.audit_events(MODEL) if e.action == "deployment.record"]
     assert deployment.after["succeeded"] is True
     assert deployment.after["details"]["attempts"] == 3
@@ -302,10 +315,8 @@ def test_redeploy_retries_with_backoff_until_the_target_answers(lifecycle, pipel
 def test_redeploy_fails_visibly_when_a_target_stays_down(lifecycle, pipeline, catalog, deploy_endpoint, instance):
     """A target down through every attempt: the run fails naming it, the failure is in the audit log, Production stands."""
     to_staging(lifecycle, pipeline)
-    decide(lifecycle, 1)
-    tick(lifecycle, pipeline, "on_approval")
     deploy_endpoint.down = True
-    [run] = tick(lifecycle, pipeline, "on_production_change").runs
+    run = decide(lifecycle, 1, pipeline=pipeline)
     assert not run.success
     assert "deploy target(s) stayed down after 3 attempt(s)" in failure_message(run)
     assert "HTTP 503" in failure_message(run)
@@ -313,7 +324,7 @@ def test_redeploy_fails_visibly_when_a_target_stays_down(lifecycle, pipeline, ca
     assert deployment.after["succeeded"] is False
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
     materialized = instance.get_latest_materialization_event(AssetKey(["fraud_detector", "production_model"]))
-    assert materialized.asset_materialization.metadata["version"].value == 1
+    assert materialized.asset_materialization.metadata["version"].value == "1"
 
 
 def test_redeploy_of_a_superseded_version_deploys_nothing(lifecycle, pipeline, deploy_endpoint):

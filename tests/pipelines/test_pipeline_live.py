@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from registry_core import Registry
+from registry_core import Decision, Registry
 from registry_pipelines import RegistryResource, build_registry_definitions
 from registry_pipelines.dev_server import FINISHED, DagsterDevServer
 from registry_pipelines.fraud import fraud_detector_pipeline
+from registry_pipelines.jobs import decision_launch
 from registry_pipelines.testing import InProcessLifecycle
 
 from .steps import MODEL, REVIEWER, to_staging
@@ -60,18 +61,18 @@ def live(tmp_path: Path, deploy_endpoint, instance) -> Iterator[tuple[DagsterDev
         yield server, catalog
 
 
-def test_approval_through_graphql_promotes_and_redeploys_by_itself(live, deploy_endpoint):
-    """Approve over GraphQL; the daemon's sensors promote and redeploy, and do not redo validation or shadow evaluation."""
+def test_approval_through_graphql_promotes_and_redeploys_in_its_run(live, deploy_endpoint):
+    """Approve over GraphQL, picking version 1 from the versions awaiting a decision; the run promotes and redeploys."""
     server, catalog = live
     assert [g.message for g in catalog.show(f"models:/{MODEL}/1").unmet_gates] == ["1 approval(s) required, 0 eligible recorded"]
+    server.wait_for(
+        "the catalog sensor to list version 1 as awaiting a decision",
+        lambda: server.partition_keys("fraud_detector_awaiting_decision") == ["1"], timeout=60,
+    )
 
     approved_at = time.monotonic()
-    approval_run = server.launch(
-        "approve_model_version",
-        {"ops": {"record_approval_decision": {"config": {
-            "model": MODEL, "version": 1, "decision": "APPROVE", "approver": REVIEWER, "comment": "reviewed live",
-        }}}},
-    )
+    pipeline = fraud_detector_pipeline(deploy_targets=())
+    approval_run = server.launch_spec(decision_launch(pipeline, 1, REVIEWER, Decision.APPROVE, "reviewed live"))
     server.wait_for("the redeploy to reach the serving endpoint", lambda: deploy_endpoint.received, timeout=150)
     to_redeploy = time.monotonic() - approved_at
 
@@ -87,10 +88,6 @@ def test_approval_through_graphql_promotes_and_redeploys_by_itself(live, deploy_
 
     runs = server.wait_for("every run to finish", all_finished, timeout=60)
     # The sensors replayed the catalog's history on their first tick: version 1 was already
-    # validated and shadow-evaluated, so the only runs are the approval and what it set off.
-    assert sorted((run["jobName"], run["status"]) for run in runs) == [
-        ("approve_model_version", "SUCCESS"),
-        ("fraud_detector_promote", "SUCCESS"),
-        ("fraud_detector_redeploy", "SUCCESS"),
-    ]
+    # validated and shadow-evaluated, and the approval run promoted and redeployed it, so it is the only run.
+    assert sorted((run["jobName"], run["status"]) for run in runs) == [("fraud_detector_approve", "SUCCESS")]
     print(f"\nlive: approval->redeploy {to_redeploy:.1f}s")

@@ -164,7 +164,7 @@ def test_sensor_works_off_a_backlog_in_batches(pipeline, resource, instance, cat
         catalog.register(MODEL, model_file)
     job = build_validation_job(pipeline)
 
-    def react(snapshot, event):
+    def react(snapshot, event, _instance):
         assert snapshot[event.version].version.version == event.version
         return lifecycle_run(pipeline, "validate", job.name, "op", event, {"version": event.version})
 
@@ -364,3 +364,25 @@ def test_a_cursor_that_is_not_an_ascii_sequence_number_is_refused(cursor: str):
     with pytest.raises(ValueError, match="not an audit sequence number"):
         read_cursor(cursor)
     assert read_cursor("12") == 12
+
+
+def test_production_sensor_started_on_a_deployed_history_launches_nothing(pipeline, resource, instance, catalog, model_file):
+    """Promotions, a rollback, each deployed: a sensor started afterwards has nothing to redeploy."""
+    for _ in range(2):
+        version = promoted(catalog, model_file)
+        catalog.record_deployment(MODEL, version, target="serving", succeeded=True)
+    catalog.rollback(MODEL, reason="incident 42")
+    catalog.record_deployment(MODEL, 1, target="serving", succeeded=True)
+    sensor = build_production_sensor(pipeline, build_redeploy_job(pipeline))
+    result = tick(sensor, resource, instance, None)
+    assert not result.run_requests
+    assert "superseded" in result.skip_reason.skip_message and "was deployed" in result.skip_reason.skip_message
+
+
+def test_production_sensor_redeploys_a_change_whose_deployment_failed(pipeline, resource, instance, catalog, model_file):
+    """A failed deployment settles nothing: the latest change is redeployed."""
+    version = promoted(catalog, model_file)
+    catalog.record_deployment(MODEL, version, target="serving", succeeded=False)
+    sensor = build_production_sensor(pipeline, build_redeploy_job(pipeline))
+    [request] = tick(sensor, resource, instance, None).run_requests
+    assert request.tags["registry/version"] == str(version)

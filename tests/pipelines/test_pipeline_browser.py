@@ -1,0 +1,215 @@
+"""The reviewer's journey in the real Dagster UI: `dagster dev` on loopback, driven by Playwright and Chromium.
+
+A retrain from the Jobs page; then, from the home page, the version awaiting a
+decision in the Catalog (its card, checks and what it awaits), the approval
+launched from the link on that page, and the production asset showing the new
+version with its approver; then a rollback from the production asset's page.
+Every click a person makes is counted, and a screenshot is saved at each step
+in a folder the test prints.
+
+Needs Chromium (``apt-get install chromium``) and Playwright (the ``[dev]``
+extra). Without Chromium the test is skipped, except in CI (``CI=true``), where
+a missing browser fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry_core import Decision, Registry
+from registry_pipelines.dev_server import DagsterDevServer
+from registry_pipelines.fraud import fraud_detector_pipeline
+from registry_pipelines.jobs import decision_launch
+
+from .steps import MODEL, REVIEWER
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: What a reviewer may spend from the Dagster home page to a recorded decision.
+MAX_DECISION_CLICKS = 6
+
+if not CHROMIUM and not IN_CI:
+    pytest.skip("no Chromium on this machine (apt-get install chromium); CI=true makes this a failure", allow_module_level=True)
+if IN_CI:
+    import playwright.sync_api as sync_api  # in CI a missing Playwright must fail, not skip
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'")
+
+
+class Journey:
+    """A browser page with a click counter and numbered screenshots."""
+
+    def __init__(self, page, base_url: str, shots: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.shots = shots
+        self.clicks = 0
+        self.taken = 0
+
+    def open_home(self) -> None:
+        self.page.goto(self.base_url + "/", wait_until="networkidle")
+        skip = self.page.get_by_role("button", name="Skip")  # Dagster's one-time newsletter prompt
+        if skip.count():
+            skip.click()
+
+    def click(self, locator) -> None:
+        locator.first.click()
+        self.clicks += 1
+
+    def shot(self, name: str) -> Path:
+        self.page.wait_for_timeout(1500)
+        self.taken += 1
+        path = self.shots / f"{self.taken:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def type_into_yaml(self, key: str, text: str) -> None:
+        """Type into the quoted value of ``key`` in the Launchpad's editor (one click, then the keyboard)."""
+        self.click(self.page.locator(".CodeMirror-line", has_text=f"{key}:"))
+        self.page.keyboard.press("End")
+        self.page.keyboard.press("ArrowLeft")
+        self.page.keyboard.type(text)
+
+    def see(self, text: str, timeout: float = 30_000) -> None:
+        self.page.get_by_text(text).first.wait_for(timeout=timeout)
+
+
+@pytest.fixture
+def shots() -> Path:
+    folder = Path(os.environ.get("REGISTRY_BROWSER_SHOTS") or ROOT / ".browser-shots")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path, deploy_endpoint) -> Iterator[tuple[DagsterDevServer, Registry]]:
+    """`dagster dev` from the repository's workspace.yaml, a fresh DAGSTER_HOME with its dagster.yaml, an empty catalog."""
+    database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    artifact_root = str(tmp_path / "artifacts")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_ARTIFACT_ROOT": artifact_root,
+        "FRAUD_DETECTOR_DEPLOY_URL": deploy_endpoint.url,
+        "REGISTRY_SENSOR_INTERVAL_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with DagsterDevServer(workspace_dir=ROOT, env=env, log=tmp_path / "dagster-dev.log") as server:
+        server.wait_until_loaded(timeout=120)
+        with Registry(database_url, artifact_root, actor="test") as catalog:
+            yield server, catalog
+
+
+def awaiting(server: DagsterDevServer, version: int, timeout: float = 180) -> None:
+    server.wait_for(
+        f"version {version} to await a decision",
+        lambda: str(version) in server.partition_keys("fraud_detector_awaiting_decision"),
+        timeout=timeout,
+    )
+
+
+def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint, shots):
+    """Retrain, review the version's card and checks, approve from its page, see Production, roll back."""
+    server, catalog = dev_server
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        ui = Journey(page, server.url, shots)
+
+        # 1. The ML engineer retrains: Jobs -> fraud_detector_retrain -> Materialize all.
+        ui.open_home()
+        ui.click(page.get_by_role("link", name="Jobs"))
+        ui.click(page.get_by_role("link", name="fraud_detector_retrain"))
+        ui.click(page.get_by_role("button", name="Materialize all"))
+        ui.shot("retrain-launched")
+        retrain_clicks = ui.clicks
+        started = time.monotonic()
+        awaiting(server, 1)
+        to_awaiting = time.monotonic() - started
+
+        # 2. The reviewer, from the home page: Catalog -> model_version shows the version awaiting a decision.
+        ui.clicks = 0
+        ui.open_home()
+        ui.shot("home")
+        ui.click(page.get_by_role("link", name="Catalog"))
+        ui.shot("catalog")
+        ui.click(page.get_by_role("link", name="fraud_detector / model_version"))
+        ui.see("a decision: approve or reject")
+        ui.see("shadow_evaluation")
+        ui.shot("version-card-and-checks")
+
+        # 3. Approve from the link on that page: the Launchpad opens with version 1 picked; type name and comment.
+        ui.click(page.get_by_role("link", name="Approve version 1"))
+        ui.see("partition: 1")
+        ui.type_into_yaml("approver", REVIEWER)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("End")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.type("shadow evaluation reviewed")
+        ui.shot("approve-launchpad")
+        ui.click(page.get_by_role("button", name="Launch Run"))
+        decision_clicks = ui.clicks
+        server.wait_for("the decision", lambda: catalog.show(f"models:/{MODEL}/1").decisions, timeout=120)
+        ui.shot("approval-run")
+        server.wait_for("the redeploy", lambda: deploy_endpoint.received, timeout=120)
+
+        # 4. The production asset shows version 1 and who approved it.
+        ui.open_home()
+        ui.click(page.get_by_role("link", name="Catalog"))
+        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.see(REVIEWER)
+        ui.shot("production-v1")
+
+        # 5. Version 2 reaches Production (retrained and approved without the browser), then the operator rolls back
+        #    from the production asset's page: the link opens the rollback Launchpad with version 1 picked.
+        server.launch("fraud_detector_retrain", {"ops": {"fraud_detector__candidate_model": {"config": {"params": {"n_estimators": 80}}}}})
+        awaiting(server, 2)
+        server.launch_spec(decision_launch(fraud_detector_pipeline(), 2, REVIEWER, Decision.APPROVE, "v2 reviewed"))
+        server.wait_for("version 2 in Production", lambda: len(deploy_endpoint.received) >= 2, timeout=120)
+        ui.clicks = 0
+        ui.open_home()
+        ui.click(page.get_by_role("link", name="Catalog"))
+        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.see("Roll back to version 1")
+        ui.shot("production-v2-with-rollback-link")
+        ui.click(page.get_by_role("link", name="Roll back to version 1"))
+        ui.see("partition: 1")
+        ui.type_into_yaml("requested_by", "oncall")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("End")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.type("false positives doubled")
+        ui.shot("rollback-launchpad")
+        ui.click(page.get_by_role("button", name="Launch Run"))
+        rollback_clicks = ui.clicks
+        server.wait_for("the rollback's redeploy", lambda: len(deploy_endpoint.received) >= 3, timeout=120)
+        ui.open_home()
+        ui.click(page.get_by_role("link", name="Catalog"))
+        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.see("false positives doubled")
+        ui.shot("production-rolled-back")
+        browser.close()
+
+    [decision] = catalog.show(f"models:/{MODEL}/1").decisions
+    assert (decision.approver, decision.decision) == (REVIEWER, "approve")
+    assert [(c["version"], c["change"]) for c in deploy_endpoint.received] == [(1, "promotion"), (2, "promotion"), (1, "rollback")]
+    assert deploy_endpoint.received[-1]["changed_by"] == "oncall"
+    assert decision_clicks <= MAX_DECISION_CLICKS, f"{decision_clicks} clicks from the home page to a decision"
+    print(
+        f"clicks: retrain {retrain_clicks}, home to recorded decision {decision_clicks}, home to rollback {rollback_clicks}; "
+        f"registration to awaiting a decision {to_awaiting:.1f}s; {ui.taken} screenshots in {shots}"
+    )

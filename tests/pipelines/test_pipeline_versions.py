@@ -1,0 +1,132 @@
+"""Versions as Dagster partitions: the catalog sensor mirrors every version, check and decision, wherever recorded."""
+
+from __future__ import annotations
+
+from dagster import AssetCheckKey, AssetKey
+from dagster._core.event_api import PartitionKeyFilter
+
+from registry_core import Decision, Stage
+
+from .steps import MODEL, REVIEWER, decide, sync_versions, to_production, to_staging
+
+VERSION_ASSET = AssetKey(["fraud_detector", "model_version"])
+
+
+def latest(instance, partition: str):
+    """The newest materialization of one version's partition."""
+    records = instance.fetch_materializations(VERSION_ASSET, limit=100).records
+    return next(r for r in records if r.partition_key == partition).asset_materialization
+
+
+def check_result(instance, name: str, partition: str):
+    """The latest evaluation of a version check on one partition, as the Checks tab shows it."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(VERSION_ASSET, name), limit=1, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    return records[0].event.dagster_event.event_specific_data if records else None
+
+
+def test_a_version_registered_from_the_api_gets_its_partition(lifecycle, pipeline, catalog, model_file, instance):
+    """Registered outside Dagster (the CLI, the API): the next tick adds partition '2' and a run reports it."""
+    catalog.register(MODEL, model_file)
+    first = sync_versions(lifecycle, pipeline)
+    assert not first.runs  # history: shown as found, nothing launched
+    assert "as found when the sensor started" in latest(instance, "1").description
+    (model_file.parent / "other.bin").write_bytes(b"other bytes")
+    catalog.register(MODEL, model_file.parent / "other.bin")
+    [run] = sync_versions(lifecycle, pipeline).runs
+    assert run.success
+    assert lifecycle.partition_keys("fraud_detector_versions") == ["1", "2"]
+    materialized = latest(instance, "2")
+    assert materialized.metadata["stage"].value == "None"
+    assert materialized.metadata["registered by"].value == "admin"
+    assert "changed outside Dagster" in materialized.description
+
+
+def test_the_version_partition_follows_its_stage_and_shows_what_it_awaits(lifecycle, pipeline, instance):
+    """After validation and shadow evaluation the partition says Staging and that it awaits a decision."""
+    to_staging(lifecycle, pipeline)
+    metadata = latest(instance, "1").metadata
+    assert metadata["stage"].value == "Staging"
+    assert metadata["awaiting"].value == "a decision: approve or reject"
+    assert "1 approval(s) required" in metadata["still needed for Production"].value
+    assert "holdout metrics (training run)" in metadata
+    assert "evaluation metrics (recent data, validation run)" in metadata
+    sync_versions(lifecycle, pipeline)
+    assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == ["1"]
+
+
+def test_checks_recorded_by_runs_appear_on_the_version_partition(lifecycle, pipeline, instance):
+    """The data-quality suite, each metric gate and the shadow evaluation are asset checks on partition '1'."""
+    to_staging(lifecycle, pipeline)
+    for name in ("data_quality", "metric_roc_auc", "metric_average_precision", "shadow_evaluation"):
+        evaluation = check_result(instance, name, "1")
+        assert evaluation is not None and evaluation.passed, name
+    assert "no Production version yet" in check_result(instance, "shadow_evaluation", "1").description
+
+
+def test_a_check_recorded_from_the_cli_appears_too(lifecycle, pipeline, catalog, instance):
+    """A failing result recorded outside Dagster shows as a failed check, and the version leaves the decision list."""
+    to_staging(lifecycle, pipeline)
+    sync_versions(lifecycle, pipeline)
+    catalog.record_check(MODEL, 1, "data_quality", passed=False, details={"summary": "late labels found by hand"})
+    [run] = sync_versions(lifecycle, pipeline).runs
+    assert run.success
+    evaluation = check_result(instance, "data_quality", "1")
+    assert not evaluation.passed
+    assert evaluation.description == "late labels found by hand"
+    assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == []
+
+
+def test_decisions_show_on_the_version_and_a_rejection_leaves_the_list(lifecycle, pipeline, catalog, instance):
+    """A rejection is recorded with who decided; the version no longer awaits a decision."""
+    to_staging(lifecycle, pipeline)
+    assert decide(lifecycle, 1, decision=Decision.REJECT, pipeline=pipeline, comment="too many false positives").success
+    sync_versions(lifecycle, pipeline)
+    metadata = latest(instance, "1").metadata
+    assert f"| {REVIEWER} | reject | too many false positives" in metadata["approvals"].value
+    assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == []
+    assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
+
+
+def test_approval_runs_carry_decision_approver_and_version_as_tags(lifecycle, pipeline, instance):
+    """Set at launch, not from inside the op: the run list tells approvals and rejections apart."""
+    to_staging(lifecycle, pipeline)
+    result = decide(lifecycle, 1, pipeline=pipeline)
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert (tags["registry/decision"], tags["registry/approver"], tags["registry/version"]) == ("approve", REVIEWER, "1")
+    assert tags["dagster/partition"] == "1"
+
+
+def test_promotion_archives_the_previous_version_partition_too(lifecycle, pipeline, instance):
+    """v2's promotion re-materializes v1's partition as Archived, and v1 joins the rollback list."""
+    to_production(lifecycle, pipeline)
+    to_production(lifecycle, pipeline, n_estimators=80)
+    sync_versions(lifecycle, pipeline)
+    assert latest(instance, "1").metadata["stage"].value == "Archived"
+    assert latest(instance, "2").metadata["stage"].value == "Production"
+    assert lifecycle.partition_keys("fraud_detector_rollback_targets") == ["1"]
+
+
+def test_identical_bytes_are_named_and_loud_after_a_rollback(lifecycle, pipeline, catalog, instance):
+    """v3 trained like v2 (rolled back out of Production) is byte-identical to it: a failing, non-blocking check."""
+    from .steps import roll_back
+
+    to_production(lifecycle, pipeline)
+    to_production(lifecycle, pipeline, n_estimators=80)
+    assert roll_back(lifecycle, pipeline, 1, "alerts doubled").success
+    to_staging(lifecycle, pipeline, n_estimators=80)
+    evaluation = check_result(instance, "identical_artifact", "3")
+    assert not evaluation.passed
+    assert evaluation.severity.value == "WARN"
+    assert "byte-identical to version 2" in evaluation.description
+    assert "rolled back out of Production" in evaluation.description
+    assert "byte-identical to version 2" in latest(instance, "3").metadata["identical artifact"].value
+    assert [g.name for g in catalog.unmet_gates(MODEL, 3, "Production")] == ["approvals"]  # informs, never blocks
+
+
+def test_a_new_artifact_passes_the_identical_check(lifecycle, pipeline, instance):
+    to_staging(lifecycle, pipeline)
+    evaluation = check_result(instance, "identical_artifact", "1")
+    assert evaluation.passed
+    assert "not identical to any earlier version" in evaluation.description
