@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import importlib
 import io
+import json
 import pickle
 import platform
 import sys
@@ -166,7 +167,7 @@ def serialize_estimator(
 
     try:
         # Deflated: a forest's node arrays shrink about ninefold, for a few milliseconds more per load.
-        data = skops.io.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
+        data = _reproducible_zip(skops.io.dumps(estimator, compression=zipfile.ZIP_DEFLATED))
     except Exception as exc:  # skops raises many kinds for objects it cannot walk; one line says which
         raise InvalidInput(
             f"cannot serialize {cls.__qualname__} with skops ({type(exc).__name__}: {exc}); to store it as a pickle "
@@ -265,3 +266,49 @@ def _warn_on_library_mismatch(format: dict[str, Any], label: str) -> None:
             ModelVersionWarning,
             stacklevel=4,
         )
+
+
+def _reproducible_zip(data: bytes) -> bytes:
+    """The same archive made reproducible: an identical model gives identical bytes.
+
+    skops names objects and their array files after ``id()`` (memory addresses)
+    and stamps each entry with the time of writing, so the same model would
+    never be byte-identical twice. The ids are renumbered in order of first
+    appearance in the schema, the files renamed to match, the entries written
+    in name order with a fixed time.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = {info.filename: (info, source.read(info.filename)) for info in source.infolist()}
+    schema = json.loads(entries["schema.json"][1])
+    numbers: dict[str, str] = {}
+
+    def renumber(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key == "__id__" and isinstance(item, int):
+                    out[key] = int(numbers.setdefault(str(item), str(len(numbers) + 1)))
+                elif key == "file" and isinstance(item, str) and item.endswith(".npy") and item[:-4].isdigit():
+                    out[key] = numbers.setdefault(item[:-4], str(len(numbers) + 1)) + ".npy"
+                else:
+                    out[key] = renumber(item)
+            return out
+        if isinstance(value, list):
+            return [renumber(item) for item in value]
+        return value
+
+    renamed = {"schema.json": json.dumps(renumber(schema), sort_keys=True).encode()}
+    for name, (_info, content) in entries.items():
+        if name == "schema.json":
+            continue
+        if name.endswith(".npy") and name[:-4] in numbers:
+            renamed[numbers[name[:-4]] + ".npy"] = content
+        else:
+            renamed[name] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = entries[name][0].compress_type if name in entries else zipfile.ZIP_DEFLATED
+            target.writestr(info, renamed[name])
+    return out.getvalue()

@@ -189,9 +189,8 @@ def test_a_redirected_redeploy_is_recorded_as_failed_with_its_status(
             build_registry_definitions(pipeline, registry=registry_resource), instance, log_level="CRITICAL"
         )
         version = to_staging(lifecycle, pipeline)
-        assert decide(lifecycle, version).success
-        assert tick(lifecycle, pipeline, "on_approval").succeeded
-        [run] = tick(lifecycle, pipeline, "on_production_change").runs
+        # The approval leaves no gate unmet, so its run promotes and redeploys by itself.
+        run = decide(lifecycle, version, pipeline=pipeline)
     finally:
         redirector.close()
     [deployment] = [e for e in catalog.audit_events(MODEL) if e.action == "deployment.record"]
