@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_URL, PostgresSchemas
+from conftest import LOCK_CLASS, POSTGRES_URL, PostgresSchemas
 from sqlalchemy import Connection, create_engine, inspect, text
 
 from registry_core import Registry
@@ -138,6 +139,23 @@ def schema_names(prefix: str) -> set[str]:
         engine.dispose()
 
 
+def wait_until_released(key: int, timeout: float = 30.0) -> None:
+    """The server lets a session's locks go once its backend has noticed the disconnection: shortly, not at once."""
+    engine = create_engine(POSTGRES_URL)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as connection:
+            while connection.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :cls AND objid = :key"),
+                {"cls": LOCK_CLASS, "key": key},
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the closed session's lock was never released"
+                connection.rollback()
+                time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_schemas_of_a_crashed_session_are_dropped_and_a_running_one_is_left_alone(
     postgres_schemas: PostgresSchemas, other_sessions: list[PostgresSchemas]
@@ -147,6 +165,7 @@ def test_schemas_of_a_crashed_session_are_dropped_and_a_running_one_is_left_alon
     left_behind = {crashed.create_empty(), crashed.create_migrated()}
     in_use = running.create_migrated()
     crashed.close()  # its connection ends as a killed process's would: the schemas stay, the lock goes
+    wait_until_released(crashed.key)
 
     assert set(postgres_schemas.drop_abandoned()) == left_behind
     assert schema_names(crashed.prefix) == set()
