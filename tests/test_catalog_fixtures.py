@@ -123,6 +123,7 @@ def other_sessions(postgres_schemas: PostgresSchemas) -> Iterator[list[PostgresS
     finally:
         for session in sessions:
             session.close()
+            wait_until_released(session.key)
         postgres_schemas.drop_abandoned()
 
 
