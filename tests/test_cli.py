@@ -16,9 +16,8 @@ from registry_core import Registry
 from registry_core.cli import cli
 
 
-@pytest.fixture
-def run(database_url: str, artifact_root: Path):
-    """Run ``registry ARGS...`` in-process against a fresh catalog, as 'alice' unless told otherwise."""
+def cli_on(database_url: str, artifact_root: Path):
+    """Run ``registry ARGS...`` in-process against the catalog at ``database_url``, as 'alice' unless told otherwise."""
     runner = CliRunner()
 
     def invoke(*args: str, actor: str = "alice") -> Result:
@@ -30,6 +29,12 @@ def run(database_url: str, artifact_root: Path):
         return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def run(database_url: str, artifact_root: Path):
+    """``registry ARGS...`` against a fresh catalog."""
+    return cli_on(database_url, artifact_root)
 
 
 def ok(result: Result) -> Result:
@@ -279,9 +284,10 @@ def test_audit_verify_names_catalog_rows_that_differ_from_the_log(run, artifact:
     assert lines[1].startswith("  model_versions fraud version 1: artifact file ffff") and lines[1].endswith("(event 2)")
 
 
-def test_db_status_and_upgrade(run, database_url: str):
-    if database_url.startswith("sqlite:///"):
-        Path(database_url[len("sqlite:///"):]).touch()  # an empty database; a missing one is refused
+def test_db_status_and_upgrade(empty_database_url: str, artifact_root: Path):
+    run = cli_on(empty_database_url, artifact_root)
+    if empty_database_url.startswith("sqlite:///"):
+        Path(empty_database_url[len("sqlite:///"):]).touch()  # an empty database; a missing one is refused
     status = as_json(run("db", "status", "--json"))
     assert status["up_to_date"] is False and status["current"] is None
     upgraded = as_json(run("db", "upgrade", "--json"))

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dagster import Definitions
+
 from registry_pipelines.definitions import defs
 from registry_pipelines.resources import RegistryResource
 
 
 def test_definitions_load():
-    assert defs.get_repository_def() is not None
+    """Dagster's own loadability check: unique keys and names, resolvable jobs, every resource provided."""
+    Definitions.validate_loadable(defs)
 
 
 def test_registry_resource_opens_catalog(tmp_path: Path):

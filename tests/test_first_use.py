@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from registry_core import Registry
@@ -30,20 +29,12 @@ except Exception as exc:
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def empty_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with nothing in it: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'first.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-def test_processes_opening_an_empty_catalog_at_once_all_succeed(empty_catalog_url: str, tmp_path: Path):
+def test_processes_opening_an_empty_catalog_at_once_all_succeed(empty_database_url: str, tmp_path: Path):
     """Eight processes open the same empty catalog at the same instant: none fails, one schema is made."""
     start = time.time() + 3.0  # every process has imported the registry by then
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", OPENER, empty_catalog_url, str(tmp_path / "artifacts"), repr(start)],
+            [sys.executable, "-c", OPENER, empty_database_url, str(tmp_path / "artifacts"), repr(start)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for _ in range(PROCESSES)
@@ -54,12 +45,12 @@ def test_processes_opening_an_empty_catalog_at_once_all_succeed(empty_catalog_ur
         assert process.returncode == 0, err
         outcomes.append(json.loads(out.strip().splitlines()[-1]))
     assert [o for o in outcomes if not o["ok"]] == []
-    engine = create_engine(empty_catalog_url)
+    engine = create_engine(empty_database_url)
     try:
         with engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
             assert connection.execute(text("SELECT count(*) FROM audit_head")).scalar_one() == 1
     finally:
         engine.dispose()
-    with Registry(empty_catalog_url, tmp_path / "artifacts", actor="alice") as registry:
+    with Registry(empty_database_url, tmp_path / "artifacts", actor="alice") as registry:
         assert registry.verify_audit().intact

@@ -1,4 +1,7 @@
-"""Schema management: empty databases are created, old ones must be upgraded explicitly, foreign ones are refused."""
+"""Schema management: empty databases are created, old ones must be upgraded explicitly, foreign ones are refused.
+
+Every test here starts from a truly empty database and runs the real migrations, never the session's template.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +33,15 @@ def as_at_0001(versions: list) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
+def database_url(empty_database_url: str) -> str:
+    """The shared ``registry`` and ``catalog_state`` fixtures work on this module's empty database too."""
+    return empty_database_url
+
+
+@pytest.fixture
+def engine(empty_database_url: str) -> Iterator[Engine]:
     """A plain SQLAlchemy engine on the catalog, bypassing the registry."""
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         yield engine
     finally:
@@ -73,8 +82,8 @@ def catalog_at_0001(registry: Registry, model_file) -> dict[str, object]:
     return seen
 
 
-def test_empty_database_is_created_at_the_newest_schema(database_url: str, artifact_root: Path, engine):
-    with Registry(database_url, artifact_root, actor="alice") as registry:
+def test_empty_database_is_created_at_the_newest_schema(empty_database_url: str, artifact_root: Path, engine):
+    with Registry(empty_database_url, artifact_root, actor="alice") as registry:
         status = registry.db.schema_status()
         report = registry.verify_audit()
     assert status.up_to_date
@@ -83,31 +92,31 @@ def test_empty_database_is_created_at_the_newest_schema(database_url: str, artif
     assert (report.intact, report.events, report.head_seq) == (True, 0, 0)
 
 
-def test_opening_an_up_to_date_catalog_again_changes_nothing(database_url: str, artifact_root: Path, catalog_state):
-    with Registry(database_url, artifact_root, actor="alice") as registry:
+def test_opening_an_up_to_date_catalog_again_changes_nothing(empty_database_url: str, artifact_root: Path, catalog_state):
+    with Registry(empty_database_url, artifact_root, actor="alice") as registry:
         registry.create_model("fraud")
     before = catalog_state()
-    with Registry(database_url, artifact_root, actor="bob") as registry:
+    with Registry(empty_database_url, artifact_root, actor="bob") as registry:
         assert registry.get_model("fraud").created_by == "alice"
     assert catalog_state() == before
 
 
-def test_older_schema_is_refused_with_the_upgrade_command(catalog_at_0001, database_url: str, artifact_root: Path, engine):
+def test_older_schema_is_refused_with_the_upgrade_command(catalog_at_0001, empty_database_url: str, artifact_root: Path, engine):
     with pytest.raises(SchemaMismatch, match="registry db upgrade") as refused:
-        Registry(database_url, artifact_root, actor="alice")
+        Registry(empty_database_url, artifact_root, actor="alice")
     assert "revision 0001" in str(refused.value)
     assert revision(engine) == "0001"
 
 
-def test_upgrade_brings_an_older_catalog_to_head_keeping_its_data(catalog_at_0001, database_url: str, artifact_root: Path):
-    database = Database(database_url)
+def test_upgrade_brings_an_older_catalog_to_head_keeping_its_data(catalog_at_0001, empty_database_url: str, artifact_root: Path):
+    database = Database(empty_database_url)
     try:
         status = database.upgrade()
     finally:
         database.dispose()
     assert status.up_to_date
 
-    with Registry(database_url, artifact_root, actor="alice") as registry:
+    with Registry(empty_database_url, artifact_root, actor="alice") as registry:
         assert as_at_0001(registry.list_versions("fraud")) == catalog_at_0001["versions"]
         assert registry.get_model("fraud") == catalog_at_0001["model"]
         assert registry.audit_events(limit=1000) == catalog_at_0001["events"]
@@ -123,8 +132,8 @@ def test_upgrade_brings_an_older_catalog_to_head_keeping_its_data(catalog_at_000
     ],
     ids=["audit-append-only", "one-production-version"],
 )
-def test_upgraded_catalog_enforces_invariants_in_the_database(catalog_at_0001, database_url: str, engine, statement, error):
-    database = Database(database_url)
+def test_upgraded_catalog_enforces_invariants_in_the_database(catalog_at_0001, empty_database_url: str, engine, statement, error):
+    database = Database(empty_database_url)
     try:
         database.upgrade()
     finally:
@@ -133,36 +142,36 @@ def test_upgraded_catalog_enforces_invariants_in_the_database(catalog_at_0001, d
         connection.execute(text(statement))
 
 
-def test_catalog_created_at_0001_by_database_directly_is_refused(database_url: str, artifact_root: Path, engine):
-    database = Database(database_url)
+def test_catalog_created_at_0001_by_database_directly_is_refused(empty_database_url: str, artifact_root: Path, engine):
+    database = Database(empty_database_url)
     try:
         assert database.upgrade("0001").current == "0001"
     finally:
         database.dispose()
     with pytest.raises(SchemaMismatch, match="registry db upgrade"):
-        Registry(database_url, artifact_root, actor="alice")
+        Registry(empty_database_url, artifact_root, actor="alice")
 
 
-def test_database_holding_unrelated_tables_is_refused_and_left_alone(database_url: str, artifact_root: Path, engine):
+def test_database_holding_unrelated_tables_is_refused_and_left_alone(empty_database_url: str, artifact_root: Path, engine):
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
     with pytest.raises(SchemaMismatch, match="holds tables but no registry schema revision"):
-        Registry(database_url, artifact_root, actor="alice")
+        Registry(empty_database_url, artifact_root, actor="alice")
     assert table_names(engine) == {"customers"}
 
 
-def test_schema_revision_newer_than_known_is_refused(database_url: str, artifact_root: Path, engine):
-    Registry(database_url, artifact_root, actor="alice").close()
+def test_schema_revision_newer_than_known_is_refused(empty_database_url: str, artifact_root: Path, engine):
+    Registry(empty_database_url, artifact_root, actor="alice").close()
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(SchemaMismatch, match="newer than this registry knows") as refused:
-        Registry(database_url, artifact_root, actor="alice")
+        Registry(empty_database_url, artifact_root, actor="alice")
     assert "upgrade the registry package" in str(refused.value)
     assert revision(engine) == "9999"
 
 
 def test_upgrade_to_0005_ties_existing_decisions_and_checks_to_their_events(
-    registry: Registry, model_file, database_url: str, artifact_root: Path, engine
+    registry: Registry, model_file, empty_database_url: str, artifact_root: Path, engine
 ):
     """Decisions and check results recorded before revision 0005 keep counting after the upgrade."""
     registry.register("fraud", model_file)
@@ -174,7 +183,7 @@ def test_upgrade_to_0005_ties_existing_decisions_and_checks_to_their_events(
     registry.as_actor("bob").approve("fraud", 1)
     registry.db.downgrade("0004")
     registry.close()
-    database = Database(database_url)
+    database = Database(empty_database_url)
     try:
         database.upgrade()
     finally:
@@ -193,7 +202,7 @@ def test_upgrade_to_0005_ties_existing_decisions_and_checks_to_their_events(
         ("checks", "alice", "alice", "check.record"),
         ("checks", "alice", "alice", "check.record"),
     ]
-    with Registry(database_url, artifact_root, actor="alice") as upgraded:
+    with Registry(empty_database_url, artifact_root, actor="alice") as upgraded:
         assert upgraded.unmet_gates("fraud", 1, "Production") == []
         assert upgraded.promote("fraud", 1).version.stage.value == "Production"
         assert upgraded.verify_audit().intact
@@ -209,12 +218,12 @@ def test_head_revision_is_the_newest_migration_script():
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-def test_several_recorded_revisions_are_refused(database_url: str, artifact_root: Path, engine):
-    Registry(database_url, artifact_root, actor="alice").close()
+def test_several_recorded_revisions_are_refused(empty_database_url: str, artifact_root: Path, engine):
+    Registry(empty_database_url, artifact_root, actor="alice").close()
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
     with pytest.raises(SchemaMismatch, match="several schema revisions"):
-        Registry(database_url, artifact_root, actor="alice")
+        Registry(empty_database_url, artifact_root, actor="alice")
 
 
 OPEN_WITHOUT_ALEMBIC = """
@@ -226,11 +235,11 @@ print(json.dumps(sorted(name for name in sys.modules if name.partition(".")[0] =
 """
 
 
-def test_opening_an_up_to_date_catalog_does_not_load_alembic(database_url: str, artifact_root: Path):
+def test_opening_an_up_to_date_catalog_does_not_load_alembic(empty_database_url: str, artifact_root: Path):
     """Migration machinery is for migrating: checking an up-to-date catalog is one query, without Alembic."""
-    Registry(database_url, artifact_root, actor="alice").close()
+    Registry(empty_database_url, artifact_root, actor="alice").close()
     result = subprocess.run(
-        [sys.executable, "-c", OPEN_WITHOUT_ALEMBIC, database_url, str(artifact_root)],
+        [sys.executable, "-c", OPEN_WITHOUT_ALEMBIC, empty_database_url, str(artifact_root)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr

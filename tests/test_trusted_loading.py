@@ -270,9 +270,11 @@ def register_as_before_0006(registry: Registry, name: str, estimator: Any) -> in
 
 
 def test_a_version_pickled_before_revision_0006_still_loads_after_the_upgrade_and_says_so(
-    registry: Registry, database_url: str, artifact_root: Path
+    empty_database_url: str, artifact_root: Path
 ):
     """The upgrade marks it legacy without touching policies or the audit log; it loads with a warning, and verifies."""
+    database_url = empty_database_url  # migrated for real, then down and up again
+    registry = Registry(database_url, artifact_root, actor="alice")
     model = LogisticRegression().fit(FEATURES, LABELS)
     registry.create_model("fraud")
     # Today's registry refuses to commit a pickle unless the policy allows it; the old one never asked.

@@ -57,7 +57,8 @@ def deploy_endpoint() -> Iterator[DeployEndpoint]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/deploy"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to poll; its default half second, paid by every test, adds up.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield endpoint
@@ -67,10 +68,12 @@ def deploy_endpoint() -> Iterator[DeployEndpoint]:
 
 
 @pytest.fixture
-def registry_resource(tmp_path: Path) -> RegistryResource:
+def registry_resource(tmp_path: Path, sqlite_catalog_url: str) -> RegistryResource:
     """The pipelines' view of a fresh SQLite catalog."""
     return RegistryResource(
-        database_url=f"sqlite:///{tmp_path / 'catalog.db'}", artifact_root=str(tmp_path / "artifacts"), actor="dagster"
+        database_url=sqlite_catalog_url,
+        artifact_root=str(tmp_path / "artifacts"),
+        actor="dagster",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,27 +30,19 @@ def test_default_instance_keeps_everything_in_sqlite_under_dagster_home(tmp_path
 
 
 @pytest.fixture
-def dagster_postgres_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh PostgreSQL database for Dagster's storage, dropped afterwards."""
-    from conftest import POSTGRES_URL, REQUIRE_POSTGRES, postgres_problem
+def dagster_postgres_url(postgres_schemas, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL schema for Dagster's storage, dropped afterwards.
 
-    problem = postgres_problem()
-    if problem:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"REGISTRY_REQUIRE_POSTGRES=1 but {problem}")
-        pytest.skip(problem)
-    name = f"dagster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
+    A schema rather than a database of its own: dropping a database waits for a checkpoint,
+    which took up to half a minute on a busy machine.
+    """
+    name = postgres_schemas.create_empty()
+    url = make_url(postgres_schemas.url_of(name)).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", url)
     try:
         yield url
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        postgres_schemas.release(name)
 
 
 @pytest.mark.postgres
