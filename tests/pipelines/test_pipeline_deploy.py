@@ -23,7 +23,7 @@ from registry_pipelines.deploy import (
 )
 from registry_pipelines.testing import InProcessLifecycle
 
-from .steps import MODEL, decide, tick, to_staging
+from .steps import MODEL, decide, to_staging
 
 CHANGE = ProductionChange(
     model="fraud-detector", version=3, uri="models:/fraud-detector/3", artifact_sha256="ab" * 32,
