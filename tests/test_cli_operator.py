@@ -94,8 +94,9 @@ def test_a_write_command_still_creates_the_catalog(tmp_path: Path, monkeypatch: 
     ok(invoke("show", "models:/fraud/1", env=env))
 
 
-def test_registry_without_create_refuses_a_missing_or_empty_catalog(database_url: str, artifact_root: Path):
+def test_registry_without_create_refuses_a_missing_or_empty_catalog(empty_database_url: str, artifact_root: Path):
     """Registry(create=False) raises NotFound and creates nothing; the default still creates."""
+    database_url = empty_database_url
     with pytest.raises(NotFound, match="no catalog database at|holds no registry catalog"):
         Registry(database_url, artifact_root, actor="alice", create=False)
     if database_url.startswith("sqlite:///"):
