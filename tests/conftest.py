@@ -361,6 +361,12 @@ def database_url(dialect: str, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url(postgres_schemas: PostgresSchemas) -> Iterator[str]:
+    """A PostgreSQL catalog at the newest schema, for a test about PostgreSQL alone (mark it ``postgres``)."""
+    yield from postgres_catalog(postgres_schemas, migrated=True)
+
+
+@pytest.fixture
 def empty_database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A truly empty database, for tests that run the migrations themselves: no file yet, or a database without tables."""
     if dialect == "sqlite":
