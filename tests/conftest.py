@@ -105,14 +105,17 @@ class Statement:
 
 
 def record_migrations(url: str) -> list[Statement]:
-    """Run the real migrations on the empty database at ``url``; return every statement they sent."""
+    """Run the real migrations on the empty database at ``url``; return every statement they sent that succeeded.
+
+    The schema check's first look at a database without tables fails, and the registry expects it to.
+    """
     statements: list[Statement] = []
 
     def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, _many: bool) -> None:
         statements.append(Statement(sql, parameters))
 
     database = Database(url)
-    event.listen(database.engine, "before_cursor_execute", record)
+    event.listen(database.engine, "after_cursor_execute", record)
     try:
         database.ensure_schema()
     finally:
