@@ -14,6 +14,7 @@ a missing browser fails it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -55,11 +56,20 @@ class Journey:
 
     def open_home(self) -> None:
         self.page.goto(self.base_url + "/", wait_until="networkidle")
-        skip = self.page.get_by_role("button", name="Skip")  # Dagster's one-time newsletter prompt
+        # Dagster's one-time newsletter prompt may open a moment after the page settles.
+        with contextlib.suppress(sync_api.TimeoutError):
+            self.page.get_by_role("button", name="Skip").first.wait_for(timeout=5_000)
+        self.dismiss_prompt()
+
+    def dismiss_prompt(self) -> None:
+        """Close Dagster's one-time prompt if it is open: its backdrop would swallow the next click."""
+        skip = self.page.get_by_role("button", name="Skip")
         if skip.count():
-            skip.click()
+            skip.first.click()
+            self.page.locator(".bp5-overlay-backdrop").first.wait_for(state="hidden", timeout=10_000)
 
     def click(self, locator) -> None:
+        self.dismiss_prompt()
         locator.first.click()
         self.clicks += 1
 
