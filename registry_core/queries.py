@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
@@ -31,6 +31,7 @@ from .rows import (
     approval_record,
     audit_entry,
     check_record,
+    json_object_agg,
     model_info,
     model_tags_json,
     parse_tags,
@@ -70,9 +71,8 @@ def _models_query(dialect: str) -> Any:
         .scalar_subquery()
         .label("production_version")
     )
-    agg = func.json_object_agg if dialect == "postgresql" else func.json_group_object
     aliases = (
-        select(agg(ALIASES.c.alias, VERSIONS.c.version))
+        select(json_object_agg(dialect, ALIASES.c.alias, VERSIONS.c.version))
         .select_from(ALIASES.join(VERSIONS, VERSIONS.c.id == ALIASES.c.version_id))
         .where(ALIASES.c.model_id == MODELS.c.id)
         .scalar_subquery()

@@ -39,6 +39,7 @@ __all__ = [
     "approval_record",
     "audit_entry",
     "check_record",
+    "json_object_agg",
     "model_info",
     "model_tags_json",
     "parse_tags",
@@ -56,7 +57,8 @@ APPROVALS = Approval.__table__
 AUDIT = AuditEvent.__table__
 
 
-def _json_object_agg(dialect: str, key: Any, value: Any) -> ColumnElement[Any]:
+def json_object_agg(dialect: str, key: Any, value: Any) -> ColumnElement[Any]:
+    """One JSON object from key and value columns: the aggregate each dialect calls it by."""
     if dialect == "postgresql":
         return func.json_object_agg(key, value)
     return func.json_group_object(key, value)
@@ -65,7 +67,7 @@ def _json_object_agg(dialect: str, key: Any, value: Any) -> ColumnElement[Any]:
 def version_tags_json(dialect: str, versions: Any = VERSIONS) -> ColumnElement[Any]:
     """A version's tags as one JSON object column (a correlated subquery; NULL or ``{}`` when none)."""
     return (
-        select(_json_object_agg(dialect, VERSION_TAGS.c.key, VERSION_TAGS.c.value))
+        select(json_object_agg(dialect, VERSION_TAGS.c.key, VERSION_TAGS.c.value))
         .where(VERSION_TAGS.c.version_id == versions.c.id)
         .scalar_subquery()
         .label("tags_json")
@@ -75,7 +77,7 @@ def version_tags_json(dialect: str, versions: Any = VERSIONS) -> ColumnElement[A
 def model_tags_json(dialect: str) -> ColumnElement[Any]:
     """A model's tags as one JSON object column."""
     return (
-        select(_json_object_agg(dialect, MODEL_TAGS.c.key, MODEL_TAGS.c.value))
+        select(json_object_agg(dialect, MODEL_TAGS.c.key, MODEL_TAGS.c.value))
         .where(MODEL_TAGS.c.model_id == MODELS.c.id)
         .scalar_subquery()
         .label("tags_json")
