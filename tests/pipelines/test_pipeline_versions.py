@@ -7,6 +7,8 @@ from dagster._core.event_api import PartitionKeyFilter
 
 from registry_core import Decision, Stage
 
+from registry_pipelines.jobs import decision_launch
+
 from .steps import MODEL, REVIEWER, decide, sync_versions, to_production, to_staging
 
 VERSION_ASSET = AssetKey(["fraud_detector", "model_version"])
@@ -96,6 +98,20 @@ def test_approval_runs_carry_decision_approver_and_version_as_tags(lifecycle, pi
     tags = instance.get_run_by_id(result.run_id).tags
     assert (tags["registry/decision"], tags["registry/approver"], tags["registry/version"]) == ("approve", REVIEWER, "1")
     assert tags["dagster/partition"] == "1"
+
+
+def test_a_launchpad_decision_gets_its_approver_tag_from_the_config(lifecycle, pipeline, instance):
+    """The Launchpad sets only the job's tags and the partition; the run adds the approver it was given."""
+    from dataclasses import replace
+
+    to_staging(lifecycle, pipeline)
+    sync_versions(lifecycle, pipeline)
+    launch = decision_launch(pipeline, 1, "second-reviewer", Decision.REJECT, "not yet")
+    result = lifecycle.launch(replace(launch, tags={}))
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert result.success
+    assert (tags["registry/decision"], tags["registry/approver"], tags["registry/version"]) == (
+        "reject", "second-reviewer", "1")
 
 
 def test_promotion_archives_the_previous_version_partition_too(lifecycle, pipeline, instance):
