@@ -50,6 +50,8 @@ __all__ = [
     "get_version",
     "list_models",
     "list_versions",
+    "model_record",
+    "models_select",
     "parse_actions",
     "resolve",
     "resolve_with_policy",
@@ -63,7 +65,8 @@ _NEXT_STAGE = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
 _DETAIL_ACTIONS = sorted({a.value for a in STAGE_ACTIONS} | set(GATE_ACTIONS))
 
 
-def _models_query(dialect: str) -> Any:
+def models_select(dialect: str) -> Any:
+    """Models with their tags, aliases and Production version, one row each (add WHERE and ORDER BY)."""
     production = (
         select(VERSIONS.c.version)
         .where(VERSIONS.c.model_id == MODELS.c.id, VERSIONS.c.stage == Stage.PRODUCTION)
@@ -81,7 +84,8 @@ def _models_query(dialect: str) -> Any:
     return select(*MODELS.c, model_tags_json(dialect), production, aliases)
 
 
-def _model_info(row: Any) -> ModelInfo:
+def model_record(row: Any) -> ModelInfo:
+    """A record from a row of :func:`models_select`."""
     aliases = parse_tags(row.aliases_json)
     return model_info(row, production=row.production_version, aliases={k: int(v) for k, v in aliases.items()})
 
@@ -90,17 +94,17 @@ def get_model(catalog: Catalog, name: str) -> ModelInfo:
     """A model, its policy and where its stages and aliases point: one statement."""
     validate_name(name)
     with catalog.read() as connection:
-        row = connection.execute(_models_query(catalog.dialect).where(MODELS.c.name == name)).first()
+        row = connection.execute(models_select(catalog.dialect).where(MODELS.c.name == name)).first()
         if row is None:
             raise NotFound(f"model {name!r} does not exist")
-        return _model_info(row)
+        return model_record(row)
 
 
 def list_models(catalog: Catalog) -> list[ModelInfo]:
     """Every registered model, by name: one statement."""
     with catalog.read() as connection:
-        rows = connection.execute(_models_query(catalog.dialect).order_by(MODELS.c.name)).all()
-        return [_model_info(row) for row in rows]
+        rows = connection.execute(models_select(catalog.dialect).order_by(MODELS.c.name)).all()
+        return [model_record(row) for row in rows]
 
 
 def get_version(catalog: Catalog, name: str, version: int | str) -> VersionInfo:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import garbage, governance, labels, queries, versions, workflow
+from . import garbage, governance, labels, queries, search, versions, workflow
 from .actions import AuditAction
 from .artifacts import download_artifact, load_artifact, pack_artifact
 from .audit import AuditReport
@@ -34,21 +34,17 @@ from .records import (
     VersionDetails,
     VersionInfo,
 )
+from .search import SearchPage
 from .stages import Stage
 from .unit_of_work import Catalog
 from .validation import (
-    MAX_MODEL_CARD,
-    MAX_REFERENCE,
     validate_actor,
     validate_alias,
     validate_description,
-    validate_json_object,
-    validate_metrics,
     validate_name,
-    validate_params,
+    validate_registration,
     validate_tag_keys,
     validate_tags,
-    validate_text,
     validate_version_number,
 )
 from .webhooks import subscriptions as _webhooks
@@ -145,15 +141,8 @@ class Registry:
         reused. ``progress`` is called with each chunk's byte count.
         """
         validate_name(name)
-        fields = {
-            "run_id": validate_text(run_id, what="run id", limit=MAX_REFERENCE),
-            "dataset_digest": validate_text(dataset_digest, what="dataset digest", limit=MAX_REFERENCE),
-            "params": validate_params(params),
-            "metrics": validate_metrics(metrics),
-            "description": validate_description(description),
-            "signature": validate_json_object(signature, what="signature"),
-            "model_card": validate_text(model_card, what="model card", limit=MAX_MODEL_CARD),
-        }
+        fields = validate_registration(run_id=run_id, dataset_digest=dataset_digest, params=params, metrics=metrics,
+                                       description=description, signature=signature, model_card=model_card)
         clean_tags = validate_tags(tags)
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
@@ -198,6 +187,16 @@ class Registry:
     ) -> list[VersionInfo]:
         """Versions of a model, newest first, optionally in one stage; ``before`` pages further back."""
         return queries.list_versions(self.catalog, name, stage=stage, limit=limit, before=before)
+
+    def search_models(self, filter_string: str | None = None, *, order_by: Iterable[str] | None = None,
+                      limit: int = 100, page_token: str | None = None) -> SearchPage[ModelInfo]:
+        """Models matching a filter (``name LIKE 'fraud%' AND tags.team = 'risk'``), a page at a time."""
+        return search.find_models(self.catalog, filter_string, order_by, limit, page_token)
+
+    def search_versions(self, filter_string: str | None = None, *, order_by: Iterable[str] | None = None,
+                        limit: int = 100, page_token: str | None = None) -> SearchPage[VersionInfo]:
+        """Versions matching a filter (``run_id IN ('r1', 'r2')``, ``tags.k = 'v'``), latest change first."""
+        return search.find_versions(self.catalog, filter_string, order_by, limit, page_token)
 
     def resolve(self, uri: str) -> VersionInfo:
         """The version a model URI points at now."""

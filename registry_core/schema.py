@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -196,6 +197,11 @@ class ModelVersion(Base):
         Index("ix_model_versions_run_id", "run_id"),
         Index("ix_model_versions_dataset_digest", "dataset_digest"),
         Index("ix_model_versions_artifact_sha256", "artifact_sha256"),
+        # Searches ordered by time, over every version or one model's (MLflow's default order is the latest change).
+        Index("ix_model_versions_stage_changed_at", "stage_changed_at"),
+        Index("ix_model_versions_created_at", "created_at"),
+        Index("ix_model_versions_model_id_stage_changed_at", "model_id", "stage_changed_at"),
+        Index("ix_model_versions_model_id_created_at", "model_id", "created_at"),
     )
 
 
@@ -205,6 +211,13 @@ class VersionTag(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+#: Leading characters of a tag value held by the tag indexes (a value may exceed a PostgreSQL b-tree entry).
+TAG_VALUE_INDEXED = 200
+# A search for ``tags.k = 'v'`` finds the owners through these instead of probing every model or version.
+Index("ix_model_tags_key_value", ModelTag.key, func.substr(ModelTag.value, 1, TAG_VALUE_INDEXED))
+Index("ix_version_tags_key_value", VersionTag.key, func.substr(VersionTag.value, 1, TAG_VALUE_INDEXED))
 
 
 class Alias(Base):

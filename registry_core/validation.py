@@ -27,6 +27,7 @@ __all__ = [
     "is_number",
     "validate_name",
     "validate_params",
+    "validate_registration",
     "validate_tags",
     "validate_text",
     "validate_version_number",
@@ -314,3 +315,20 @@ def _validate_key(key: str, *, what: str) -> str:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_registration(
+    *, run_id: str | None, dataset_digest: str | None, params: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any] | None, description: str | None, signature: Mapping[str, Any] | str | None,
+    model_card: str | None,
+) -> dict[str, Any]:
+    """A new version's lineage and documentation, each checked against its limit."""
+    return {
+        "run_id": validate_text(run_id, what="run id", limit=MAX_REFERENCE),
+        "dataset_digest": validate_text(dataset_digest, what="dataset digest", limit=MAX_REFERENCE),
+        "params": validate_params(params),
+        "metrics": validate_metrics(metrics),
+        "description": validate_description(description),
+        "signature": validate_json_object(signature, what="signature"),
+        "model_card": validate_text(model_card, what="model card", limit=MAX_MODEL_CARD),
+    }

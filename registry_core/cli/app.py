@@ -38,6 +38,7 @@ COMMAND_MODULES = {
     "register": "versions",
     "reject": "governance",
     "rollback": "workflow",
+    "search": "search",
     "serve": "serve",
     "show": "versions",
     "tag": "labels",

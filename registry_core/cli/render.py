@@ -92,21 +92,24 @@ def _pairs(mapping: dict[str, Any], joiner: str) -> str:
 # --- models and versions --------------------------------------------------------------------
 
 
-def model_table(models: Iterable[ModelInfo]) -> list[str]:
+def model_table(models: Iterable[ModelInfo], empty: str = "no models registered") -> list[str]:
     rows = [
         (m.name, str(m.latest_version), str(m.production_version or "-"),
          ",".join(f"{a}->{v}" for a, v in m.aliases.items()) or "-", m.description or "")
         for m in models
     ]
-    return table(("MODEL", "LATEST", "PRODUCTION", "ALIASES", "DESCRIPTION"), rows) if rows else ["no models registered"]
+    return table(("MODEL", "LATEST", "PRODUCTION", "ALIASES", "DESCRIPTION"), rows) if rows else [empty]
 
 
-def version_table(versions: Iterable[VersionInfo]) -> list[str]:
+def version_table(versions: Iterable[VersionInfo], *, with_model: bool = False) -> list[str]:
+    header = ("VERSION", "STAGE", "REGISTERED_BY", "CREATED", "RUN_ID", "SHA256")
     rows = [
         (str(v.version), str(v.stage), v.registered_by, when(v.created_at), v.run_id or "-", v.artifact_sha256[:12])
         for v in versions
     ]
-    return table(("VERSION", "STAGE", "REGISTERED_BY", "CREATED", "RUN_ID", "SHA256"), rows) if rows else ["no versions"]
+    if with_model:
+        header, rows = ("MODEL", *header), [(v.model, *row) for v, row in zip(versions, rows, strict=True)]
+    return table(header, rows) if rows else ["no versions"]
 
 
 def model_lines(m: ModelInfo) -> list[str]:

@@ -25,6 +25,7 @@ from mlflow.entities.model_registry.model_version_status import ModelVersionStat
 
 from ..policy import Decision
 from ..records import ApprovalRecord, ModelInfo, VersionDetails, VersionInfo
+from ..search import SOURCE_TAG
 
 __all__ = [
     "APPROVED_BY_TAG",
@@ -42,7 +43,6 @@ __all__ = [
 
 #: Tag keys under this prefix belong to the registry: shown, never written through MLflow.
 RESERVED_PREFIX = "registry."
-SOURCE_TAG = "registry.mlflow.source"
 MODEL_ID_TAG = "registry.mlflow.model_id"
 RUN_LINK_TAG = "registry.mlflow.run_link"
 UNMET_GATES_TAG = "registry.unmet_gates"

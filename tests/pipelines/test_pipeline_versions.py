@@ -6,7 +6,6 @@ from dagster import AssetCheckKey, AssetKey
 from dagster._core.event_api import PartitionKeyFilter
 
 from registry_core import Decision, Stage
-
 from registry_pipelines.jobs import decision_launch
 
 from .steps import MODEL, REVIEWER, decide, sync_versions, to_production, to_staging
