@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from dagster import Definitions
+from dagster import Definitions, EnvVar, ResourceDefinition
 
 from .assets import (
     build_candidate_model_asset,
@@ -46,7 +46,21 @@ def build_model_definitions(pipeline: ModelPipeline, *, registry: RegistryResour
 
 
 def _registry_definitions(registry: RegistryResource | None) -> Definitions:
-    return Definitions(resources={"registry": locked_registry(registry or RegistryResource.from_env())})
+    return Definitions(resources={"registry": _shared_registry(registry or RegistryResource.from_env())})
+
+
+# Definitions.merge accepts one resource key twice only when both are the same object: every model built on the
+# same catalog settings (several YAML-declared models in one code location, say) gets the one resource definition.
+_shared_registries: dict[tuple[tuple[str, str], ...], ResourceDefinition] = {}
+
+
+def _shared_registry(registry: RegistryResource) -> ResourceDefinition:
+    settings = (registry.database_url, registry.artifact_root, registry.actor)
+    # An EnvVar is a str subclass equal to its variable's name: keep it apart from the same text given literally.
+    key = tuple(("env", value.env_var_name) if isinstance(value, EnvVar) else ("value", value) for value in settings)
+    if key not in _shared_registries:
+        _shared_registries[key] = locked_registry(registry)
+    return _shared_registries[key]
 
 
 def _model_definitions(pipeline: ModelPipeline) -> Definitions:

@@ -26,6 +26,7 @@ __all__ = [
     "SHADOW_CHECK",
     "MetricGate",
     "ModelPipeline",
+    "dagster_prefix",
 ]
 
 #: The registry check recording the expectation suite run on the evaluation data.
@@ -41,6 +42,12 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _NOT_IN_CHECK_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def dagster_prefix(model: str) -> str:
+    """A model name as a Dagster name: the prefix of every definition the model gets."""
+    return _NOT_IN_DAGSTER_NAME.sub("_", model)
+
 
 DataLoader = Callable[[], "pd.DataFrame"]
 #: (features, target, params) -> a fitted estimator with ``predict`` (and ideally ``predict_proba``).
@@ -139,7 +146,7 @@ class ModelPipeline:
     @property
     def prefix(self) -> str:
         """The model's name as a Dagster name: the prefix of every definition it gets."""
-        return _NOT_IN_DAGSTER_NAME.sub("_", self.name)
+        return dagster_prefix(self.name)
 
     def asset_key(self, asset: str) -> AssetKey:
         return AssetKey([self.prefix, asset])

@@ -7,7 +7,9 @@ seconds, not after another sensor hop and run start.
 
 from __future__ import annotations
 
-from dagster import AssetMaterialization, Failure, MetadataValue, OpExecutionContext, RunsFilter
+import re
+
+from dagster import AssetMaterialization, DagsterInstance, DagsterRun, Failure, MetadataValue, OpExecutionContext
 
 from registry_core import AuditAction, AuditEntry, NotFound, Registry, RegistryError, Stage, VersionDetails
 
@@ -18,15 +20,22 @@ from ..metadata import deploy_outcomes_table
 from ..model_pipeline import ModelPipeline
 from .failures import refused
 
-__all__ = ["CHANGE_ACTIONS", "REDEPLOYS_IN_RUN_TAG", "SHADOWS_IN_RUN_TAG", "current_change", "notify_targets"]
+__all__ = [
+    "CHANGE_ACTIONS",
+    "REDEPLOYS_IN_RUN_TAG",
+    "SHADOWS_IN_RUN_TAG",
+    "current_change",
+    "notify_targets",
+    "run_named_in",
+]
 
 CHANGE_ACTIONS = {AuditAction.VERSION_PROMOTE: "promotion", AuditAction.VERSION_ROLLBACK: "rollback"}
 #: Job tag of runs that redeploy what they put in Production; the Production-change sensor leaves their changes alone.
 REDEPLOYS_IN_RUN_TAG = "registry/redeploys_in_run"
 #: Job tag of the validation runs that shadow-evaluate the version they move to Staging; the Staging sensor leaves it.
 SHADOWS_IN_RUN_TAG = "registry/shadows_in_run"
-#: Run tag naming the audit event a promotion or rollback run created, so the redeploy run can link back to it.
-CHANGE_SEQ_TAG = "registry/change_seq"
+# Runs that change the catalog say so in the reason or comment they record: "... (Dagster run <id>)".
+_RUN_IN_REASON = re.compile(r"Dagster run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
 def current_change(
@@ -64,7 +73,9 @@ def current_change(
         reason=(event.after or {}).get("reason") if event else None,
         changed_by=event.actor if event else None,
     )
-    run_id = change_run_id or _change_run_id(context, pipeline, change)
+    # The run that made the change names itself in the change's reason; nothing needs adding to its tags.
+    named = run_named_in(context.instance, event) if event and not change_run_id else None
+    run_id = change_run_id or (named.run_id if named else None)
     archived = catalog.list_versions(pipeline.name, stage=Stage.ARCHIVED, limit=20)
     links = rollback_links(context, pipeline, [v.version for v in archived if v.was_production])
     return change, production_change_materialization(pipeline, details, change, event, change_run_id=run_id, links=links)
@@ -113,10 +124,8 @@ def _change_event(catalog: Registry, name: str, details: VersionDetails, audit_s
     return changes[-1] if changes else None
 
 
-def _change_run_id(context: OpExecutionContext, pipeline: ModelPipeline, change: ProductionChange) -> str | None:
-    if change.audit_seq is None:
-        return None
-    runs = context.instance.get_runs(
-        filters=RunsFilter(tags={"registry/model": pipeline.name, CHANGE_SEQ_TAG: str(change.audit_seq)}), limit=1
-    )
-    return runs[0].run_id if runs else None
+def run_named_in(instance: DagsterInstance, event: AuditEntry) -> DagsterRun | None:
+    """The Dagster run an audit event's reason (or comment) names, if ``instance`` has it."""
+    after = event.after or {}
+    found = _RUN_IN_REASON.search(str(after.get("reason") or after.get("comment") or ""))
+    return instance.get_run_by_id(found.group(1)) if found else None

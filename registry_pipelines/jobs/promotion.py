@@ -17,11 +17,10 @@ from registry_core import RegistryError, Stage
 from ..assets.model_version import report_versions
 from ..model_pipeline import ModelPipeline
 from ..resources import RegistryResource
-from .deployment import CHANGE_SEQ_TAG
 from .failures import refused
 from .single_op import single_op_job
 
-__all__ = ["CHANGE_SEQ_TAG", "PromotionConfig", "build_promotion_job", "promotion_run_config"]
+__all__ = ["PromotionConfig", "build_promotion_job", "promotion_run_config"]
 
 
 
@@ -54,7 +53,6 @@ def build_promotion_job(pipeline: ModelPipeline) -> JobDefinition:
             if change.archived:
                 changed[change.archived.version] = f"archived: version {change.version.version} entered Production"
             report_versions(context, catalog, pipeline, changed)
-        context.instance.add_run_tags(context.run_id, {CHANGE_SEQ_TAG: str(change.audit_seq)})
         archived = f"version {change.archived.version} archived" if change.archived else "no previous Production version"
         context.log.info(f"{change.version.uri} is in Production; {archived}")
         return Output(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -10,7 +9,7 @@ from dagster import DagsterInstance, DagsterRunStatus, SensorDefinition
 
 from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
 
-from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG
+from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG, run_named_in
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from .catalog_sensor import Reaction, Settled, catalog_event_sensor, lifecycle_run
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     # Dagster does not export the type define_asset_job returns.
     pass
 
-_RUN_IN_REASON = re.compile(r"Dagster run ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 _GAVE_UP = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
 
 __all__ = [
@@ -154,11 +152,7 @@ def _redeploying_run(instance: DagsterInstance, event: AuditEntry) -> str | None
 
 def _run_doing_it(instance: DagsterInstance, event: AuditEntry, tag: str) -> str | None:
     """The run named in the event (its reason or comment) when its job carries ``tag``, unless that run gave up."""
-    after = event.after or {}
-    found = _RUN_IN_REASON.search(str(after.get("reason") or after.get("comment") or ""))
-    if not found:
-        return None
-    run = instance.get_run_by_id(found.group(1))
+    run = run_named_in(instance, event)
     if run is None or run.tags.get(tag) != "yes" or run.status in _GAVE_UP:
         return None
     return run.run_id

@@ -117,3 +117,21 @@ def test_loading_definitions_imports_neither_great_expectations_nor_scikit_learn
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("catalog_from_environment", [False, True], ids=["defaults", "environment"])
+def test_models_built_one_by_one_merge_on_one_registry_resource(monkeypatch, tmp_path, catalog_from_environment):
+    """Several build_model_definitions (one per YAML-declared model, say) share the catalog's one resource."""
+    from dagster import Definitions
+
+    for name in ("REGISTRY_DATABASE_URL", "REGISTRY_ARTIFACT_ROOT", "REGISTRY_PIPELINE_ACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    if catalog_from_environment:
+        monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'catalog.db'}")
+        monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    merged = Definitions.merge(
+        build_model_definitions(fraud_detector_pipeline()),
+        build_model_definitions(fraud_detector_pipeline(name="fraud-detector-eu")),
+    )
+    Definitions.validate_loadable(merged)
+    assert list(merged.resources) == ["registry"]
