@@ -67,13 +67,22 @@ def test_the_seed_example_runs_governed_on_a_live_server(live_server: LiveServer
 
 
 def test_refusals_are_answered_at_once_and_the_ui_routes_work(live_server: LiveServer, fraud_data):
-    """Delete is 501 NOT_IMPLEMENTED and a missing version 404 (codes MLflow's client does not retry); the UI's
+    """Delete is 405 NOT_IMPLEMENTED and a missing version 404 (codes MLflow's client does not retry); the UI's
     search and model-version artifact routes answer from the catalog, the artifact read verified in the server."""
     log_and_register(fraud_data, seed=1)
     response = httpx.request(
         "DELETE", f"{live_server.url}/api/2.0/mlflow/registered-models/delete", json={"name": MODEL}, timeout=10
     )
-    assert response.status_code == 501 and response.json()["error_code"] == "NOT_IMPLEMENTED"
+    assert response.status_code == 405 and response.json()["error_code"] == "NOT_IMPLEMENTED"
+    assert response.json()["message"] == (
+        "deleting a registered model is not supported by this registry: versions are immutable; archive instead"
+    )
+    started = time.monotonic()
+    with pytest.raises(MlflowException) as refused:
+        MlflowClient().delete_registered_model(MODEL)  # MLflow's default retries: a 5xx would be retried for minutes
+    assert time.monotonic() - started < 10, "a refusal is answered at once, never retried"
+    assert refused.value.error_code == "NOT_IMPLEMENTED" and "archive instead" in refused.value.message
+    assert "Error in _delete_registered_model" not in live_server.log.read_text(), "a refusal is not a server error"
     response = httpx.get(f"{live_server.url}/api/2.0/mlflow/model-versions/get",
                          params={"name": MODEL, "version": "9"}, timeout=10)
     assert response.status_code == 404 and response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
