@@ -61,6 +61,7 @@ class Screenshots:
 
     def take(self, name: str) -> Path:
         path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # Finished animations: a notification caught mid-slide would be cut off or transparent.
+        self.page.screenshot(path=str(path), full_page=True, animations="disabled")
         self.taken.append(path)
         return path
