@@ -4,6 +4,9 @@ MLflow's REST client retries 408, 429, 500, 502, 503 and 504 for minutes, so
 a refusal (a gate, a bad name, a missing version) must map to a 4xx code the
 client shows at once. Only an unreachable catalog is a 503
 (``TEMPORARILY_UNAVAILABLE``): there, retrying is what the caller wants.
+An operation the registry does not offer keeps MLflow's ``NOT_IMPLEMENTED``
+code in the answer's body, but its HTTP status is 405, not MLflow's 501: a
+refusal is never a 5xx, which `mlflow server` would also log as its own error.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ..errors import (
     StoreUnavailable,
 )
 
-__all__ = ["IMMUTABLE", "ERROR_CODES", "mlflow_errors", "not_implemented", "refused"]
+__all__ = ["ERROR_CODES", "IMMUTABLE", "NotOffered", "mlflow_errors", "not_implemented", "refused"]
 
 #: Why deleting and renaming are refused.
 IMMUTABLE = "versions are immutable; archive instead"
@@ -73,6 +76,13 @@ def refused(message: str) -> MlflowException:
     return MlflowException(message, error_code=codes.INVALID_PARAMETER_VALUE)
 
 
-def not_implemented(what: str, why: str) -> MlflowException:
-    """An MLflow operation this registry deliberately does not offer (HTTP 501, which MLflow's client does not retry)."""
-    return MlflowException(f"{what} is not supported by this registry: {why}", error_code=codes.NOT_IMPLEMENTED)
+class NotOffered(MlflowException):
+    """MLflow's ``NOT_IMPLEMENTED`` for an operation the registry refuses by design, answered over HTTP as 405."""
+
+    def get_http_status_code(self) -> int:
+        return 405  # `mlflow server`'s handlers answer with this method's status
+
+
+def not_implemented(what: str, why: str) -> NotOffered:
+    """An MLflow operation this registry deliberately does not offer (HTTP 405, which MLflow's client does not retry)."""
+    return NotOffered(f"{what} is not supported by this registry: {why}", error_code=codes.NOT_IMPLEMENTED)

@@ -13,6 +13,8 @@ mlflow = pytest.importorskip("mlflow")
 
 from registry_core import Registry  # noqa: E402
 
+from .live_server import LiveServer, serve  # noqa: E402
+
 
 @dataclass
 class MlflowSetup:
@@ -67,3 +69,19 @@ def fraud_data() -> tuple[Any, Any]:
     from sklearn.datasets import make_classification
 
     return make_classification(n_samples=300, n_features=8, random_state=42)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    """`mlflow server` on 127.0.0.1 with our catalog as its registry; MLflow in this process pointed at it."""
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(variable, raising=False)
+    with serve(tmp_path) as server:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        mlflow.set_tracking_uri(server.url)
+        mlflow.set_registry_uri(None)  # the registry is the tracking server's
+        mlflow.set_experiment(EXPERIMENT)
+        try:
+            yield server
+        finally:
+            mlflow.set_tracking_uri(None)

@@ -121,11 +121,12 @@ def test_moves_outside_the_workflow_are_refused_with_the_allowed_ones(
     ids=["delete-model", "rename-model", "delete-version"],
 )
 def test_delete_and_rename_are_not_implemented(mlflow_setup: MlflowSetup, fraud_data, call):
-    """Deleting and renaming answer NOT_IMPLEMENTED: versions are immutable; archive instead."""
+    """Deleting and renaming answer NOT_IMPLEMENTED (HTTP 405 under a server): versions are immutable; archive instead."""
     log_and_register(fraud_data, seed=1)
     with pytest.raises(MlflowException) as refused:
         call(client())
     assert refused.value.error_code == "NOT_IMPLEMENTED"
+    assert refused.value.get_http_status_code() == 405
     assert "versions are immutable; archive instead" in refused.value.message
 
 

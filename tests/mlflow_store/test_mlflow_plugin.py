@@ -73,9 +73,11 @@ def test_the_server_finds_no_mlflow_webhooks(store: RegistryStore):
     ids=["create-prompt", "search-prompts", "get-prompt", "create-webhook", "prompt-tag"],
 )
 def test_prompts_and_mlflow_webhooks_are_refused(store: RegistryStore, call):
+    """NOT_IMPLEMENTED, answered over HTTP as 405: a refusal is never a 5xx."""
     with pytest.raises(MlflowException) as refused:
         call(store)
     assert refused.value.error_code == "NOT_IMPLEMENTED"
+    assert refused.value.get_http_status_code() == 405
 
 
 def _tag(key: str, value: str):

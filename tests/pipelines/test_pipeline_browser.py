@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import ROOT, Screenshots, chromium_page, sync_api_or_skip
 
 from registry_core import Decision, Registry
 from registry_pipelines.dev_server import DagsterDevServer
@@ -30,29 +31,20 @@ from registry_pipelines.jobs import decision_launch
 
 from .steps import MODEL, REVIEWER
 
-ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: What a reviewer may spend from the Dagster home page to a recorded decision.
 MAX_DECISION_CLICKS = 6
 
-if not CHROMIUM and not IN_CI:
-    pytest.skip("no Chromium on this machine (apt-get install chromium); CI=true makes this a failure", allow_module_level=True)
-if IN_CI:
-    import playwright.sync_api as sync_api  # in CI a missing Playwright must fail, not skip
-else:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'")
+sync_api = sync_api_or_skip()
 
 
 class Journey:
     """A browser page with a click counter and numbered screenshots."""
 
-    def __init__(self, page, base_url: str, shots: Path) -> None:
+    def __init__(self, page, base_url: str) -> None:
         self.page = page
         self.base_url = base_url
-        self.shots = shots
+        self.shots = Screenshots(page, "dagster-reviewer-journey")
         self.clicks = 0
-        self.taken = 0
 
     def open_home(self) -> None:
         self.page.goto(self.base_url + "/", wait_until="networkidle")
@@ -74,11 +66,8 @@ class Journey:
         self.clicks += 1
 
     def shot(self, name: str) -> Path:
-        self.page.wait_for_timeout(1500)
-        self.taken += 1
-        path = self.shots / f"{self.taken:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
+        self.page.wait_for_timeout(1500)  # Dagster's panels animate in after their data arrives
+        return self.shots.take(name)
 
     def type_into_yaml(self, key: str, text: str) -> None:
         """Type into the quoted value of ``key`` in the Launchpad's editor (one click, then the keyboard)."""
@@ -89,15 +78,6 @@ class Journey:
 
     def see(self, text: str, timeout: float = 30_000) -> None:
         self.page.get_by_text(text).first.wait_for(timeout=timeout)
-
-
-@pytest.fixture
-def shots() -> Path:
-    folder = Path(os.environ.get("REGISTRY_BROWSER_SHOTS") or ROOT / ".browser-shots")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    print(f"\nscreenshots: {folder}")
-    return folder
 
 
 @pytest.fixture
@@ -131,14 +111,11 @@ def awaiting(server: DagsterDevServer, version: int, timeout: float = 180) -> No
     )
 
 
-def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint, shots):
+def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
     """Retrain, review the version's card and checks, approve from its page, see Production, roll back."""
     server, catalog = dev_server
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        ui = Journey(page, server.url, shots)
+    with chromium_page(sync_api) as page:
+        ui = Journey(page, server.url)
 
         # 1. The ML engineer retrains: Jobs -> fraud_detector_retrain -> Materialize all.
         ui.open_home()
@@ -212,7 +189,6 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint, shots):
         ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
         ui.see("false positives doubled")
         ui.shot("production-rolled-back")
-        browser.close()
 
     [decision] = catalog.show(f"models:/{MODEL}/1").decisions
     assert (decision.approver, decision.decision) == (REVIEWER, "approve")
@@ -221,5 +197,5 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint, shots):
     assert decision_clicks <= MAX_DECISION_CLICKS, f"{decision_clicks} clicks from the home page to a decision"
     print(
         f"clicks: retrain {retrain_clicks}, home to recorded decision {decision_clicks}, home to rollback {rollback_clicks}; "
-        f"registration to awaiting a decision {to_awaiting:.1f}s; {ui.taken} screenshots in {shots}"
+        f"registration to awaiting a decision {to_awaiting:.1f}s; {len(ui.shots.taken)} screenshots in {ui.shots.folder}"
     )
