@@ -87,20 +87,26 @@ def locked_registry(registry: RegistryResource) -> ResourceDefinition:
 
     A ConfigurableResource would let anyone at the Launchpad point a decision at another catalog.
     """
+    # Building a ConfigurableResource validates its config schema (1-2 ms): once per process and settings, not
+    # on every sensor tick. Not process_config_and_initialize() either: it builds a throwaway Dagster instance.
+    resolved: dict[tuple[str, str, str], RegistryResource] = {}
+
+    def initialize(_init: Any) -> RegistryResource:
+        settings = tuple(_value(s) for s in (registry.database_url, registry.artifact_root, registry.actor))
+        if settings not in resolved:
+            database_url, artifact_root, actor = settings
+            resolved[settings] = RegistryResource(database_url=database_url, artifact_root=artifact_root, actor=actor)
+        return resolved[settings]
+
     return ResourceDefinition(
-        resource_fn=lambda _init: _resolved(registry),
+        resource_fn=initialize,
         description="The model registry of this code location (settings from its environment, not from the launch).",
     )
 
 
-def _resolved(registry: RegistryResource) -> RegistryResource:
-    # Not process_config_and_initialize(): it builds a throwaway Dagster instance on every tick.
-    def value(setting: str) -> str:
-        return setting.get_value() or "" if isinstance(setting, EnvVar) else setting
-
-    return RegistryResource(
-        database_url=value(registry.database_url), artifact_root=value(registry.artifact_root), actor=value(registry.actor)
-    )
+def _value(setting: str) -> str:
+    """A setting's value now: an environment variable is read at each initialization, so a changed one counts."""
+    return setting.get_value() or "" if isinstance(setting, EnvVar) else setting
 
 
 def decision_launch(

@@ -135,3 +135,21 @@ def test_models_built_one_by_one_merge_on_one_registry_resource(monkeypatch, tmp
     )
     Definitions.validate_loadable(merged)
     assert list(merged.resources) == ["registry"]
+
+
+def test_the_registry_resource_is_built_once_per_settings_and_follows_its_environment(monkeypatch, tmp_path):
+    """A sensor tick initializes the location's resource: the same object while the settings stay, a new one after."""
+    from dagster import build_init_resource_context
+
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'first.db'}")
+    monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    definition = build_registry_definitions(fraud_detector_pipeline()).resources["registry"]
+
+    def initialized():
+        return definition.resource_fn(build_init_resource_context())
+
+    first = initialized()
+    assert initialized() is first
+    assert first.database_url == f"sqlite:///{tmp_path / 'first.db'}"
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'second.db'}")
+    assert initialized().database_url == f"sqlite:///{tmp_path / 'second.db'}"
