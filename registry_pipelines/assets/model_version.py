@@ -211,18 +211,19 @@ def version_materialization(
 
 
 def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
-    lines = ["| check | result | recorded by | summary |", "|---|---|---|---|"]
+    """One list item per check: a list wraps in the metadata column, where a wide table is cut off."""
+    lines = []
     for name in version_checks(pipeline):
         latest = _latest(details, name)
         if name == DUPLICATE_CHECK and (identical := identical_from_tags(details.version)) is not None:
             verdict = "**WARNING**" if identical.loud else "passed"
-            lines.append(f"| {name} | {verdict} | {details.version.registered_by} | {identical.message(details.version.version)} |")
+            lines.append(f"- **{name}**: {verdict} · {identical.message(details.version.version)}")
             continue
         if latest is None:
-            lines.append(f"| {name} | – | | not recorded |")
+            lines.append(f"- **{name}**: not recorded")
             continue
-        summary = _summary(latest.details, latest.passed).replace("|", "\\|")
-        lines.append(f"| {name} | {'passed' if latest.passed else '**FAILED**'} | {latest.recorded_by} | {summary} |")
+        verdict = "passed" if latest.passed else "**FAILED**"
+        lines.append(f"- **{name}**: {verdict} · {_summary(latest.details, latest.passed)} (recorded by {latest.recorded_by})")
     return "\n".join(lines)
 
 

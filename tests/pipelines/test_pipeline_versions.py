@@ -76,6 +76,8 @@ def test_a_check_recorded_from_the_cli_appears_too(lifecycle, pipeline, catalog,
     evaluation = check_result(instance, "data_quality", "1")
     assert not evaluation.passed
     assert evaluation.description == "late labels found by hand"
+    card = latest(instance, "1").metadata["checks"].value
+    assert "- **data_quality**: **FAILED** · late labels found by hand (recorded by admin)" in card.splitlines()
     assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == []
 
 
