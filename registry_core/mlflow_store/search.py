@@ -10,8 +10,8 @@ page follows.
 
 What makes them fast: ``name = ...`` is a probe of the unique index on model
 names, a model's versions come from the ``(model_id, version)`` index,
-``run_id`` from its own index, latest versions per stage from
-``(model_id, stage, version)``. Tag conditions are ``EXISTS`` probes of the
+``run_id`` from its own index, latest versions per stage from one seek each
+of ``(model_id, stage, version)``. Tag conditions are ``EXISTS`` probes of the
 tag tables' primary keys per row; a tag filter with no name or run filter
 reads every model (or version) row, since the tag tables have no
 ``(key, value)`` index (see the README).
@@ -31,10 +31,11 @@ from mlflow.store.model_registry import (
     SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
 )
 from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils, SearchUtils
-from sqlalchemy import ColumnElement, exists, false, func, literal, select
+from sqlalchemy import ColumnElement, exists, false, func, literal, select, true, union_all
 from sqlalchemy import String as SqlString
 
 from ..rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
+from ..stages import Stage
 from .conversions import SOURCE_TAG
 
 #: The tag MLflow marks prompts with; the catalog refuses it, so it holds no prompts.
@@ -272,10 +273,21 @@ def search_versions_query(
 
 
 def latest_versions_query(names: list[str]) -> Any:
-    """(``model_id``, ``version``) of the highest version in each stage of each named model: an index-only scan."""
+    """(``model_id``, ``version``) of the highest version in each stage of each named model; NULL for an empty stage.
+
+    One seek of the ``(model_id, stage, version)`` index per model and stage:
+    a ``GROUP BY model_id, stage`` would read every index entry of the model
+    (4 ms at 20,000 versions on SQLite, asked twice per ``get_latest_versions``).
+    """
+    stages = union_all(*(select(literal(stage.value, VERSIONS.c.stage.type).label("stage")) for stage in Stage))
+    listed = stages.subquery("stages")
+    newest = (
+        select(func.max(VERSIONS.c.version))
+        .where(VERSIONS.c.model_id == MODELS.c.id, VERSIONS.c.stage == listed.c.stage)
+        .scalar_subquery()
+    )
     return (
-        select(VERSIONS.c.model_id, func.max(VERSIONS.c.version).label("version"))
-        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        select(MODELS.c.id.label("model_id"), newest.label("version"))
+        .select_from(MODELS.join(listed, true()))
         .where(MODELS.c.name.in_(names))
-        .group_by(VERSIONS.c.model_id, VERSIONS.c.stage)
     )
