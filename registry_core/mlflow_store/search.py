@@ -7,7 +7,8 @@ queries for the registry's own CLI and API. Results, order and pagination
 match MLflow's SQL store on the same data: the same default orders, the same
 tie-breakers (name ascending, then version descending), offset page tokens
 in MLflow's format, ``max_results + 1`` rows read to know whether another
-page follows.
+page follows. The latest version per stage is one seek of
+``(model_id, stage, version)`` per model and stage.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from mlflow.store.model_registry import (
     SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
 )
 from mlflow.utils.search_utils import SearchModelUtils, SearchModelVersionUtils, SearchUtils
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, true, union_all
 
 from ..rows import MODELS, VERSIONS
 from ..search import PROMPT_TAG, models_query, versions_query
 from ..search_filters import TAG_COMPARATORS
+from ..stages import Stage
 
 __all__ = ["PROMPT_TAG", "Page", "latest_versions_query", "search_models_query", "search_versions_query"]
 
@@ -159,10 +161,21 @@ def search_versions_query(
 
 
 def latest_versions_query(names: list[str]) -> Any:
-    """(``model_id``, ``version``) of the highest version in each stage of each named model: an index-only scan."""
+    """(``model_id``, ``version``) of the highest version in each stage of each named model; NULL for an empty stage.
+
+    One seek of the ``(model_id, stage, version)`` index per model and stage:
+    a ``GROUP BY model_id, stage`` would read every index entry of the model
+    (4 ms at 20,000 versions on SQLite, asked twice per ``get_latest_versions``).
+    """
+    stages = union_all(*(select(literal(stage.value, VERSIONS.c.stage.type).label("stage")) for stage in Stage))
+    listed = stages.subquery("stages")
+    newest = (
+        select(func.max(VERSIONS.c.version))
+        .where(VERSIONS.c.model_id == MODELS.c.id, VERSIONS.c.stage == listed.c.stage)
+        .scalar_subquery()
+    )
     return (
-        select(VERSIONS.c.model_id, func.max(VERSIONS.c.version).label("version"))
-        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        select(MODELS.c.id.label("model_id"), newest.label("version"))
+        .select_from(MODELS.join(listed, true()))
         .where(MODELS.c.name.in_(names))
-        .group_by(VERSIONS.c.model_id, VERSIONS.c.stage)
     )

@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 
 from registry_core import Registry
 from registry_core.mlflow_store import RegistryStore
-from registry_core.mlflow_store.search import search_versions_query
+from registry_core.mlflow_store.search import latest_versions_query, search_versions_query
 
 
 @contextmanager
@@ -74,4 +74,16 @@ def test_version_searches_by_name_or_run_use_an_index(tmp_path: Path, monkeypatc
     compiled = page.statement.compile(store.registry.db.engine, compile_kwargs={"literal_binds": True})
     with store.registry.db.engine.connect() as connection:
         plan = " | ".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "SCAN model_versions" not in plan, plan
+
+
+def test_latest_versions_seek_one_index_entry_per_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """SQLite's plan finds each stage's newest version by a seek on (model_id, stage), not by reading every version."""
+    store = _catalog(tmp_path, 2, 3, monkeypatch)
+    compiled = latest_versions_query(["model-001"]).compile(
+        store.registry.db.engine, compile_kwargs={"literal_binds": True}
+    )
+    with store.registry.db.engine.connect() as connection:
+        plan = " | ".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    assert "ix_model_versions_model_id_stage_version (model_id=? AND stage=?)" in plan, plan
     assert "SCAN model_versions" not in plan, plan
