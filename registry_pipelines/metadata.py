@@ -22,6 +22,7 @@ __all__ = [
     "deploy_outcomes_table",
     "expectations_table",
     "gates_table",
+    "grouped",
     "metrics_table",
     "model_card",
     "run_link",
@@ -114,6 +115,11 @@ def run_link(run_id: str | None) -> MetadataValue | None:
     return None
 
 
+def grouped(digest: str) -> str:
+    """A digest in groups of 16 characters: a 64-character token would widen the UI's metadata column past the page."""
+    return " ".join(digest[i : i + 16] for i in range(0, len(digest), 16))
+
+
 def version_metadata(version: VersionInfo) -> dict[str, Any]:
     """What identifies a version: number, URI, artifact and dataset digests, how it loads, the run that trained it."""
     metadata: dict[str, Any] = {
@@ -121,8 +127,8 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
         "version": MetadataValue.text(str(version.version)),
         "model uri": MetadataValue.text(version.uri),
         "stage": MetadataValue.text(str(version.stage)),
-        "artifact sha256": MetadataValue.text(version.artifact_sha256),
-        "dataset digest": MetadataValue.text(version.dataset_digest or "–"),
+        "artifact sha256": MetadataValue.text(grouped(version.artifact_sha256)),
+        "dataset digest": MetadataValue.text(grouped(version.dataset_digest) if version.dataset_digest else "–"),
         "registered by": MetadataValue.text(version.registered_by),
     }
     serialization = describe_serialization(version.artifact_format) if version.artifact_kind == "sklearn" else None

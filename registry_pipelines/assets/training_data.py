@@ -15,7 +15,7 @@ from dagster import (
 
 from ..datasets import dataset_digest
 from ..expectations import run_expectations
-from ..metadata import expectations_table
+from ..metadata import expectations_table, grouped
 from ..model_pipeline import ModelPipeline
 
 __all__ = ["build_training_data_asset", "build_training_data_check"]
@@ -35,7 +35,7 @@ def build_training_data_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         metadata = {
             "dagster/row_count": MetadataValue.int(len(frame)),
             "columns": MetadataValue.text(", ".join(map(str, frame.columns))),
-            "dataset digest": MetadataValue.text(dataset_digest(frame)),
+            "dataset digest": MetadataValue.text(grouped(dataset_digest(frame))),
         }
         if pipeline.target in frame.columns and pd.api.types.is_numeric_dtype(frame[pipeline.target]):
             metadata["target mean"] = MetadataValue.float(float(frame[pipeline.target].mean()))

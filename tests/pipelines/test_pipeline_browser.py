@@ -114,7 +114,9 @@ def awaiting(server: DagsterDevServer, version: int, timeout: float = 180) -> No
 def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
     """Retrain, review the version's card and checks, approve from its page, see Production, roll back."""
     server, catalog = dev_server
-    with chromium_page(sync_api) as page:
+    # 1680 px: a laptop screen. Dagster fixes the metadata value column at 660 px; below about 1600 px the card
+    # scrolls sideways (the checks and links are cut at the panel edge until the reviewer scrolls).
+    with chromium_page(sync_api, width=1680, height=1050) as page:
         ui = Journey(page, server.url)
 
         # 1. The ML engineer retrains: Jobs -> fraud_detector_retrain -> Materialize all.
