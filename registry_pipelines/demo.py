@@ -252,8 +252,10 @@ class Walkthrough:
         key = AssetKey([self.pipeline.prefix, "production_model"])
         for record in reversed(self.lifecycle.instance.fetch_materializations(key, limit=10).records):
             meta = record.asset_materialization.metadata
+            approval = (f"approved by {meta['approved by'].value}" if "approved by" in meta
+                        else f"originally approved by {meta['originally approved by'].value}")
             say(f"asset {key.to_user_string()}: v{meta['version'].value} ({meta['change'].value}), "
-                f"approved by {meta['approved by'].value}, sha256 {meta['artifact sha256'].value[:12]}…")
+                f"{approval}, sha256 {meta['artifact sha256'].value[:12]}…")
         production = self.catalog.resolve(f"models:/{MODEL}/Production")
         expect(production.version == 1, "v1 is not back in Production")
         deployments = [e for e in self.catalog.audit_events(MODEL, limit=500) if e.action is AuditAction.DEPLOYMENT_RECORD]

@@ -13,7 +13,11 @@ from ..deploy import ProductionChange
 from ..metadata import decisions_markdown, metrics_table, run_link, version_metadata
 from ..model_pipeline import ModelPipeline
 
-__all__ = ["build_production_model_spec", "production_change_materialization"]
+__all__ = ["APPROVED_BY", "APPROVED_BY_ORIGINALLY", "build_production_model_spec", "production_change_materialization"]
+
+#: The metadata key of the approval behind a promotion, and of the original approval behind a rollback.
+APPROVED_BY = "approved by"
+APPROVED_BY_ORIGINALLY = "originally approved by"
 
 
 def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
@@ -44,10 +48,12 @@ def production_change_materialization(
     approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
     if not approved_by:
         approved_by = sorted({d.approver for d in details.decisions if d.decision == "approve"})
+    # A rollback needs no new approval: who approved the restored version when it was first promoted is history,
+    # and labelled so, never shown as this change's approval.
+    approval_key = APPROVED_BY_ORIGINALLY if change.change == "rollback" else APPROVED_BY
     metadata = {
         "version": MetadataValue.text(str(version.version)),
-        # On a rollback: who approved the restored version when it was first promoted (no new approval is needed).
-        "approved by": MetadataValue.text(", ".join(approved_by) or "–"),
+        approval_key: MetadataValue.text(", ".join(approved_by) or "–"),
         "change": MetadataValue.text(change.change),
         **(links or {}),
         "changed by": MetadataValue.text(change.changed_by or "–"),

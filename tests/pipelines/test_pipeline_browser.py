@@ -114,8 +114,8 @@ def awaiting(server: DagsterDevServer, version: int, timeout: float = 180) -> No
 def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
     """Retrain, review the version's card and checks, approve from its page, see Production, roll back."""
     server, catalog = dev_server
-    # 1680 px: a laptop screen. Dagster fixes the metadata value column at 660 px; below about 1600 px the card
-    # scrolls sideways (the checks and links are cut at the panel edge until the reviewer scrolls).
+    # 1680 px: a laptop screen. Dagster fixes the metadata value column at 660 px and widens its side panel with the
+    # window: below about 1800 px the card's table scrolls sideways (long lines are cut at the panel edge until then).
     with chromium_page(sync_api, width=1680, height=1050) as page:
         ui = Journey(page, server.url)
 
@@ -190,6 +190,7 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
         ui.click(page.get_by_role("link", name="Catalog"))
         ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
         ui.see("false positives doubled")
+        ui.see("originally approved by")  # the restored version's approval, shown as history
         ui.shot("production-rolled-back")
 
     [decision] = catalog.show(f"models:/{MODEL}/1").decisions

@@ -88,8 +88,10 @@ def test_candidate_to_production_to_rollback(
         for r in reversed(history)
     ]
     assert changes == [("1", "promotion"), ("2", "promotion"), ("1", "rollback")]
-    assert {r.asset_materialization.metadata["approved by"].value for r in history} == {REVIEWER}
+    assert [r.asset_materialization.metadata["approved by"].value for r in history[1:]] == [REVIEWER, REVIEWER]
     rollback = history[0].asset_materialization.metadata
+    assert "approved by" not in rollback  # the restored version's approval is history, not this change's
+    assert rollback["originally approved by"].value == REVIEWER
     assert (rollback["changed by"].value, rollback["reason"].value.split(" (")[0]) == ("oncall", "false positives doubled")
     deployments = [e for e in catalog.audit_events(MODEL, limit=200) if e.action == "deployment.record"]
     assert [e.after["succeeded"] for e in deployments] == [True, True, True]

@@ -22,7 +22,7 @@ def test_demo_walks_the_whole_lifecycle(tmp_path: Path, capsys):
         "models:/fraud-detector/1: stage Archived",
         "[serving endpoint] now serving fraud-detector v2 (promotion",
         "[serving endpoint] now serving fraud-detector v1 (rollback",
-        "asset fraud_detector/production_model: v1 (rollback), approved by risk-reviewer",
+        "asset fraud_detector/production_model: v1 (rollback), originally approved by risk-reviewer",
         "audit log intact: 27 events",
     ]:
         assert line in out, line
