@@ -10,7 +10,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from dagster import load_from_defs_folder
+from dagster import Definitions, load_from_defs_folder
+
+from .factory import build_registry_definitions
+from .fraud import fraud_detector_pipeline
 
 # Dagster 1.13's @sensor passes `owners=None` to a beta parameter and warns for every sensor it builds, also
 # when the code server resolves the definitions later: nothing anyone running `dagster dev` could act on.
@@ -19,4 +22,19 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `Se
 # and warns that its own rebuild passes a beta parameter, `execution_type`: again nothing a user could act on.
 warnings.filterwarnings("ignore", message="Parameter `execution_type` of function `AssetsDefinition.__init__`")
 
-defs = load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+def location_definitions(project_root: Path) -> Definitions:
+    """The models declared under ``defs/``; from an install without the project (a wheel), the same model in Python.
+
+    Dagster finds a defs folder through the project's ``pyproject.toml``, which
+    only a source checkout (or an editable install) has. Installed from a
+    wheel, the shipped example is built from :func:`fraud_detector_pipeline`,
+    which a test keeps equal to its YAML declaration.
+    """
+    if (project_root / "pyproject.toml").is_file():
+        return load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return build_registry_definitions(fraud_detector_pipeline())
+
+
+defs = location_definitions(Path(__file__).resolve().parents[1])

@@ -98,6 +98,13 @@ def test_the_code_location_from_yaml_equals_the_python_declaration():
     assert summary(defs) == summary(build_registry_definitions(fraud_detector_pipeline()))
 
 
+def test_installed_without_the_project_the_location_builds_the_same_model(tmp_path):
+    """A wheel has no pyproject.toml above the package: the location falls back to the Python declaration."""
+    from registry_pipelines.definitions import location_definitions
+
+    assert summary(location_definitions(tmp_path)) == summary(defs)
+
+
 def test_the_defs_folder_is_loadable():
     """Dagster's own loadability check on the project's defs folder, loaded as `dg` loads it."""
     Definitions.validate_loadable(load_from_defs_folder(path_within_project=PACKAGE))
