@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hostile_estimators import CodeOnUnpickle
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
@@ -73,25 +74,6 @@ class BrokenClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> Any:
         raise RuntimeError("this version cannot score anything")
-
-
-class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
-    """An estimator whose pickle, when loaded, creates the file ``marker``: code run by deserializing it."""
-
-    def __init__(self, marker: str = "") -> None:
-        self.marker = marker
-
-    def fit(self, X: Any, y: Any) -> CodeOnUnpickle:
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict(self, X: Any) -> Any:
-        return np.zeros(len(X), dtype=int)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (Path(self.marker),))
 
 
 def training_frame() -> tuple[pd.DataFrame, pd.Series]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import sklearn
 import skops.io
+from hostile_estimators import CodeOnUnpickle
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -36,23 +37,6 @@ from registry_core.rows import VERSIONS
 
 FEATURES = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [0.5, 0.2], [2.5, 0.9]])
 LABELS = [0, 0, 1, 1, 0, 1]
-
-
-class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
-    """An estimator whose pickle, when loaded, creates the file ``marker``: code run by deserializing it."""
-
-    def __init__(self, marker: str = "") -> None:
-        self.marker = marker
-
-    def fit(self, X: Any, y: Any) -> CodeOnUnpickle:
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict(self, X: Any) -> Any:
-        return np.zeros(len(X), dtype=int)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (Path(self.marker),))
 
 
 class ThresholdClassifier(ClassifierMixin, BaseEstimator):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, MarkdownMetadataValue, TableMetadataValue
-from sklearn.base import BaseEstimator, ClassifierMixin
+from hostile_estimators import CodeOnUnpickle
 
 from registry_core import Decision, Stage
 from registry_pipelines.jobs import promotion_run_config, redeploy_run_config
@@ -17,23 +15,6 @@ from registry_pipelines.model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK
 from registry_pipelines.testing import InProcessLifecycle, failure_message
 
 from .steps import MODEL, REVIEWER, decide, retrain, roll_back, sync_versions, tick, to_production, to_staging
-
-
-class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
-    """An estimator whose pickle, when loaded, creates the file ``marker``: code run by deserializing it."""
-
-    def __init__(self, marker: str = "") -> None:
-        self.marker = marker
-
-    def fit(self, X: Any, y: Any) -> CodeOnUnpickle:
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict(self, X: Any) -> Any:
-        return np.zeros(len(X), dtype=int)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (Path(self.marker),))
 
 
 def checks_of(catalog, version: int) -> dict[str, bool]:
