@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -205,20 +204,14 @@ def chain_case(folder: Path) -> list[list[str]]:
 
 def live_case(folder: Path, interval: int) -> dict[str, float]:
     """One lifecycle under dagster dev: retrain v1, approve it, retrain v2, approve it, roll back to v1."""
-    from registry_pipelines.dev_server import DagsterDevServer
+    from registry_pipelines.dev_server import DagsterDevServer, dev_environment
     from registry_pipelines.jobs import rollback_launch
 
-    home = folder / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     database_url = f"sqlite:///{folder / 'live.db'}"
     pipeline = fraud_detector_pipeline()
     with deploy_endpoint() as (url, received):
-        env = {
-            **os.environ, "DAGSTER_HOME": str(home), "REGISTRY_DATABASE_URL": database_url,
-            "REGISTRY_ARTIFACT_ROOT": str(folder / "live-artifacts"), "FRAUD_DETECTOR_DEPLOY_URL": url,
-            "REGISTRY_SENSOR_INTERVAL_SECONDS": str(interval), "PYTHONUNBUFFERED": "1",
-        }
+        env = dev_environment(folder, workspace_dir=ROOT, database_url=database_url,
+                              artifact_root=str(folder / "live-artifacts"), deploy_url=url, sensor_interval=interval)
         progress(f"live: starting dagster dev (sensors every {interval}s)")
         started = time.monotonic()
         with DagsterDevServer(workspace_dir=ROOT, env=env, log=folder / "dagster-dev.log") as server:

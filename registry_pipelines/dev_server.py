@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["DagsterDevServer", "free_port"]
+__all__ = ["DagsterDevServer", "dev_environment", "free_port"]
 
 T = TypeVar("T")
 
@@ -48,6 +49,25 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def dev_environment(
+    folder: Path, *, workspace_dir: Path, database_url: str, artifact_root: str, deploy_url: str, sensor_interval: int
+) -> dict[str, str]:
+    """This process's environment for `dagster dev` on a catalog: a fresh ``DAGSTER_HOME`` in ``folder`` holding
+    the project's ``dagster.yaml`` (as the README sets one up), the catalog, the deploy URL and the sensor interval."""
+    home = folder / "dagster_home"
+    home.mkdir()
+    shutil.copy(workspace_dir / "dagster.yaml", home / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_ARTIFACT_ROOT": artifact_root,
+        "FRAUD_DETECTOR_DEPLOY_URL": deploy_url,
+        "REGISTRY_SENSOR_INTERVAL_SECONDS": str(sensor_interval),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _default_signals() -> None:

@@ -15,8 +15,6 @@ a missing browser fails it.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from browser import ROOT, Screenshots, chromium_page, sync_api_or_skip
 
 from registry_core import Decision, Registry
-from registry_pipelines.dev_server import DagsterDevServer
+from registry_pipelines.dev_server import DagsterDevServer, dev_environment
 from registry_pipelines.fraud import fraud_detector_pipeline
 from registry_pipelines.jobs import decision_launch
 
@@ -85,18 +83,8 @@ def dev_server(tmp_path: Path, deploy_endpoint) -> Iterator[tuple[DagsterDevServ
     """`dagster dev` from the repository's workspace.yaml, a fresh DAGSTER_HOME with its dagster.yaml, an empty catalog."""
     database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     artifact_root = str(tmp_path / "artifacts")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "REGISTRY_DATABASE_URL": database_url,
-        "REGISTRY_ARTIFACT_ROOT": artifact_root,
-        "FRAUD_DETECTOR_DEPLOY_URL": deploy_endpoint.url,
-        "REGISTRY_SENSOR_INTERVAL_SECONDS": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = dev_environment(tmp_path, workspace_dir=ROOT, database_url=database_url, artifact_root=artifact_root,
+                          deploy_url=deploy_endpoint.url, sensor_interval=2)
     with DagsterDevServer(workspace_dir=ROOT, env=env, log=tmp_path / "dagster-dev.log") as server:
         server.wait_until_loaded(timeout=120)
         with Registry(database_url, artifact_root, actor="test") as catalog:

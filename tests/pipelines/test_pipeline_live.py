@@ -11,8 +11,6 @@ server is stopped with SIGTERM to its own process group.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 
 from registry_core import Decision, Registry
 from registry_pipelines import RegistryResource, build_registry_definitions
-from registry_pipelines.dev_server import FINISHED, DagsterDevServer
+from registry_pipelines.dev_server import FINISHED, DagsterDevServer, dev_environment
 from registry_pipelines.fraud import fraud_detector_pipeline
 from registry_pipelines.jobs import decision_launch
 from registry_pipelines.testing import InProcessLifecycle
@@ -41,18 +39,8 @@ def live(tmp_path: Path, deploy_endpoint, instance) -> Iterator[tuple[DagsterDev
     defs = build_registry_definitions(pipeline, registry=resource)
     to_staging(InProcessLifecycle(defs, instance, log_level="CRITICAL"), pipeline)
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "REGISTRY_DATABASE_URL": database_url,
-        "REGISTRY_ARTIFACT_ROOT": artifact_root,
-        "FRAUD_DETECTOR_DEPLOY_URL": deploy_endpoint.url,
-        "REGISTRY_SENSOR_INTERVAL_SECONDS": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = dev_environment(tmp_path, workspace_dir=ROOT, database_url=database_url, artifact_root=artifact_root,
+                          deploy_url=deploy_endpoint.url, sensor_interval=2)
     with (
         DagsterDevServer(workspace_dir=ROOT, env=env, log=tmp_path / "dagster-dev.log") as server,
         Registry(database_url, artifact_root, actor="test") as catalog,
