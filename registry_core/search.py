@@ -38,7 +38,6 @@ from .search_filters import Condition, parse_filter, parse_order_by
 from .unit_of_work import Catalog
 
 __all__ = [
-    "INDEXED_PREFIX",
     "PROMPT_TAG",
     "SOURCE_TAG",
     "SearchPage",
@@ -54,8 +53,6 @@ __all__ = [
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 #: The source MLflow was given at registration (a reserved tag); ``source_path`` filters on it.
 SOURCE_TAG = "registry.mlflow.source"
-#: How many leading characters of a tag value the ``(key, value)`` indexes hold.
-INDEXED_PREFIX = TAG_VALUE_INDEXED
 
 T = TypeVar("T")
 
@@ -123,7 +120,7 @@ def _asks_for_prompts(conditions: Sequence[Condition]) -> bool:
 
 def _indexed_value(tags: Any) -> Any:
     """The tag indexes' expression, with its constants inline (bound parameters would not match the index)."""
-    return func.substr(tags.c.value, literal_column("1"), literal_column(str(INDEXED_PREFIX)))
+    return func.substr(tags.c.value, literal_column("1"), literal_column(str(TAG_VALUE_INDEXED)))
 
 
 def _tag_conditions(conditions: Sequence[Condition], dialect: str, tags: Any, owner: Any) -> list[Any]:
@@ -145,8 +142,8 @@ def _tag_conditions(conditions: Sequence[Condition], dialect: str, tags: Any, ow
         if condition["comparator"] == "=" and isinstance(value, str):
             # The prefix holds the whole value when it is shorter: then the prefix comparison is the equality.
             # (Comparing the value too would let SQLite substitute it into the index expression and lose the index.)
-            matches.append(_indexed_value(tags) == value[:INDEXED_PREFIX])
-            if len(value) < INDEXED_PREFIX:
+            matches.append(_indexed_value(tags) == value[:TAG_VALUE_INDEXED])
+            if len(value) < TAG_VALUE_INDEXED:
                 continue
         matches.append(_compare(condition["comparator"], dialect, tags.c.value, value))
     owner_column = tags.c.model_id if tags is MODEL_TAGS else tags.c.version_id

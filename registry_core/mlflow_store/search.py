@@ -108,7 +108,7 @@ def search_models_query(
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         ordering.append((key, ascending))
     offset = SearchUtils.parse_start_offset_from_page_token(page_token)
-    return Page(models_query(parsed, ordering, limit, offset if page_token else 0, dialect), limit, offset)
+    return Page(models_query(parsed, ordering, limit, offset, dialect), limit, offset)
 
 
 def _check_version_attribute(condition: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ def search_versions_query(
             raise _invalid(f"Invalid token type: {condition['type']}")
     _check_tags(parsed)
     ordering: list[tuple[str, bool]] = []
-    for clause in order_by or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]:
+    for clause in order_by or []:  # none: the builder's default, MLflow's (latest change, name, newest version)
         _, key, ascending = SearchModelVersionUtils.parse_order_by_for_search_model_versions(clause)
         if key not in SearchModelVersionUtils.VALID_ORDER_BY_ATTRIBUTE_KEYS:
             raise _invalid(
@@ -157,7 +157,7 @@ def search_versions_query(
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         ordering.append((key, ascending))
     offset = SearchUtils.parse_start_offset_from_page_token(page_token)
-    return Page(versions_query(parsed, ordering, limit, offset if page_token else 0, dialect), limit, offset)
+    return Page(versions_query(parsed, ordering, limit, offset, dialect), limit, offset)
 
 
 def latest_versions_query(names: list[str]) -> Any:
