@@ -248,12 +248,14 @@ class Walkthrough:
     def summary(self) -> None:
         from dagster import AssetKey
 
+        from .assets.production_model import APPROVED_BY, APPROVED_BY_ORIGINALLY
+
         step("What Dagster and the catalog now say")
         key = AssetKey([self.pipeline.prefix, "production_model"])
         for record in reversed(self.lifecycle.instance.fetch_materializations(key, limit=10).records):
             meta = record.asset_materialization.metadata
-            approval = (f"approved by {meta['approved by'].value}" if "approved by" in meta
-                        else f"originally approved by {meta['originally approved by'].value}")
+            label = APPROVED_BY if APPROVED_BY in meta else APPROVED_BY_ORIGINALLY
+            approval = f"{label} {meta[label].value}"
             say(f"asset {key.to_user_string()}: v{meta['version'].value} ({meta['change'].value}), "
                 f"{approval}, sha256 {meta['artifact sha256'].value[:12]}…")
         production = self.catalog.resolve(f"models:/{MODEL}/Production")

@@ -155,7 +155,9 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
             # Never fall back to the pipeline's own actor: a decision is always someone's.
             raise Failure(description=f"{what} of {label} refused: name the approver")
         # From the Launchpad the approver arrives as config only; the run list tells decisions apart by tags.
-        context.instance.add_run_tags(context.run_id, {APPROVER_TAG: approver, VERSION_TAG: str(version)})
+        tags = {APPROVER_TAG: approver, VERSION_TAG: str(version)}
+        if any(context.run.tags.get(key) != value for key, value in tags.items()):
+            context.instance.add_run_tags(context.run_id, tags)
         catalog = registry.open()
         try:
             as_approver = catalog.as_actor(approver)
