@@ -14,10 +14,8 @@ without it the import raises :class:`~registry_core.errors.MissingExtra`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ..extras import require_extra
+from ..lazy_exports import lazy_getattr
 
 require_extra("mlflow", "the MLflow registry store")
 
@@ -44,10 +42,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
