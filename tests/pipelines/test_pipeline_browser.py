@@ -67,12 +67,21 @@ class Journey:
         self.page.wait_for_timeout(1500)  # Dagster's panels animate in after their data arrives
         return self.shots.take(name)
 
-    def type_into_yaml(self, key: str, text: str) -> None:
-        """Type into the quoted value of ``key`` in the Launchpad's editor (one click, then the keyboard)."""
+    def type_into_yaml(self, key: str, text: str, then: str) -> None:
+        """Type into the quoted value of ``key`` in the Launchpad's editor (one click), then into the next line's."""
         self.click(self.page.locator(".CodeMirror-line", has_text=f"{key}:"))
-        self.page.keyboard.press("End")
-        self.page.keyboard.press("ArrowLeft")
-        self.page.keyboard.type(text)
+        for index, value in enumerate((text, then)):
+            if index:
+                self.page.keyboard.press("ArrowDown")
+            self.page.keyboard.press("End")
+            self.page.keyboard.press("ArrowLeft")
+            self.page.keyboard.type(value)
+
+    def open_production_model(self) -> None:
+        """From the home page: Catalog -> the production model's page (two clicks)."""
+        self.open_home()
+        self.click(self.page.get_by_role("link", name="Catalog"))
+        self.click(self.page.get_by_role("link", name="fraud_detector / production_model"))
 
     def see(self, text: str, timeout: float = 30_000) -> None:
         self.page.get_by_text(text).first.wait_for(timeout=timeout)
@@ -132,11 +141,7 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
         # 3. Approve from the link on that page: the Launchpad opens with version 1 picked; type name and comment.
         ui.click(page.get_by_role("link", name="Approve version 1"))
         ui.see("partition: 1")
-        ui.type_into_yaml("approver", REVIEWER)
-        page.keyboard.press("ArrowDown")
-        page.keyboard.press("End")
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.type("shadow evaluation reviewed")
+        ui.type_into_yaml("approver", REVIEWER, then="shadow evaluation reviewed")
         ui.shot("approve-launchpad")
         ui.click(page.get_by_role("button", name="Launch Run"))
         decision_clicks = ui.clicks
@@ -145,9 +150,7 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
         server.wait_for("the redeploy", lambda: deploy_endpoint.received, timeout=120)
 
         # 4. The production asset shows version 1 and who approved it.
-        ui.open_home()
-        ui.click(page.get_by_role("link", name="Catalog"))
-        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.open_production_model()
         ui.see(REVIEWER)
         ui.shot("production-v1")
 
@@ -158,25 +161,17 @@ def test_reviewer_journey_in_the_dagster_ui(dev_server, deploy_endpoint):
         server.launch_spec(decision_launch(fraud_detector_pipeline(), 2, REVIEWER, Decision.APPROVE, "v2 reviewed"))
         server.wait_for("version 2 in Production", lambda: len(deploy_endpoint.received) >= 2, timeout=120)
         ui.clicks = 0
-        ui.open_home()
-        ui.click(page.get_by_role("link", name="Catalog"))
-        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.open_production_model()
         ui.see("Roll back to version 1")
         ui.shot("production-v2-with-rollback-link")
         ui.click(page.get_by_role("link", name="Roll back to version 1"))
         ui.see("partition: 1")
-        ui.type_into_yaml("requested_by", "oncall")
-        page.keyboard.press("ArrowDown")
-        page.keyboard.press("End")
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.type("false positives doubled")
+        ui.type_into_yaml("requested_by", "oncall", then="false positives doubled")
         ui.shot("rollback-launchpad")
         ui.click(page.get_by_role("button", name="Launch Run"))
         rollback_clicks = ui.clicks
         server.wait_for("the rollback's redeploy", lambda: len(deploy_endpoint.received) >= 3, timeout=120)
-        ui.open_home()
-        ui.click(page.get_by_role("link", name="Catalog"))
-        ui.click(page.get_by_role("link", name="fraud_detector / production_model"))
+        ui.open_production_model()
         ui.see("false positives doubled")
         ui.see("originally approved by")  # the restored version's approval, shown as history
         ui.shot("production-rolled-back")
