@@ -29,13 +29,12 @@ from registry_core.validation import validate_name
 
 from .deploy import CommandDeployTarget, DeployTarget, HttpDeployTarget
 from .factory import build_model_definitions
-from .model_pipeline import MetricGate, ModelPipeline, dagster_prefix
+from .model_pipeline import GATE_OPERATORS, MetricGate, ModelPipeline, dagster_prefix
 
 __all__ = ["DeployTargetDeclaration", "GateDeclaration", "LifecycleDeclarationError", "ModelLifecycle"]
 
 _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OPERATORS = (">=", ">", "<=", "<")
 _PIPELINE_DEFAULTS = {f.name: f.default for f in fields(ModelPipeline) if f.default is not MISSING}
 
 
@@ -281,8 +280,8 @@ def _gates(declared: Any) -> dict[str, tuple[str, float]]:
         where = ("metric_gates", metric)
         if not isinstance(gate, GateDeclaration):
             raise LifecycleDeclarationError(where, f"expected {{op: '>=', threshold: 0.85}}, got {gate!r}")
-        if gate.op not in _OPERATORS:
-            raise LifecycleDeclarationError((*where, "op"), f"{gate.op!r} is not one of {', '.join(_OPERATORS)}")
+        if gate.op not in GATE_OPERATORS:
+            raise LifecycleDeclarationError((*where, "op"), f"{gate.op!r} is not one of {', '.join(GATE_OPERATORS)}")
         threshold = _number((*where, "threshold"), gate.threshold)
         gates[str(metric)] = (gate.op, float(threshold))
     checks = [MetricGate(metric, op, threshold).check_name for metric, (op, threshold) in gates.items()]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_QUALITY_CHECK",
+    "GATE_OPERATORS",
     "SHADOW_CHECK",
     "MetricGate",
     "ModelPipeline",
@@ -40,6 +41,8 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "<": operator.lt,
 }
+#: The comparisons a metric gate may use.
+GATE_OPERATORS = tuple(_OPERATORS)
 _NOT_IN_CHECK_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]")
 
