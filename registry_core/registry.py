@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import garbage, governance, labels, queries, search, versions, workflow
+from . import garbage, governance, labels, queries, versions, workflow
 from .actions import AuditAction
 from .artifacts import download_artifact, load_artifact, pack_artifact
 from .audit import AuditReport
@@ -34,7 +34,6 @@ from .records import (
     VersionDetails,
     VersionInfo,
 )
-from .search import SearchPage
 from .stages import Stage
 from .unit_of_work import Catalog
 from .validation import (
@@ -49,6 +48,9 @@ from .validation import (
 )
 from .webhooks import subscriptions as _webhooks
 from .webhooks.outbox import enqueue_events
+
+if TYPE_CHECKING:  # searching is imported when first used: it is off the start-up path of every command
+    from .search import SearchPage
 
 __all__ = ["Registry"]
 
@@ -152,15 +154,8 @@ class Registry:
         )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
 
-    def record_deployment(
-        self,
-        name: str,
-        version: int | str,
-        *,
-        target: str,
-        succeeded: bool,
-        details: Mapping[str, Any] | str | None = None,
-    ) -> AuditEntry:
+    def record_deployment(self, name: str, version: int | str, *, target: str, succeeded: bool,
+                          details: Mapping[str, Any] | str | None = None) -> AuditEntry:
         """Record that a deploy target was (or failed to be) told to serve a version."""
         number = validate_version_number(version)
         validate_name(name)
@@ -191,12 +186,14 @@ class Registry:
     def search_models(self, filter_string: str | None = None, *, order_by: Iterable[str] | None = None,
                       limit: int = 100, page_token: str | None = None) -> SearchPage[ModelInfo]:
         """Models matching a filter (``name LIKE 'fraud%' AND tags.team = 'risk'``), a page at a time."""
-        return search.find_models(self.catalog, filter_string, order_by, limit, page_token)
+        from .search import find_models
+        return find_models(self.catalog, filter_string, order_by, limit, page_token)
 
     def search_versions(self, filter_string: str | None = None, *, order_by: Iterable[str] | None = None,
                         limit: int = 100, page_token: str | None = None) -> SearchPage[VersionInfo]:
         """Versions matching a filter (``run_id IN ('r1', 'r2')``, ``tags.k = 'v'``), latest change first."""
-        return search.find_versions(self.catalog, filter_string, order_by, limit, page_token)
+        from .search import find_versions
+        return find_versions(self.catalog, filter_string, order_by, limit, page_token)
 
     def resolve(self, uri: str) -> VersionInfo:
         """The version a model URI points at now."""
