@@ -188,13 +188,19 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
     ids = [row.id for row in rows]
     numbers = [row.version for row in rows]
     checks: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    # In the order of their events, not of their row ids: a row copied under an older event's number
+    # (or written with none) never shows as the latest.
     for check in connection.execute(
-        select(CHECKS).where(CHECKS.c.version_id.in_(ids)).order_by(CHECKS.c.version_id, CHECKS.c.name, CHECKS.c.id)
+        select(CHECKS)
+        .where(CHECKS.c.version_id.in_(ids))
+        .order_by(CHECKS.c.version_id, CHECKS.c.name, CHECKS.c.audit_seq.asc().nulls_first(), CHECKS.c.id)
     ):
-        checks[check.version_id][check.name] = check  # the latest result per name wins
+        checks[check.version_id][check.name] = check  # the result of the latest event per name wins
     decisions: dict[int, list[Any]] = {i: [] for i in ids}
     for decision in connection.execute(
-        select(APPROVALS).where(APPROVALS.c.version_id.in_(ids)).order_by(APPROVALS.c.version_id, APPROVALS.c.id)
+        select(APPROVALS)
+        .where(APPROVALS.c.version_id.in_(ids))
+        .order_by(APPROVALS.c.version_id, APPROVALS.c.audit_seq.asc().nulls_first(), APPROVALS.c.id)
     ):
         decisions[decision.version_id].append(decision)
     aliases: dict[int, list[str]] = {i: [] for i in ids}

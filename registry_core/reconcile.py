@@ -9,6 +9,7 @@ differs, is missing, or has no event is reported, naming the row and the event.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, select
 
 from .actions import AuditAction
 from .audit import canonical_json
+from .divergence import Divergence
 from .policy import GatePolicy
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
@@ -27,20 +29,9 @@ __all__ = ["MAX_REPORTED", "Divergence", "reconcile"]
 #: Divergences listed at most (the count is always exact).
 MAX_REPORTED = 50
 
-
-@dataclass(frozen=True)
-class Divergence:
-    """One catalog row that does not match the audit log."""
-
-    table: str
-    row: str
-    problem: str
-    #: The audit event the row should match, when there is one.
-    seq: int | None = None
-
-    def __str__(self) -> str:
-        event = f" (event {self.seq})" if self.seq is not None else ""
-        return f"{self.table} {self.row}: {self.problem}{event}"
+#: What a version's registration event records of its lineage and inputs, compared with the row. A
+#: registration recorded before ``signature`` was part of the event has no signature to compare.
+LINEAGE = ("run_id", "dataset_digest", "params", "metrics", "signature")
 
 
 @dataclass
@@ -51,8 +42,12 @@ class _Version:
     kind: str | None
     size: int | None
     format: dict[str, Any] | None
+    #: Canonical JSON of each lineage field the registration recorded (see :data:`LINEAGE`).
+    lineage: dict[str, str] = field(default_factory=dict)
     stage: str = Stage.NONE.value
     stage_seq: int = 0
+    #: The event that last took the version out of Production: what makes it a rollback target.
+    left_seq: int | None = None
 
 
 @dataclass
@@ -63,6 +58,8 @@ class _Expected:
     #: seq -> (model, version, actor, after) of every decision and check event.
     decisions: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
     checks: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
+    #: Events that are themselves wrong in what they claim (the chain only proves they were not changed since).
+    events: list[Divergence] = field(default_factory=list)
 
 
 def _replay(events: Iterator[Any]) -> _Expected:
@@ -74,12 +71,18 @@ def _replay(events: Iterator[Any]) -> _Expected:
         elif action == AuditAction.VERSION_REGISTER:
             expected.versions[(model, version)] = _Version(
                 seq, actor, after.get("artifact_sha256"), after.get("artifact_kind"), after.get("artifact_size"),
-                after.get("artifact_format"), stage_seq=seq,
+                after.get("artifact_format"), {key: canonical_json(after[key]) for key in LINEAGE if key in after},
+                stage_seq=seq,
             )
         elif action in (AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
             known = expected.versions.get((model, version))
+            if action == AuditAction.VERSION_ROLLBACK and (known is None or known.left_seq is None):
+                expected.events.append(_unearned_rollback(seq, model, version))
             if known is not None:
-                known.stage, known.stage_seq = after.get("stage", known.stage), seq
+                stage = after.get("stage", known.stage)
+                if known.stage == Stage.PRODUCTION.value and stage != Stage.PRODUCTION.value:
+                    known.left_seq = seq
+                known.stage, known.stage_seq = stage, seq
         elif action == AuditAction.ALIAS_SET:
             expected.aliases[(model, after["alias"])] = (after["version"], seq)
         elif action == AuditAction.ALIAS_DELETE:
@@ -91,12 +94,21 @@ def _replay(events: Iterator[Any]) -> _Expected:
     return expected
 
 
+def _unearned_rollback(seq: int, model: str, version: int) -> Divergence:
+    return Divergence(
+        "audit_events", f"event {seq}",
+        f"rolled {model} version {version} back into Production, but the log never took it out of Production: "
+        "it was never promoted, so no rollback could reach it",
+        seq,
+    )
+
+
 def reconcile(connection: Connection, *, batch: int = 5000) -> tuple[int, list[Divergence]]:
     """Compare the catalog's tables with a replay of the audit log: (divergences found, the first ones)."""
     expected = _replay(_events(connection, batch))
     count = 0
     found: list[Divergence] = []
-    for divergence in _diverging(connection, expected):
+    for divergence in itertools.chain(expected.events, _diverging(connection, expected)):
         count += 1
         if len(found) < MAX_REPORTED:
             found.append(divergence)
@@ -128,6 +140,7 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
         select(
             VERSIONS.c.id, VERSIONS.c.model_id, VERSIONS.c.version, VERSIONS.c.stage, VERSIONS.c.artifact_sha256,
             VERSIONS.c.artifact_kind, VERSIONS.c.artifact_size, VERSIONS.c.artifact_format, VERSIONS.c.registered_by,
+            VERSIONS.c.left_production_seq, *(VERSIONS.c[key] for key in LINEAGE),
         )
     ):
         key = (names[row.model_id], row.version)
@@ -162,6 +175,16 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
                 "model_versions", label, f"stage is {row.stage}, the audit log says {wanted_version.stage}",
                 wanted_version.stage_seq,
             )
+        if row.left_production_seq != wanted_version.left_seq:
+            yield Divergence(
+                "model_versions", label,
+                f"left_production_seq (what makes it a rollback target) is {row.left_production_seq}, "
+                f"the audit log says {wanted_version.left_seq}",
+                wanted_version.left_seq or wanted_version.seq,
+            )
+        for key, registered in wanted_version.lineage.items():
+            if canonical_json(row._mapping[key]) != registered:
+                yield Divergence("model_versions", label, f"its {key} differs from the registered one", wanted_version.seq)
     for key in sorted(expected.versions.keys() - seen):
         yield Divergence("model_versions", f"{key[0]} version {key[1]}", "registered but missing", expected.versions[key].seq)
     aliases = {
@@ -230,6 +253,12 @@ def _recorded(
         if event is None:
             yield Divergence(
                 table_name, label, "points at an event that recorded something else: it is not counted by any gate",
+                row.audit_seq,
+            )
+            continue
+        if row.audit_seq in claimed:
+            yield Divergence(
+                table_name, label, "is a second row tied to the same event (a copy): it is not counted by any gate",
                 row.audit_seq,
             )
             continue

@@ -124,6 +124,8 @@ def register_version(
             "dataset_digest": fields["dataset_digest"],
             "params": fields["params"],
             "metrics": fields["metrics"],
+            # Inputs and their order: a reordered signature swaps features at serving.
+            "signature": fields["signature"],
             "tags": dict(sorted(tags.items())),
             "description": fields["description"],
         }

@@ -8,18 +8,19 @@ would refuse it) or, for a reader, none.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
 from .actions import AuditAction
-from .errors import InvalidInput, InvalidTransition, NotFound
+from .errors import AuditLogError, InvalidInput, InvalidTransition, NotFound
 from .governance import read_gate_inputs, require_gates, unmet_gates
 from .lookups import lock_model, lock_version, version_row
 from .policy import GatePolicy, UnmetGate, counted_approvers
 from .records import StageChange, VersionInfo
-from .rows import VERSIONS, parse_tags, version_info, version_tags_json
+from .rows import AUDIT, VERSIONS, parse_tags, version_info, version_tags_json
 from .stages import Stage, check_transition, parse_stage
 from .unit_of_work import Catalog, UnitOfWork
 from .validation import MAX_DESCRIPTION, validate_name, validate_text, validate_version_number
@@ -38,6 +39,9 @@ _ARCHIVE_PRODUCTION = (
     .values(stage=Stage.ARCHIVED, stage_changed_at=bindparam("at"), left_production_seq=bindparam("seq"))
     .returning(*VERSIONS.c)
 )
+
+#: The event a version's ``left_production_seq`` names: it must be the one that took it out of Production.
+_EVENT_AT = select(AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before).where(AUDIT.c.seq == bindparam("seq"))
 
 
 @functools.cache
@@ -148,6 +152,7 @@ def rollback(
             ).first()
             if row is None:
                 raise NotFound(f"{name} has no archived version that was in Production: nothing to roll back to")
+        _require_left_production(work, name, row)
         archived = _archive_production(work, name, model_id, f"rolled back to version {row.version}: {reason}")
         event = work.record(
             AuditAction.VERSION_ROLLBACK, name, row.version,
@@ -183,6 +188,21 @@ def _archive_production(work: UnitOfWork, name: str, model_id: int, reason: str)
     assert event.seq == seq, "the archive event must be the one its version points at"
     tags = work.connection.execute(_tags_query(work.dialect), {"version_id": archived.id}).scalar_one()
     return version_info(name, archived, tags=parse_tags(tags))
+
+
+def _require_left_production(work: UnitOfWork, name: str, row: Any) -> None:
+    """Refuse a rollback target whose eligibility the audit log does not back: the column alone is editable."""
+    event = work.connection.execute(_EVENT_AT, {"seq": row.left_production_seq}).first()
+    if (
+        event is None
+        or event.action != AuditAction.VERSION_TRANSITION
+        or (event.model, event.version) != (name, row.version)
+        or json.loads(event.before).get("stage") != Stage.PRODUCTION.value
+    ):
+        raise AuditLogError(
+            f"cannot roll back to {name} version {row.version}: the catalog says event {row.left_production_seq} "
+            "took it out of Production, but the audit log records no such event; run 'registry audit --verify'"
+        )
 
 
 def _enter_production(work: UnitOfWork, version_id: int, left_seq: int | None) -> None:
