@@ -23,6 +23,7 @@ from .divergence import Divergence
 from .policy import GatePolicy
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
+from .webhooks.ledger import WebhookLedger
 
 __all__ = ["MAX_REPORTED", "Divergence", "reconcile"]
 
@@ -60,12 +61,14 @@ class _Expected:
     checks: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
     #: Events that are themselves wrong in what they claim (the chain only proves they were not changed since).
     events: list[Divergence] = field(default_factory=list)
+    webhooks: WebhookLedger = field(default_factory=WebhookLedger)
 
 
 def _replay(events: Iterator[Any]) -> _Expected:
     expected = _Expected()
-    for seq, actor, action, model, version, before_text, after_text in events:
+    for seq, actor, action, model, version, before_text, after_text, recorded_at in events:
         after = json.loads(after_text)
+        expected.webhooks.see(seq, recorded_at, actor, action, model, version, before_text, after)
         if action in (AuditAction.MODEL_CREATE, AuditAction.POLICY_SET):
             expected.policies[model] = (GatePolicy.from_dict(after.get("policy", after)).to_dict(), seq)
         elif action == AuditAction.VERSION_REGISTER:
@@ -108,7 +111,9 @@ def reconcile(connection: Connection, *, batch: int = 5000) -> tuple[int, list[D
     expected = _replay(_events(connection, batch))
     count = 0
     found: list[Divergence] = []
-    for divergence in itertools.chain(expected.events, _diverging(connection, expected)):
+    for divergence in itertools.chain(
+        expected.events, _diverging(connection, expected), expected.webhooks.diverging(connection, batch=batch)
+    ):
         count += 1
         if len(found) < MAX_REPORTED:
             found.append(divergence)
@@ -117,7 +122,10 @@ def reconcile(connection: Connection, *, batch: int = 5000) -> tuple[int, list[D
 
 def _events(connection: Connection, batch: int) -> Iterator[tuple[Any, ...]]:
     after = 0
-    columns = (AUDIT.c.seq, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before, AUDIT.c.after)
+    columns = (
+        AUDIT.c.seq, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before, AUDIT.c.after,
+        AUDIT.c.recorded_at,
+    )
     while True:
         rows = connection.execute(select(*columns).where(AUDIT.c.seq > after).order_by(AUDIT.c.seq).limit(batch)).all()
         if not rows:

@@ -1,7 +1,8 @@
 """Webhook subscriptions: who receives which registry events, added and removed through the audited API.
 
 The secret signs every delivery to the subscriber (Standard Webhooks); it is
-stored in the catalog (the deliverer needs it) and never shown or audited.
+stored in the catalog (the deliverer needs it) and never shown or audited: the
+``webhook.add`` event records a salted scrypt digest of it, for ``--verify``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..errors import InvalidInput, NotFound
 from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription
 from ..validation import validate_name
 from .events import parse_event_types
+from .ledger import secret_digest
 from .outbox import pending_counts
 from .signature import SECRET_PREFIX
 
@@ -161,7 +163,8 @@ def add_webhook(
         }
         number = work.connection.execute(insert(_SUBSCRIPTIONS).returning(_SUBSCRIPTIONS.c.id), values).scalar_one()
         row = SimpleNamespace(id=number, removed_at=None, **values)
-        work.record(AuditAction.WEBHOOK_ADD, model, None, {}, _summary(row))
+        # The secret's digest, never the secret: --verify then notices a secret replaced behind the registry's back.
+        work.record(AuditAction.WEBHOOK_ADD, model, None, {}, {**_summary(row), "secret_digest": secret_digest(clean_secret)})
         return _info(row, 0, 0)
 
 
