@@ -192,7 +192,7 @@ def seed_versions(registry: Registry, size: int, *, seed: int = 1) -> int:
                 "stage": "None", "artifact_sha256": sha256, "artifact_size": row["artifact_size"],
                 "artifact_kind": "file", "artifact_format": row["artifact_format"],
                 "run_id": row["run_id"], "dataset_digest": row["dataset_digest"], "params": row["params"],
-                "metrics": row["metrics"], "tags": tags, "description": None,
+                "metrics": row["metrics"], "signature": None, "tags": tags, "description": None,
             }
             batch.event(registered, TRAINER, "version.register", number, {}, summary)
             batch.tags.extend((number, key, value) for key, value in tags.items())
