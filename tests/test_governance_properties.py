@@ -55,10 +55,10 @@ class Edit:
     params: dict[str, Any]
 
 
-def _run_step(registry: Registry, step: str, pick: int) -> None:
+def _run_step(registry: Registry, folder: Path, step: str, pick: int) -> None:
     numbers = [v.version for v in registry.list_versions(MODEL)]
     if step == "register" or not numbers:
-        registry.register(MODEL, _artifact(registry, len(numbers) + 1), run_id=f"run-{len(numbers) + 1}",
+        registry.register(MODEL, _artifact(folder, len(numbers) + 1), run_id=f"run-{len(numbers) + 1}",
                           dataset_digest=f"sha256:{len(numbers):064x}", params={"depth": str(pick)},
                           metrics={"auc": 0.5 + pick / 20})
         return
@@ -80,8 +80,9 @@ def _run_step(registry: Registry, step: str, pick: int) -> None:
         actions[step]()
 
 
-def _artifact(registry: Registry, number: int) -> Path:
-    path = Path(tempfile.mkdtemp()) / "model.bin"
+def _artifact(folder: Path, number: int) -> Path:
+    """A file of new bytes (new bytes make a new version)."""
+    path = folder / f"model-{number}.bin"
     path.write_bytes(f"weights {number}".encode())
     return path
 
@@ -195,16 +196,17 @@ def _gated_step(registry: Registry, step: str, pick: int) -> None:
 
 @contextmanager
 def _fresh_catalog(dialect: str, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
-    folder = Path(tempfile.mkdtemp(prefix="governance-property-"))
-    if dialect == "sqlite":
-        yield copy_sqlite_catalog(request.getfixturevalue("sqlite_template"), folder), folder / "artifacts"
-        return
-    schemas = request.getfixturevalue("postgres_schemas")
-    name = schemas.create_migrated()
-    try:
-        yield schemas.url_of(name), folder / "artifacts"
-    finally:
-        schemas.release(name)
+    with tempfile.TemporaryDirectory(prefix="governance-property-") as tmp:
+        folder = Path(tmp)
+        if dialect == "sqlite":
+            yield copy_sqlite_catalog(request.getfixturevalue("sqlite_template"), folder), folder / "artifacts"
+            return
+        schemas = request.getfixturevalue("postgres_schemas")
+        name = schemas.create_migrated()
+        try:
+            yield schemas.url_of(name), folder / "artifacts"
+        finally:
+            schemas.release(name)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -219,11 +221,11 @@ def test_an_edit_around_the_registry_is_refused_by_a_gate_or_named_by_verify(dia
            gated=st.tuples(st.sampled_from(["promote", "rollback", "alias", "approve"]), st.integers(0, 7)))
     def run(steps: list[tuple[str, int]], data: st.DataObject, gated: tuple[str, int]) -> None:
         with _fresh_catalog(dialect, request) as (url, artifacts), Registry(url, artifacts, actor=REGISTRANT) as registry:
-            registry.register(MODEL, _artifact(registry, 0))
+            registry.register(MODEL, _artifact(artifacts.parent, 0))
             registry.set_policy(MODEL, production_checks=["qa"], approvers=list(REVIEWERS))
             registry.add_webhook("https://hooks.example/registry", events=["all"], secret=SECRET, model=MODEL)
             for step, pick in steps:
-                _run_step(registry, step, pick)
+                _run_step(registry, artifacts.parent, step, pick)
             report = registry.verify_audit()
             assert report.intact, report.divergences
             engine = create_engine(url)
