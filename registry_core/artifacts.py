@@ -186,8 +186,8 @@ def load_artifact(
 
 
 def manifest_digests(store: BlobStore, sha256: str, *, label: str) -> list[str]:
-    """The blob digests a directory artifact's manifest references."""
-    return [entry["sha256"] for entry in read_manifest(store, sha256, label)]
+    """The blob digests a directory artifact's manifest references (whatever its paths: for keeping blobs)."""
+    return [entry["sha256"] for entry in _manifest_entries(store, sha256, label)]
 
 
 # --- packing ------------------------------------------------------------------------------
@@ -311,6 +311,12 @@ def _download_blob(store: BlobStore, sha256: str, target: Path, label: str, prog
 
 def read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
     """A directory artifact's verified manifest: each file's safe relative path, sha256 and size."""
+    entries = _manifest_entries(store, sha256, label)
+    check_tree((entry.get("path") for entry in entries), what=f"{label}'s manifest")
+    return entries
+
+
+def _manifest_entries(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
     raw = read_verified(store, sha256, label=f"{label} manifest")
     try:
         document = json.loads(raw)
@@ -321,9 +327,8 @@ def read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, A
     entries = document.get("files")
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise InvalidInput(f"{label}: the manifest lists no files")
-    check_tree((entry.get("path") for entry in entries), what=f"{label}'s manifest")
     for entry in entries:
         sha = entry.get("sha256")
         if not isinstance(sha, str) or len(sha) != 64:
-            raise InvalidInput(f"{label}: the manifest entry for {entry['path']!r} has no sha256")
+            raise InvalidInput(f"{label}: the manifest entry for {entry.get('path')!r} has no sha256")
     return entries

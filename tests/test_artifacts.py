@@ -285,6 +285,16 @@ def test_a_hostile_manifest_is_refused_before_anything_is_written(
     assert not (tmp_path / "escaped.txt").exists()
 
 
+def test_gc_keeps_the_files_of_a_manifest_that_download_refuses(local_registry: Registry, tmp_path: Path):
+    """A manifest registered before its names were refused still keeps its files' blobs from garbage collection."""
+    import hashlib
+
+    local_registry.register("fraud", make_folder(tmp_path / "model", {"a.txt": b"alpha"}))
+    tamper_manifest(local_registry, ["C:model.pkl"])
+    collected = local_registry.collect_garbage(min_age_seconds=0)
+    assert hashlib.sha256(b"C:model.pkl").hexdigest() not in collected.blobs
+
+
 @pytest.mark.parametrize("name", ["C:model.pkl", "back\\slash.pkl"], ids=["drive", "backslash"])
 def test_a_folder_holding_a_name_no_download_may_write_is_refused(local_registry: Registry, tmp_path: Path, name: str):
     """Registration refuses a file name that a download would refuse, so every registered folder downloads."""
