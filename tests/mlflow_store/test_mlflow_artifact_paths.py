@@ -165,3 +165,37 @@ def test_a_path_in_the_uri_cannot_leave_the_artifact(store_root: Path, tmp_path:
         )
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     assert stray_files(tmp_path) == []
+
+
+def test_the_download_uri_names_a_digest_and_no_store(database_url: str, store_root: Path, tmp_path: Path):
+    store = RegistryStore(f"registry+{database_url}")
+    store.create_registered_model("fraud")
+    (tmp_path / "model.pkl").write_bytes(b"weights")
+    store.create_model_version("fraud", str(tmp_path / "model.pkl"))
+    answered = store.get_model_version_download_uri("fraud", "1")
+    assert "root=" not in answered and str(store_root) not in answered
+    path = RegistryArtifactRepository(answered).download_artifacts("", str(tmp_path / "out"))
+    assert Path(path, "model.pkl").read_bytes() == b"weights"
+
+
+def test_a_root_naming_the_configured_store_is_still_read(store_root: Path, tmp_path: Path):
+    """URIs answered before stores were left out of them keep working in a process configured with that store."""
+    digest = put(store_root, b"weights")
+    repository = RegistryArtifactRepository(uri(digest, kind="file", root=str(store_root), name="model.pkl"))
+    assert Path(repository.download_artifacts("", str(tmp_path / "out")), "model.pkl").read_bytes() == b"weights"
+
+
+def test_a_server_artifact_source_cannot_leave_the_destination(
+    database_url: str, store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Inside `mlflow server`, ``mlflow-artifacts:/..`` is not read from beside the artifact destination."""
+    destination = tmp_path / "mlartifacts"
+    destination.mkdir()
+    (tmp_path / "secret.txt").write_bytes(b"the server's secret")
+    monkeypatch.setenv("_MLFLOW_SERVER_ARTIFACT_DESTINATION", str(destination))
+    store = RegistryStore(f"registry+{database_url}")
+    store.create_registered_model("fraud")
+    with pytest.raises(MlflowException) as refused:
+        store.create_model_version("fraud", "mlflow-artifacts:/../secret.txt")
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert store.search_model_versions("name = 'fraud'") == []
