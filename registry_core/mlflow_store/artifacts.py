@@ -81,7 +81,7 @@ def _registry_errors() -> Iterator[None]:
 
 
 def _same_store(named: str, configured: str) -> bool:
-    if "://" in configured or "://" in named and not named.startswith("file://"):
+    if "://" in configured or ("://" in named and not named.startswith("file://")):
         return named.rstrip("/") == configured.rstrip("/")
     local = named[len("file://"):] if named.startswith("file://") else named
     return os.path.isabs(local) and os.path.normpath(local) == os.path.normpath(configured)

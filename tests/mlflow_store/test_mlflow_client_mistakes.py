@@ -18,6 +18,8 @@ from mlflow.exceptions import MlflowException
 
 from .conftest import MlflowSetup
 
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # stages are deprecated in MLflow, not here
+
 
 def token(document: object) -> str:
     return base64.b64encode(json.dumps(document).encode()).decode()
