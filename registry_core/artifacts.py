@@ -29,7 +29,7 @@ import stat
 import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
@@ -37,6 +37,7 @@ from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
 from .policy import GatePolicy
 from .regular_files import file_kind, open_regular
+from .relative_paths import check_relative_path, check_tree, confined
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -46,6 +47,7 @@ __all__ = [
     "load_artifact",
     "manifest_digests",
     "pack_artifact",
+    "read_manifest",
     "size_of",
 ]
 
@@ -135,10 +137,10 @@ def download_artifact(
     temp = parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.partial"
     try:
         if kind == "directory":
-            manifest = _read_manifest(store, sha256, label)
+            manifest = read_manifest(store, sha256, label)
             temp.mkdir()
             for entry in manifest:
-                target = temp.joinpath(*PurePosixPath(entry["path"]).parts)
+                target = confined(temp, entry["path"], what=f"{label}'s manifest")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _download_blob(store, entry["sha256"], target, f"{label} file {entry['path']}", progress)
         else:
@@ -184,8 +186,8 @@ def load_artifact(
 
 
 def manifest_digests(store: BlobStore, sha256: str, *, label: str) -> list[str]:
-    """The blob digests a directory artifact's manifest references."""
-    return [entry["sha256"] for entry in _read_manifest(store, sha256, label)]
+    """The blob digests a directory artifact's manifest references (whatever its paths: for keeping blobs)."""
+    return [entry["sha256"] for entry in _manifest_entries(store, sha256, label)]
 
 
 # --- packing ------------------------------------------------------------------------------
@@ -234,7 +236,10 @@ def _walk(root: Path) -> list[tuple[str, os.stat_result, Path]]:
                 raise InvalidInput(f"{path} links outside {root}; artifacts may not escape their folder")
             if not stat.S_ISREG(info.st_mode):
                 raise InvalidInput(f"{path} is {file_kind(info.st_mode)}, not a regular file")
-            found.append((path.relative_to(root).as_posix(), info, path))
+            relative = path.relative_to(root).as_posix()
+            # Refused here rather than at download: a name no download may write (a backslash, ``C:x``).
+            check_relative_path(relative, what=f"the file {path}")
+            found.append((relative, info, path))
             if len(found) > _MAX_FILES:
                 raise InvalidInput(f"{root} holds more than {_MAX_FILES} files")
     found.sort(key=lambda entry: entry[0])
@@ -304,7 +309,14 @@ def _download_blob(store: BlobStore, sha256: str, target: Path, label: str, prog
         os.fsync(writer.fileno())
 
 
-def _read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
+def read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
+    """A directory artifact's verified manifest: each file's safe relative path, sha256 and size."""
+    entries = _manifest_entries(store, sha256, label)
+    check_tree((entry.get("path") for entry in entries), what=f"{label}'s manifest")
+    return entries
+
+
+def _manifest_entries(store: BlobStore, sha256: str, label: str) -> list[dict[str, Any]]:
     raw = read_verified(store, sha256, label=f"{label} manifest")
     try:
         document = json.loads(raw)
@@ -313,19 +325,10 @@ def _read_manifest(store: BlobStore, sha256: str, label: str) -> list[dict[str, 
     if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
         raise InvalidInput(f"{label}: unknown manifest format")
     entries = document.get("files")
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise InvalidInput(f"{label}: the manifest lists no files")
-    seen: set[str] = set()
     for entry in entries:
-        path = entry.get("path") if isinstance(entry, dict) else None
-        if not isinstance(path, str) or not _safe_relative(path) or path in seen:
-            raise InvalidInput(f"{label}: the manifest names an unsafe or repeated path {path!r}")
-        seen.add(path)
-        if not isinstance(entry.get("sha256"), str) or len(entry["sha256"]) != 64:
-            raise InvalidInput(f"{label}: the manifest entry for {path!r} has no sha256")
+        sha = entry.get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64:
+            raise InvalidInput(f"{label}: the manifest entry for {entry.get('path')!r} has no sha256")
     return entries
-
-
-def _safe_relative(path: str) -> bool:
-    pure = PurePosixPath(path)
-    return bool(path) and not pure.is_absolute() and ".." not in pure.parts and "\\" not in path and pure.as_posix() == path

@@ -249,6 +249,61 @@ def test_manifest_paths_cannot_escape_the_destination(local_registry: Registry, 
     assert not (tmp_path / "escaped.txt").exists()
 
 
+def tamper_manifest(registry: Registry, paths: list[str]) -> None:
+    """Point every version at a manifest (stored, so its digest verifies) that lists ``paths``."""
+    import io
+    import json
+
+    files = [{"path": path, "sha256": registry.store.put_stream(io.BytesIO(path.encode())).sha256, "size": 1}
+             for path in paths]
+    blob = registry.store.put_stream(io.BytesIO(json.dumps(
+        {"format": "registry.directory-manifest/1", "files": files}).encode()))
+    engine = create_engine(registry.db.engine.url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE model_versions SET artifact_sha256 = :d"), {"d": blob.sha256})
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [["{tmp}/escaped.txt"], ["a/../../escaped.txt"], ["C:escaped.txt"], ["..\\escaped.txt"], ["a\x00b"],
+     ["./a.txt"], ["a//b.txt"], ["a", "a/b"], ["a.txt", "a.txt"]],
+    ids=["absolute", "nested-dotdot", "drive", "backslash", "nul", "dot", "empty-part", "file-and-folder",
+         "repeated"],
+)
+def test_a_hostile_manifest_is_refused_before_anything_is_written(
+    local_registry: Registry, tmp_path: Path, paths: list[str]
+):
+    """``registry download`` of a tampered manifest: one InvalidInput, no file outside, no partial left."""
+    local_registry.register("fraud", make_folder(tmp_path / "model", {"a.txt": b"alpha"}))
+    tamper_manifest(local_registry, [path.format(tmp=tmp_path) for path in paths])
+    destination = tmp_path / "downloads" / "out"
+    destination.parent.mkdir()
+    with pytest.raises(InvalidInput, match="unsafe|both as a file and as a folder"):
+        local_registry.download("models:/fraud/1", destination)
+    assert list((tmp_path / "downloads").iterdir()) == []
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_gc_keeps_the_files_of_a_manifest_that_download_refuses(local_registry: Registry, tmp_path: Path):
+    """A manifest registered before its names were refused still keeps its files' blobs from garbage collection."""
+    import hashlib
+
+    local_registry.register("fraud", make_folder(tmp_path / "model", {"a.txt": b"alpha"}))
+    tamper_manifest(local_registry, ["C:model.pkl"])
+    collected = local_registry.collect_garbage(min_age_seconds=0)
+    assert hashlib.sha256(b"C:model.pkl").hexdigest() not in collected.blobs
+
+
+@pytest.mark.parametrize("name", ["C:model.pkl", "back\\slash.pkl"], ids=["drive", "backslash"])
+def test_a_folder_holding_a_name_no_download_may_write_is_refused(local_registry: Registry, tmp_path: Path, name: str):
+    """Registration refuses a file name that a download would refuse, so every registered folder downloads."""
+    folder = make_folder(tmp_path / "model", {"MLmodel": b"x", name: b"weights"})
+    with pytest.raises(InvalidInput, match="unsafe path"):
+        local_registry.register("fraud", folder)
+    assert version_rows(local_registry) == 0
+
+
 def test_loading_with_another_sklearn_version_warns(local_registry: Registry):
     local_registry.register("fraud", trained_pipeline())
     engine = create_engine(local_registry.db.engine.url)

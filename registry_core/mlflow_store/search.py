@@ -13,6 +13,8 @@ page follows. The latest version per stage is one seek of
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ from ..rows import MODELS, VERSIONS
 from ..search import PROMPT_TAG, models_query, versions_query
 from ..search_filters import TAG_COMPARATORS
 from ..stages import Stage
+from ..validation import MAX_VERSION
 
 __all__ = ["PROMPT_TAG", "Page", "latest_versions_query", "search_models_query", "search_versions_query"]
 
@@ -60,11 +63,16 @@ def _check_tags(conditions: list[dict[str, Any]]) -> None:
             raise _invalid(f"Invalid comparator for tag: {condition['comparator']}")
 
 
-def _check_max_results(max_results: Any, *, default: int, threshold: int, positive: bool) -> int:
+#: The largest offset both catalogs take (a signed 64-bit integer); a token beyond it was never issued here.
+_MAX_OFFSET = 2**63 - 1
+
+
+def _check_max_results(max_results: Any, *, default: int, threshold: int) -> int:
+    """A page size: a positive integer up to ``threshold``. Zero is refused too: its next page would be the same."""
     if max_results is None:
         return default
-    if positive and (not isinstance(max_results, int) or max_results < 1):
-        raise _invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise _invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results!r}")
     if max_results > threshold:
         raise _invalid(
             "Invalid value for request parameter max_results. It must be at most "
@@ -79,7 +87,7 @@ def search_models_query(
     """The page of model names (``id``, ``name``) that ``search_registered_models`` asks for."""
     limit = _check_max_results(
         max_results, default=SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
-        threshold=SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD, positive=False,
+        threshold=SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
     )
     parsed = SearchModelUtils.parse_search_filter(filter_string)
     for condition in parsed:
@@ -107,8 +115,29 @@ def search_models_query(
         if any(key == seen for seen, _ in ordering):
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         ordering.append((key, ascending))
-    offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+    offset = _start_offset(page_token, limit)
     return Page(models_query(parsed, ordering, limit, offset, dialect), limit, offset)
+
+
+def _start_offset(page_token: Any, limit: int) -> int:
+    """The offset in MLflow's page token, refused unless it is a whole number the catalogs can take."""
+    if not page_token:
+        return 0
+    try:
+        document = json.loads(base64.b64decode(page_token, validate=True))
+    except (TypeError, ValueError):
+        raise _invalid(f"Invalid page token {_shown(page_token)}: not one this registry issued") from None
+    offset = document.get("offset") if isinstance(document, dict) else None
+    if isinstance(offset, str) and offset.isascii() and offset.isdigit():
+        offset = int(offset)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _MAX_OFFSET - limit - 1:
+        raise _invalid(f"Invalid page token {_shown(page_token)}: not one this registry issued")
+    return offset
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_version_attribute(condition: dict[str, Any]) -> None:
@@ -124,6 +153,10 @@ def _check_version_attribute(condition: dict[str, Any]) -> None:
             condition["value"] = int(value)
         except (TypeError, ValueError):
             raise _invalid(f"Invalid value for numeric attribute '{key}': {value!r}") from None
+        if not -MAX_VERSION - 1 <= condition["value"] <= MAX_VERSION:
+            raise _invalid(
+                f"Invalid value for numeric attribute '{key}': {value!r}; version numbers are at most {MAX_VERSION}"
+            )
     elif comparator not in SearchModelVersionUtils.VALID_STRING_ATTRIBUTE_COMPARATORS or (
         comparator in ("IN", "NOT IN") and key not in ("run_id", "name")
     ):
@@ -136,7 +169,7 @@ def search_versions_query(
     """The page of (``name``, ``version``) rows that ``search_model_versions`` asks for."""
     limit = _check_max_results(
         max_results, default=SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
-        threshold=SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD, positive=True,
+        threshold=SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
     )
     parsed = SearchModelVersionUtils.parse_search_filter(filter_string)
     for condition in parsed:
@@ -156,7 +189,7 @@ def search_versions_query(
         if any(key == seen for seen, _ in ordering):
             raise MlflowException(f"`order_by` contains duplicate fields: {order_by}")
         ordering.append((key, ascending))
-    offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+    offset = _start_offset(page_token, limit)
     return Page(versions_query(parsed, ordering, limit, offset, dialect), limit, offset)
 
 

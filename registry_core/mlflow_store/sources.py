@@ -9,13 +9,19 @@ records the training run and the logged model as lineage.
 
 Inside ``mlflow server`` the tracking URI is the server's own backend store,
 and sources under ``mlflow-artifacts:/`` are read from the server's artifact
-destination directly rather than over HTTP from itself.
+destination directly rather than over HTTP from itself (never outside it).
+
+A source that cannot be read (a typo, missing credentials, a scheme no
+installed library serves) is the client's to fix: :class:`InvalidInput`
+naming the source, answered at once, never an error MLflow's client retries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,7 +30,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RegistryError
 
 __all__ = ["Fetched", "fetch_source", "logged_model_id"]
 
@@ -53,8 +59,33 @@ def _localized(uri: str) -> str:
     destination = os.environ.get(_SERVER_DESTINATION_ENV)
     parsed = urlparse(uri)
     if parsed.scheme == "mlflow-artifacts" and destination:
-        return destination.rstrip("/") + "/" + parsed.path.lstrip("/")
+        if "://" in destination:
+            return destination.rstrip("/") + "/" + parsed.path.lstrip("/")
+        root = Path(destination).resolve()
+        local = (root / parsed.path.lstrip("/")).resolve()
+        if not local.is_relative_to(root):
+            raise InvalidInput(f"model source {uri!r} leaves the server's artifact destination")
+        return str(local)
     return uri
+
+
+@contextlib.contextmanager
+def _readable(source: str) -> Iterator[None]:
+    """Whatever reading ``source`` raises (MLflow's, boto's, a missing library's) as one InvalidInput naming it."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except MlflowException as exc:
+        raise InvalidInput(f"model source {source!r} cannot be read: {_first_line(exc.message)}") from exc
+    except Exception as exc:  # any artifact repository's own errors: the source is the client's to fix
+        reason = _first_line(str(exc)) or type(exc).__name__
+        raise InvalidInput(f"model source {source!r} cannot be read: {reason}") from exc
+
+
+def _first_line(text: str) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0][:300] if lines else ""
 
 
 def _local_path(uri: str) -> Path | None:
@@ -73,7 +104,10 @@ def _download(uri: str, workdir: Path, tracking_uri: str | None) -> Path:
         if not local.exists():
             raise InvalidInput(f"model source {uri!r} does not exist")
         return local
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir), tracking_uri=tracking_uri))
+    fetched = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir), tracking_uri=tracking_uri))
+    if not fetched.resolve().is_relative_to(workdir.resolve()):
+        raise InvalidInput(f"model source {uri!r} was downloaded outside its working folder")
+    return fetched
 
 
 def fetch_source(
@@ -86,6 +120,20 @@ def fetch_source(
     workdir: Path,
 ) -> Fetched:
     """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage."""
+    with _readable(source):
+        return _fetch(source, run_id=run_id, model_id=model_id, local_model_path=local_model_path,
+                      tracking_uri=tracking_uri, workdir=workdir)
+
+
+def _fetch(
+    source: str,
+    *,
+    run_id: str | None,
+    model_id: str | None,
+    local_model_path: str | None,
+    tracking_uri: str | None,
+    workdir: Path,
+) -> Fetched:
     model_id = model_id or logged_model_id(source)
     location = source
     if model_id:

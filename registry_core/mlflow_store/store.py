@@ -23,13 +23,12 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
 from sqlalchemy import and_, select
 
-from ..config import default_artifact_root
 from ..records import ModelInfo, VersionInfo
 from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
 from ..stages import Stage, parse_stage
 from ..uris import parse_model_uri
-from .artifacts import download_uri
+from .artifacts import configured_root, download_uri
 from .conversions import (
     MODEL_ID_TAG,
     RESERVED_PREFIX,
@@ -87,8 +86,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
         # Inside `mlflow server` the server's own backend store is the tracking store, whatever
         # tracking URI this worker process resolved when it built the registry store first.
         self.tracking_uri = os.environ.get(_SERVER_BACKEND_ENV) or tracking_uri
-        root = default_artifact_root()
-        self.artifact_root = root if "://" in root else os.path.abspath(root)
+        self.artifact_root = configured_root()
         with mlflow_errors():
             self.registry = Registry(catalog_url(store_uri), self.artifact_root)
 
@@ -205,7 +203,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         with mlflow_errors():
-            return download_uri(self.registry.get_version(name, version), self.artifact_root)
+            return download_uri(self.registry.get_version(name, version))
 
     def search_model_versions(self, filter_string: Any = None, max_results: Any = None, order_by: Any = None,
                               page_token: Any = None) -> PagedList:

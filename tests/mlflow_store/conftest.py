@@ -78,6 +78,8 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
         monkeypatch.delenv(variable, raising=False)
     with serve(tmp_path) as server:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        # A client loading models reads the catalog's store itself: the one it is configured with.
+        monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(server.artifact_root))
         mlflow.set_tracking_uri(server.url)
         mlflow.set_registry_uri(None)  # the registry is the tracking server's
         mlflow.set_experiment(EXPERIMENT)

@@ -97,3 +97,45 @@ def test_refusals_are_answered_at_once_and_the_ui_routes_work(live_server: LiveS
     response = httpx.get(f"{live_server.url}/model-versions/get-artifact",
                          params={"name": MODEL, "version": "1", "path": "MLmodel"}, timeout=10)
     assert response.status_code == 200 and b"flavors" in response.content
+
+
+def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_server: LiveServer, tmp_path):
+    """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes, huge version numbers
+    and an unreadable source are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written."""
+    import base64
+    import io
+
+    from registry_core.blobstore import LocalBlobStore
+
+    api = f"{live_server.url}/api/2.0/mlflow"
+    MlflowClient().create_registered_model(MODEL)
+    other = tmp_path / "other-store"
+    digest = LocalBlobStore(other).put_stream(io.BytesIO(b"import os\n")).sha256
+    planted = tmp_path / "site-packages" / "evil.pth"
+    planted.parent.mkdir()
+    source = f"registry-artifacts:/{digest}/?kind=file&root={other}&name={planted}"
+    response = httpx.post(f"{api}/model-versions/create", json={"name": MODEL, "source": source}, timeout=30)
+    assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE", response.text
+    assert not planted.exists(), "the request wrote a file of the client's choosing on the server host"
+
+    forged = {"offset": -1}, {"offset": 2**70}, [1]
+    for route in ("registered-models/search", "model-versions/search"):
+        for document in forged:
+            page_token = base64.b64encode(json.dumps(document).encode()).decode()
+            response = httpx.get(f"{api}/{route}", params={"page_token": page_token}, timeout=30)
+            assert response.status_code == 400, (route, document, response.text)
+        # (``max_results=1e3`` in a query string fails in MLflow's own handlers with a 500, before the store.)
+        for size in ("-1", "0", "99999999999999999999"):
+            response = httpx.get(f"{api}/{route}", params={"max_results": size}, timeout=30)
+            assert response.status_code == 400, (route, size, response.text)
+    response = httpx.get(f"{api}/model-versions/get", params={"name": MODEL, "version": "9" * 20}, timeout=30)
+    assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+    started = time.monotonic()  # MLflow's default retries: a 5xx here was retried for minutes
+    with pytest.raises(MlflowException) as refused:
+        MlflowClient().create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/typo")
+    assert time.monotonic() - started < 30, "an unreadable source is answered at once, never retried"
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "s3://no-such-bucket-for-registry-tests/typo" in refused.value.message
+    assert MlflowClient().search_model_versions(f"name = '{MODEL}'") == []
+    assert " 500 " not in live_server.log.read_text() and "Traceback" not in live_server.log.read_text()
