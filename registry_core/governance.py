@@ -15,14 +15,15 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
 from .errors import GateUnmet, InvalidInput, NotFound
-from .lookups import lock_model, lock_version, model_row
-from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates
+from .lookups import lock_model, lock_version, model_row, version_row
+from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates, counted_approvers
 from .records import ApprovalRecord, CheckRecord
-from .rows import APPROVALS, AUDIT, CHECKS, MODELS
+from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .unit_of_work import Catalog
 from .validation import (
     MAX_DESCRIPTION,
+    validate_alias,
     validate_json_object,
     validate_name,
     validate_text,
@@ -33,6 +34,7 @@ __all__ = [
     "GATE_ACTIONS",
     "decide",
     "get_policy",
+    "protected_alias_facts",
     "GateInputs",
     "GATE_EVENTS",
     "gate_inputs",
@@ -198,17 +200,36 @@ def get_policy(catalog: Catalog, name: str) -> GatePolicy:
         return GatePolicy.from_dict(row.policy)
 
 
-def set_policy(catalog: Catalog, actor: str, name: str, **fields: Any) -> GatePolicy:
-    """Change the policy fields given (``None`` keeps a field); audited when anything changed."""
+def set_policy(
+    catalog: Catalog, actor: str, name: str, *, protect_aliases: Iterable[str] = (),
+    unprotect_aliases: Iterable[str] = (), **fields: Any,
+) -> GatePolicy:
+    """Change the policy fields given (``None`` keeps a field); audited when anything changed.
+
+    ``protect_aliases`` and ``unprotect_aliases`` add to and remove from the
+    protected aliases of the policy as it is when the change is made.
+    """
     changes = {
         key: _listed(value, key.replace("_", " ")) if key in _LISTS else value
         for key, value in fields.items()
     }
+    protect = _listed(protect_aliases, "aliases to protect") or ()
+    unprotect = _listed(unprotect_aliases, "aliases to unprotect") or ()
+    for alias in (*protect, *unprotect):
+        validate_alias(alias)
+    if set(protect) & set(unprotect):
+        raise InvalidInput("an alias cannot be protected and unprotected in one change")
     validate_name(name)
     with catalog.write(actor) as work:
         model = lock_model(work.connection, name)
         old = GatePolicy.from_dict(model.policy)
         new = old.updated(**changes)
+        if protect or unprotect:
+            kept = [alias for alias in new.protected_aliases if alias not in unprotect]
+            new = new.updated(protected_aliases=(*kept, *protect))
+        for alias in new.protected_aliases:
+            if not old.protects(alias):
+                _require_gated_target(work, name, model.id, new, alias)
         if new != old:
             work.connection.execute(
                 update(MODELS).where(MODELS.c.id == model.id).values(policy=new.to_dict(), updated_at=work.now)
@@ -217,7 +238,28 @@ def set_policy(catalog: Catalog, actor: str, name: str, **fields: Any) -> GatePo
         return new
 
 
-_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types")
+_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases")
+
+_ALIAS_TARGET = (
+    select(VERSIONS.c.version)
+    .select_from(ALIASES.join(VERSIONS, VERSIONS.c.id == ALIASES.c.version_id))
+    .where(ALIASES.c.model_id == bindparam("model_id"), ALIASES.c.alias == bindparam("alias"))
+)
+
+
+def _require_gated_target(work: Any, name: str, model_id: int, policy: GatePolicy, alias: str) -> None:
+    """An alias becomes protected only while it points at a version that meets the gates, or at none."""
+    number = work.connection.execute(_ALIAS_TARGET, {"model_id": model_id, "alias": alias}).scalar()
+    if number is None:
+        return
+    target = version_row(work.connection, work.dialect, name, number)
+    unmet = unmet_gates(work.connection, name, policy, target, Stage.PRODUCTION)
+    if unmet:
+        raise GateUnmet(
+            f"cannot protect alias {name}@{alias} while it points at version {number}: {len(unmet)} gate(s) unmet: "
+            + "; ".join(gate.message for gate in unmet) + "; move or delete the alias first",
+            unmet,
+        )
 
 
 def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
@@ -233,3 +275,24 @@ def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
         if not isinstance(entry, str):
             raise InvalidInput(f"{what} must be names (text), not {type(entry).__name__}")
     return listed
+
+
+def protected_alias_facts(connection: Connection, name: str, policy: GatePolicy, alias: str, row: Any) -> dict[str, Any]:
+    """What pointing protected ``alias`` at version ``row`` is gated on; :class:`GateUnmet` when a gate fails.
+
+    The gates are Production's, counted from the version's audit events, exactly
+    as a promotion counts them.
+    """
+    inputs = read_gate_inputs(connection, name, row.version)
+    unmet = unmet_gates(connection, name, policy, row, Stage.PRODUCTION, inputs)
+    if unmet:
+        raise GateUnmet(
+            f"cannot point protected alias {name}@{alias} at version {row.version}: {len(unmet)} gate(s) unmet: "
+            + "; ".join(gate.message for gate in unmet),
+            unmet,
+        )
+    return {
+        "protected": True,
+        "approved_by": counted_approvers(policy, inputs.decisions, registrant=row.registered_by),
+        "checks": dict(sorted(inputs.latest.items())),
+    }

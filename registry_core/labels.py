@@ -8,7 +8,9 @@ from sqlalchemy import delete, insert, select, update
 
 from .actions import AuditAction
 from .errors import InvalidInput, NotFound
+from .governance import protected_alias_facts
 from .lookups import lock_model, lock_version
+from .policy import GatePolicy
 from .records import VersionInfo
 from .rows import ALIASES, MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS, parse_tags, version_info
 from .unit_of_work import Catalog
@@ -18,10 +20,17 @@ __all__ = ["delete_alias", "edit_tags", "set_alias", "set_description"]
 
 
 def set_alias(catalog: Catalog, actor: str, name: str, alias: str, number: int) -> VersionInfo:
-    """Point an alias at a version, creating or moving it."""
+    """Point an alias at a version, creating or moving it.
+
+    A protected alias (the model's policy lists it) may point only at a version
+    that meets every gate before Production; its event records what it was
+    gated on: the approvers counted and the checks' latest results.
+    """
     with catalog.write(actor) as work:
         row = lock_version(work.connection, work.dialect, name, number)
         model_id = row.model_id_
+        policy = GatePolicy.from_dict(row.model_policy)
+        gated = protected_alias_facts(work.connection, name, policy, alias, row) if policy.protects(alias) else {}
         previous = work.connection.execute(
             select(ALIASES.c.version_id, VERSIONS.c.version)
             .select_from(ALIASES.outerjoin(VERSIONS, VERSIONS.c.id == ALIASES.c.version_id))
@@ -39,8 +48,9 @@ def set_alias(catalog: Catalog, actor: str, name: str, alias: str, number: int) 
                 .values(version_id=row.id)
             )
             before = {"alias": alias, "version": previous.version}
-        work.record(AuditAction.ALIAS_SET, name, number, before, {"alias": alias, "version": number})
+        work.record(AuditAction.ALIAS_SET, name, number, before, {"alias": alias, "version": number, **gated})
         return version_info(name, row)
+
 
 
 def delete_alias(catalog: Catalog, actor: str, name: str, alias: str) -> None:
@@ -56,7 +66,8 @@ def delete_alias(catalog: Catalog, actor: str, name: str, alias: str) -> None:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
         work.connection.execute(delete(ALIASES).where(ALIASES.c.model_id == model.id, ALIASES.c.alias == alias))
         number = existing.version
-        work.record(AuditAction.ALIAS_DELETE, name, number, {"alias": alias, "version": number}, {})
+        protected = {"protected": True} if GatePolicy.from_dict(model.policy).protects(alias) else {}
+        work.record(AuditAction.ALIAS_DELETE, name, number, {"alias": alias, "version": number, **protected}, {})
 
 
 def edit_tags(

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import InvalidInput, NotPermitted
 from .gates import GateKind, UnmetGate
-from .validation import validate_actor, validate_name
+from .validation import validate_actor, validate_alias, validate_name
 
 __all__ = [
     "Decision",
@@ -64,6 +64,8 @@ class GatePolicy:
     beyond scikit-learn's own that a skops-serialized version may construct,
     and ``allow_pickle`` opts the model into pickle, whose loading runs
     whatever code the pickle holds (see :mod:`registry_core.estimators`).
+    ``protected_aliases`` are aliases that may point only at a version that
+    meets every gate before Production (see :mod:`registry_core.labels`).
     """
 
     staging_checks: tuple[str, ...] = ()
@@ -73,6 +75,7 @@ class GatePolicy:
     allow_self_approval: bool = False
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
+    protected_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (*self.staging_checks, *self.production_checks):
@@ -95,6 +98,10 @@ class GatePolicy:
             raise InvalidInput(f"a policy trusts at most {MAX_LISTED} types")
         if not isinstance(self.allow_pickle, bool):
             raise InvalidInput("allow pickle must be true or false")
+        for alias in self.protected_aliases:
+            validate_alias(alias)
+        if len(self.protected_aliases) > MAX_LISTED:
+            raise InvalidInput(f"a policy protects at most {MAX_LISTED} aliases")
         distinct = len({identity(approver) for approver in self.approvers})
         if self.approvers and self.approvals_required > distinct:
             raise InvalidInput(
@@ -110,6 +117,7 @@ class GatePolicy:
             "allow_self_approval": self.allow_self_approval,
             "trusted_types": list(self.trusted_types),
             "allow_pickle": self.allow_pickle,
+            "protected_aliases": list(self.protected_aliases),
         }
 
     @classmethod
@@ -123,12 +131,13 @@ class GatePolicy:
             allow_self_approval=bool(data.get("allow_self_approval", False)),
             trusted_types=tuple(data.get("trusted_types", ())),
             allow_pickle=bool(data.get("allow_pickle", False)),
+            protected_aliases=tuple(data.get("protected_aliases", ())),
         )
 
     def updated(self, **changes: Any) -> GatePolicy:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
         kept = {key: value for key, value in changes.items() if value is not None}
-        for key in ("staging_checks", "production_checks", "approvers", "trusted_types"):
+        for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases"):
             if key in kept:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
         if "approvers" in kept:
@@ -138,6 +147,10 @@ class GatePolicy:
                 people.setdefault(identity(approver), approver)
             kept["approvers"] = tuple(people.values())
         return replace(self, **kept)
+
+    def protects(self, alias: str) -> bool:
+        """Whether ``alias`` is protected: it may point only at a version that meets the Production gates."""
+        return alias in self.protected_aliases
 
     def lists(self, actor: str) -> bool:
         """Whether ``actor`` is on the approvers list (compared as :func:`identity`)."""

@@ -7,6 +7,7 @@ statement or in one more, never one query per row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -62,7 +63,7 @@ __all__ = [
 
 MAX_LIST = 10_000
 _NEXT_STAGE = {Stage.NONE: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION}
-_DETAIL_ACTIONS = sorted({a.value for a in STAGE_ACTIONS} | set(GATE_ACTIONS))
+_DETAIL_ACTIONS = sorted({a.value for a in STAGE_ACTIONS} | set(GATE_ACTIONS) | {AuditAction.ALIAS_SET.value})
 
 
 def models_select(dialect: str) -> Any:
@@ -211,6 +212,7 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
     # One query for the stage history and for what the gates count.
     history: dict[int, list[Any]] = {number: [] for number in numbers}
     gate_rows: list[tuple[Any, ...]] = []
+    alias_set: dict[tuple[int, str], Any] = {}
     for event in connection.execute(
         select(AUDIT)
         .where(AUDIT.c.model == name, AUDIT.c.version.in_(numbers), AUDIT.c.action.in_(_DETAIL_ACTIONS))
@@ -218,6 +220,8 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
     ):
         if event.action in GATE_ACTIONS:
             gate_rows.append((event.version, event.action, event.actor, event.after))
+        elif event.action == AuditAction.ALIAS_SET:
+            alias_set[(event.version, json.loads(event.after)["alias"])] = event  # the latest move here wins
         else:
             history[event.version].append(event)
     inputs = gate_inputs(gate_rows, numbers)
@@ -225,10 +229,9 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
     for row in rows:
         info = version_info(name, row)
         next_stage = _NEXT_STAGE.get(info.stage)
+        policy = GatePolicy.from_dict(row.model_policy)
         unmet = (
-            unmet_gates(
-                connection, name, GatePolicy.from_dict(row.model_policy), row, next_stage, inputs[row.version]
-            )
+            unmet_gates(connection, name, policy, row, next_stage, inputs[row.version])
             if next_stage
             else []
         )
@@ -240,6 +243,11 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
             next_stage=next_stage,
             unmet_gates=unmet,
             stage_history=[audit_entry(event) for event in history[row.version]],
+            protected_aliases=[alias for alias in aliases[row.id] if policy.protects(alias)],
+            alias_events={
+                alias: audit_entry(alias_set[(row.version, alias)])
+                for alias in aliases[row.id] if (row.version, alias) in alias_set
+            },
         )
     return result
 

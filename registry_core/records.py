@@ -115,6 +115,10 @@ class VersionDetails:
     unmet_gates: list[UnmetGate] = field(default_factory=list)
     #: Registration and every stage change of this version, oldest first.
     stage_history: list[AuditEntry] = field(default_factory=list)
+    #: The aliases (of ``aliases``) that the model's policy protects.
+    protected_aliases: list[str] = field(default_factory=list)
+    #: For each alias pointing here, the event that pointed it here: who, when, and what a protected one was gated on.
+    alias_events: dict[str, AuditEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

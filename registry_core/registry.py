@@ -321,21 +321,34 @@ class Registry:
         allow_self_approval: bool | None = None,
         trusted_types: Iterable[str] | None = None,
         allow_pickle: bool | None = None,
+        protected_aliases: Iterable[str] | None = None,
+        protect_aliases: Iterable[str] = (),
+        unprotect_aliases: Iterable[str] = (),
     ) -> GatePolicy:
         """Change the fields given (``None`` keeps a field); returns the new policy.
 
         ``trusted_types`` and ``allow_pickle`` decide what loading its versions may run.
+        ``protected_aliases`` replaces the list of aliases that may point only at a
+        version meeting the Production gates; ``protect_aliases`` and
+        ``unprotect_aliases`` add to it and remove from it. An alias is protected
+        only while it points at no version or at one that meets those gates.
         """
         return governance.set_policy(
             self.catalog, self.actor, name, staging_checks=staging_checks, production_checks=production_checks,
             approvals_required=approvals_required, approvers=approvers, allow_self_approval=allow_self_approval,
-            trusted_types=trusted_types, allow_pickle=allow_pickle,
+            trusted_types=trusted_types, allow_pickle=allow_pickle, protected_aliases=protected_aliases,
+            protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases,
         )
 
     # --- aliases, tags, descriptions ----------------------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int | str) -> VersionInfo:
-        """Point an alias at a version, creating or moving it."""
+        """Point an alias at a version, creating or moving it.
+
+        A protected alias may point only at a version that meets every gate
+        before Production (:class:`GateUnmet` otherwise); its audit event records
+        the approvals and checks it was gated on.
+        """
         validate_alias(alias)
         number = validate_version_number(version)
         validate_name(name)

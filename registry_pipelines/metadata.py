@@ -25,6 +25,7 @@ __all__ = [
     "grouped",
     "metrics_table",
     "model_card",
+    "protected_aliases_markdown",
     "run_link",
     "shadow_table",
     "version_metadata",
@@ -140,6 +141,23 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
     elif version.run_id:
         metadata["training run"] = MetadataValue.text(version.run_id)
     return metadata
+
+
+def protected_aliases_markdown(details: VersionDetails) -> str:
+    """Which protected aliases point at the version: who moved each here, and the approvals that move counted."""
+    if not details.protected_aliases:
+        return "_none_"
+    lines = []
+    for alias in details.protected_aliases:
+        event = details.alias_events.get(alias)
+        if event is None:
+            lines.append(f"- **@{alias}**")
+            continue
+        approvers = ", ".join(event.after.get("approved_by") or ()) or "none required"
+        gated = f", approvals counted: {approvers}" if event.after.get("protected") else ", set before it was protected"
+        moment = event.recorded_at[:19].replace("T", " ")
+        lines.append(f"- **@{alias}**: set by {event.actor} at {moment} UTC{gated}")
+    return "\n".join(lines)
 
 
 def decisions_markdown(details: VersionDetails) -> str:

@@ -200,6 +200,7 @@ def test_policy_shows_and_changes(run, artifact: Path):
     assert default == {
         "staging_checks": [], "production_checks": [], "approvals_required": 1,
         "approvers": [], "allow_self_approval": False, "trusted_types": [], "allow_pickle": False,
+        "protected_aliases": [],
     }
     changed = as_json(run("policy", "fraud", "--approvals", "2", "--approver", "bob", "--approver", "carol",
                           "--self-approval", "--json"))
@@ -215,7 +216,7 @@ def test_policy_decides_what_loading_a_version_may_run(run, artifact: Path):
     changed = as_json(run("policy", "fraud", "--trusted-type", "mypackage.models.Threshold", "--allow-pickle", "--json"))
     assert changed["trusted_types"] == ["mypackage.models.Threshold"] and changed["allow_pickle"] is True
     shown = ok(run("policy", "fraud")).stdout.splitlines()
-    assert shown[-2:] == ["trusted types:      mypackage.models.Threshold", "pickle:             allowed"]
+    assert shown[-3:-1] == ["trusted types:      mypackage.models.Threshold", "pickle:             allowed"]
     cleared = as_json(run("policy", "fraud", "--clear-trusted-types", "--no-allow-pickle", "--json"))
     assert cleared["trusted_types"] == [] and cleared["allow_pickle"] is False
     refused(run, "policy", "fraud", "--trusted-type", "Threshold", expect="invalid trusted type 'Threshold'")

@@ -29,6 +29,7 @@ from registry_core import Registry, RegistryError
 
 MODEL = "fraud"
 REGISTRANT, REVIEWERS = "alice", ("bob", "carol")
+#: ``champion`` is protected (it needs what Production needs); ``challenger`` is a free label.
 ALIASES = ("champion", "challenger")
 SECRET = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 
@@ -98,7 +99,7 @@ def _edits(engine: Engine) -> list[Edit]:
     (model_id, policy_text), = _rows(engine, f"SELECT id, policy FROM registered_models WHERE name = '{MODEL}'")
     policy = policy_text if isinstance(policy_text, dict) else json.loads(policy_text)
     for field_name, value in (("approvals_required", 0), ("production_checks", []), ("allow_self_approval", True),
-                              ("approvers", ["mallory"]), ("allow_pickle", True)):
+                              ("approvers", ["mallory"]), ("allow_pickle", True), ("protected_aliases", [])):
         if policy.get(field_name) != value:
             edits.append(Edit("registered_models", f"policy {field_name}", "UPDATE registered_models SET policy = :p",
                               {"p": json.dumps({**policy, field_name: value})}))
@@ -222,7 +223,7 @@ def test_an_edit_around_the_registry_is_refused_by_a_gate_or_named_by_verify(dia
     def run(steps: list[tuple[str, int]], data: st.DataObject, gated: tuple[str, int]) -> None:
         with _fresh_catalog(dialect, request) as (url, artifacts), Registry(url, artifacts, actor=REGISTRANT) as registry:
             registry.register(MODEL, _artifact(artifacts.parent, 0))
-            registry.set_policy(MODEL, production_checks=["qa"], approvers=list(REVIEWERS))
+            registry.set_policy(MODEL, production_checks=["qa"], approvers=list(REVIEWERS), protect_aliases=["champion"])
             registry.add_webhook("https://hooks.example/registry", events=["all"], secret=SECRET, model=MODEL)
             for step, pick in steps:
                 _run_step(registry, artifacts.parent, step, pick)

@@ -63,13 +63,15 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--trusted-type", "trusted_types", multiple=True, metavar="MODULE.TYPE", help="A type beyond scikit-learn's own that loading a version may construct (repeatable; replaces the list).")
 @click.option("--clear-trusted-types", is_flag=True, help="Trust only scikit-learn's own types.")
 @click.option("--allow-pickle/--no-allow-pickle", "allow_pickle", default=None, help="Whether versions may be stored and loaded as pickles, which run any code they hold.")
+@click.option("--protect-alias", "protect_aliases", multiple=True, metavar="ALIAS", help="Let ALIAS point only at a version that meets every gate before Production (repeatable).")
+@click.option("--unprotect-alias", "unprotect_aliases", multiple=True, metavar="ALIAS", help="Make ALIAS a free label again (repeatable).")
 @common_options
 @click.pass_context
 def policy(
     ctx: click.Context, name: str, staging_checks: tuple[str, ...], production_checks: tuple[str, ...],
     approvals: int | None, approvers: tuple[str, ...], clear_staging_checks: bool, clear_production_checks: bool,
     clear_approvers: bool, self_approval: bool | None, trusted_types: tuple[str, ...], clear_trusted_types: bool,
-    allow_pickle: bool | None,
+    allow_pickle: bool | None, protect_aliases: tuple[str, ...], unprotect_aliases: tuple[str, ...],
 ) -> None:
     """Show the governance policy of NAME, or change the parts given."""
     for flag, values, label in (
@@ -89,10 +91,12 @@ def policy(
         "trusted_types": () if clear_trusted_types else (trusted_types or None),
         "allow_pickle": allow_pickle,
     }
-    if all(value is None for value in changes.values()):
+    if all(value is None for value in changes.values()) and not protect_aliases and not unprotect_aliases:
         current = registry(ctx, read_only=True).get_policy(name)
     else:
-        current = registry(ctx).set_policy(name, **changes)
+        current = registry(ctx).set_policy(
+            name, **changes, protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases
+        )
     emit(ctx, current, lambda: render.policy_lines(current))
 
 

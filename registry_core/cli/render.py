@@ -155,6 +155,7 @@ def details_lines(d: VersionDetails) -> list[str]:
     lines = version_lines(d.version)
     if d.aliases:
         lines.append(f"  aliases:        {', '.join(d.aliases)}")
+        lines.extend(f"    {alias_line(alias, d)}" for alias in d.aliases if alias in d.alias_events)
     lines.append("  checks:" + ("" if d.checks else "         (none)"))
     lines.extend(
         f"    {c.name}: {'passed' if c.passed else 'FAILED'} by {c.recorded_by} at {when(c.recorded_at)}"
@@ -176,6 +177,21 @@ def details_lines(d: VersionDetails) -> list[str]:
         else:
             lines.append(f"  before {d.next_stage}: every gate met")
     return lines
+
+
+def alias_line(alias: str, d: VersionDetails) -> str:
+    """Who pointed an alias at this version and when; for a protected alias, what that move was gated on."""
+    event = d.alias_events[alias]
+    text = f"@{alias}{' (protected)' if alias in d.protected_aliases else ''} set by {event.actor} at {when(event.recorded_at)}"
+    if event.after.get("protected"):
+        approvers = ", ".join(event.after.get("approved_by") or ()) or "nobody (none required)"
+        text += f", gated on approvals by {approvers}"
+        checks = event.after.get("checks") or {}
+        if checks:
+            text += "; checks " + ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in checks.items())
+    elif alias in d.protected_aliases:
+        text += ", before the alias was protected"
+    return text
 
 
 def decided(decision: str) -> str:
@@ -235,6 +251,7 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"self-approval:      {'allowed' if policy.allow_self_approval else 'not allowed'}",
         f"trusted types:      {', '.join(policy.trusted_types) or '(scikit-learn only)'}",
         f"pickle:             {'allowed' if policy.allow_pickle else 'not allowed'}",
+        f"protected aliases:  {', '.join(policy.protected_aliases) or '(none)'}",
     ]
 
 

@@ -26,14 +26,20 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option("--canary-percent", type=click.FloatRange(0, 100), default=0.0, metavar="N", help="Share of requests the canary answers.")
 @click.option("--prediction-log", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Append every scored request (records, answer, shadow answer) to this JSONL file.")
+@click.option("--follow-unprotected-alias", is_flag=True,
+              help="Allow following an unprotected alias or 'latest', which anyone may move to any version without a gate.")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True, help="Server log verbosity.")
 @common_options
 @click.pass_context
 def serve_command(
     ctx: click.Context, model_uri: str, host: str, port: int, reload_secret: str | None, poll_interval: float,
     shadow_uri: str | None, canary_uri: str | None, canary_percent: float, prediction_log: Path | None, log_level: str,
+    follow_unprotected_alias: bool,
 ) -> None:
     """Serve MODEL_URI (a stage or alias, e.g. models:/NAME/Production) over HTTP, following every change.
+
+    It follows stages, fixed versions and protected aliases; an unprotected
+    alias or 'latest' needs --follow-unprotected-alias.
 
     Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload.
     A new version is loaded, verified and warmed up in the background, then
@@ -45,9 +51,16 @@ def serve_command(
     options = ServingOptions(
         model_uri=model_uri, reload_secret=reload_secret or None, poll_interval=poll_interval,
         shadow_uri=shadow_uri, canary_uri=canary_uri, canary_percent=canary_percent, prediction_log=prediction_log,
+        follow_unprotected_alias=follow_unprotected_alias,
     )
     catalog = registry(ctx, read_only=True)
     log_to_stderr(log_level)
+    if follow_unprotected_alias:
+        click.echo(
+            "warning: --follow-unprotected-alias: an unprotected alias or 'latest' may be moved to any version, "
+            "approved or not, and this server will answer with it",
+            err=True,
+        )
 
     def ready(runtime: Any, address: Any) -> None:
         current = runtime.primary.current

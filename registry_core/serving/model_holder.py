@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..errors import RegistryError
+from ..errors import NotPermitted, RegistryError
 from ..records import VersionInfo
 from ..schema import utcnow
+from ..uris import parse_model_uri
 from .metrics import ServingMetrics
 from .payload import InputSchema, PayloadError, to_model_input
 
@@ -50,17 +51,40 @@ class ModelLoader(Protocol):
 
 
 class CatalogModelLoader:
-    """Loads versions from a registry: verified against the catalog's digest before unpickling."""
+    """Loads versions from a registry: verified against the catalog's digest before unpickling.
 
-    def __init__(self, registry: Registry) -> None:
+    It follows stages, fixed versions and protected aliases. An unprotected
+    alias or ``latest`` moves without any gate, so following one needs
+    ``follow_unprotected_alias`` (``registry serve --follow-unprotected-alias``).
+    """
+
+    def __init__(self, registry: Registry, *, follow_unprotected_alias: bool = False) -> None:
         self.registry = registry
+        self.follow_unprotected_alias = follow_unprotected_alias
 
     def resolve(self, uri: str) -> VersionInfo:
+        if not self.follow_unprotected_alias:
+            require_gated_pointer(self.registry, uri)
         return self.registry.resolve(uri)
 
     def load(self, version: VersionInfo) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.
         return self.registry.load_model(version.uri)
+
+
+def require_gated_pointer(registry: Registry, uri: str) -> None:
+    """Raise :class:`NotPermitted` when ``uri`` follows a pointer that no gate guards (an unprotected alias, latest)."""
+    ref = parse_model_uri(uri)
+    if ref.latest:
+        raise NotPermitted(
+            f"{uri} follows the newest registration, which no gate guards: serve a stage or a protected alias, "
+            "or pass --follow-unprotected-alias"
+        )
+    if ref.alias is not None and not registry.get_policy(ref.name).protects(ref.alias):
+        raise NotPermitted(
+            f"{uri} follows the unprotected alias @{ref.alias}, which anyone may point at any version: protect it "
+            f"(registry policy {ref.name} --protect-alias {ref.alias}) or pass --follow-unprotected-alias"
+        )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class ServingOptions:
     max_body_bytes: int = 16 * 1024 * 1024
     #: Threads scoring /predict requests at once.
     predict_threads: int = 4
+    #: Follow an unprotected alias or ``latest``, which move without any gate (off: refused).
+    follow_unprotected_alias: bool = False
 
     def __post_init__(self) -> None:
         for label, uri in (("model", self.model_uri), ("shadow", self.shadow_uri), ("canary", self.canary_uri)):

@@ -29,7 +29,9 @@ class ServingRuntime:
     def __init__(self, registry: Registry, options: ServingOptions, *, loader: ModelLoader | None = None) -> None:
         self.options = options
         self.metrics = ServingMetrics()
-        self.loader: ModelLoader = loader or CatalogModelLoader(registry)
+        self.loader: ModelLoader = loader or CatalogModelLoader(
+            registry, follow_unprotected_alias=options.follow_unprotected_alias
+        )
         # One loader thread: versions load one at a time, leaving the other core to traffic.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
         self.primary = ModelHolder("primary", options.model_uri, self.loader, self._executor, self.metrics)

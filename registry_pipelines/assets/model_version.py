@@ -35,7 +35,7 @@ from registry_core import CheckRecord, NotFound, Registry, Stage, VersionDetails
 
 from ..duplicates import identical_from_tags
 from ..launch_links import decision_links
-from ..metadata import decisions_markdown, metrics_table, version_metadata
+from ..metadata import decisions_markdown, metrics_table, protected_aliases_markdown, version_metadata
 from ..model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK, ModelPipeline
 from ..partitions import VersionPartitions, awaits_decision
 from ..resources import RegistryResource
@@ -186,6 +186,7 @@ def version_materialization(
         **(links or {}),
         "checks": MetadataValue.md(_checks_md(pipeline, details)),
         **version_metadata(version),
+        "protected aliases": MetadataValue.md(protected_aliases_markdown(details)),
         "what changed": MetadataValue.text(what),
         "approvals": MetadataValue.md(decisions_markdown(details)),
         "still needed for Production": MetadataValue.md(

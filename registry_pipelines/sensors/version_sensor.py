@@ -37,10 +37,11 @@ from .catalog_sensor import BATCH_SIZE, read_cursor
 
 __all__ = ["build_version_sensor"]
 
-#: What a version's partition shows; a deployment, an alias or a description change does not change it.
+#: What a version's partition shows (its protected aliases included); a deployment or a description does not change it.
 SHOWN = frozenset({
     AuditAction.VERSION_REGISTER, AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE,
     AuditAction.VERSION_ROLLBACK, AuditAction.APPROVAL_RECORD, AuditAction.CHECK_RECORD, AuditAction.VERSION_TAGS,
+    AuditAction.ALIAS_SET, AuditAction.ALIAS_DELETE,
 })
 _RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

@@ -64,6 +64,24 @@ def test_production_is_refused_naming_the_missing_approval(mlflow_setup: MlflowS
     assert client().get_model_version(MODEL, "1").current_stage == "Staging"
 
 
+def test_a_protected_alias_is_permission_denied_naming_the_unmet_gates(mlflow_setup: MlflowSetup, fraud_data):
+    """MLflow's alias call obeys the policy: a protected alias needs what Production needs; a free one does not."""
+    log_and_register(fraud_data, seed=1)
+    with mlflow_setup.registry() as registry:
+        registry.set_policy(MODEL, production_checks=["shadow"], protect_aliases=["champion"])
+    with pytest.raises(MlflowException) as refused:
+        client().set_registered_model_alias(MODEL, "champion", "1")
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert "required check 'shadow' has not been recorded" in refused.value.message
+    assert "approval" in refused.value.message
+    client().set_registered_model_alias(MODEL, "challenger", "1")
+    with mlflow_setup.registry("bob") as registry:
+        registry.record_check(MODEL, 1, "shadow", passed=True)
+        registry.approve(MODEL, 1)
+    client().set_registered_model_alias(MODEL, "champion", "1")
+    assert client().get_registered_model(MODEL).aliases == {"challenger": "1", "champion": "1"}
+
+
 def test_approved_promotion_archives_the_previous_production(mlflow_setup: MlflowSetup, fraud_data):
     """After approval by another person, Production succeeds and the previous Production version is archived."""
     with mlflow_setup.registry("risk-reviewer") as reviewer:

@@ -99,6 +99,27 @@ def test_refusals_are_answered_at_once_and_the_ui_routes_work(live_server: LiveS
     assert response.status_code == 200 and b"flavors" in response.content
 
 
+def test_a_protected_alias_is_refused_over_rest_until_the_version_is_approved(live_server: LiveServer, fraud_data):
+    """POST registered-models/alias on a protected alias is 403 PERMISSION_DENIED naming the unmet gate, at once."""
+    log_and_register(fraud_data, seed=1)
+    protected = live_server.registry_cli("policy", MODEL, "--protect-alias", "champion")
+    assert protected.returncode == 0, protected.stderr
+    response = httpx.post(f"{live_server.url}/api/2.0/mlflow/registered-models/alias",
+                          json={"name": MODEL, "alias": "champion", "version": "1"}, timeout=10)
+    assert response.status_code == 403 and response.json()["error_code"] == "PERMISSION_DENIED", response.text
+    assert "cannot point protected alias fraud-detector@champion at version 1" in response.json()["message"]
+    assert "approval" in response.json()["message"]
+    started = time.monotonic()
+    with pytest.raises(MlflowException) as refused:
+        MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    assert time.monotonic() - started < 10 and refused.value.error_code == "PERMISSION_DENIED"
+    assert MlflowClient().get_registered_model(MODEL).aliases == {}
+    approved = live_server.registry_cli("approve", MODEL, "1", actor="risk-reviewer")
+    assert approved.returncode == 0, approved.stderr
+    MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    assert MlflowClient().get_model_version_by_alias(MODEL, "champion").version == "1"
+
+
 def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_server: LiveServer, tmp_path):
     """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes, huge version numbers
     and an unreadable source are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written."""

@@ -147,3 +147,17 @@ def test_a_new_artifact_passes_the_identical_check(lifecycle, pipeline, instance
     evaluation = check_result(instance, "identical_artifact", "1")
     assert evaluation.passed
     assert "not identical to any earlier version" in evaluation.description
+
+
+def test_the_version_card_shows_the_protected_aliases_pointing_at_it(lifecycle, pipeline, catalog, instance):
+    """Moving a protected alias (from the CLI or MLflow) updates the card: which alias, who, what it was gated on."""
+    to_production(lifecycle, pipeline)
+    sync_versions(lifecycle, pipeline)
+    assert latest(instance, "1").metadata["protected aliases"].value == "_none_"
+    catalog.set_policy(MODEL, protect_aliases=["champion"])
+    catalog.as_actor("ops").set_alias(MODEL, "champion", 1)
+    [run] = sync_versions(lifecycle, pipeline).runs
+    assert run.success
+    card = latest(instance, "1").metadata["protected aliases"].value
+    assert card.startswith("- **@champion**: set by ops at ")
+    assert card.endswith(f"UTC, approvals counted: {REVIEWER}")

@@ -1,0 +1,158 @@
+"""Protected aliases: an alias the policy protects points only at a version that meets the Production gates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tampering import registry_cli
+
+from registry_core import GateUnmet, InvalidInput, NotPermitted, Registry
+from registry_core.actions import AuditAction
+from registry_core.serving.model_holder import CatalogModelLoader
+
+MODEL = "fraud"
+
+
+@pytest.fixture
+def governed(registry: Registry, model_file: Path, tmp_path: Path) -> Registry:
+    """v1 meets every Production gate (check 'qa' passed, approved by bob); v2 has neither; @champion is protected."""
+    registry.register(MODEL, model_file)
+    second = tmp_path / "model-2.bin"
+    second.write_bytes(b"model weights v2")
+    registry.register(MODEL, second)
+    registry.set_policy(MODEL, production_checks=["qa"], approvers=["bob", "carol"], protect_aliases=["champion"])
+    registry.record_check(MODEL, 1, "qa", passed=True)
+    registry.as_actor("bob").approve(MODEL, 1, comment="reviewed")
+    return registry
+
+
+def last_event(registry: Registry):
+    return registry.audit_events(MODEL, limit=1)[0]
+
+
+def test_a_protected_alias_is_refused_on_a_version_that_misses_a_gate(governed: Registry, catalog_state):
+    """Pointing @champion at an unchecked, unapproved version names every unmet gate and changes nothing."""
+    before = catalog_state()
+    with pytest.raises(GateUnmet) as refused:
+        governed.set_alias(MODEL, "champion", 2)
+    message = str(refused.value)
+    assert message.startswith("cannot point protected alias fraud@champion at version 2: 2 gate(s) unmet")
+    assert "required check 'qa' has not been recorded" in message and "approval" in message
+    assert catalog_state() == before
+
+
+def test_a_protected_alias_moves_to_a_gated_version_and_the_event_says_what_it_was_gated_on(governed: Registry):
+    governed.set_alias(MODEL, "champion", 1)
+    event = last_event(governed)
+    assert event.action == AuditAction.ALIAS_SET
+    assert event.after == {"alias": "champion", "version": 1, "protected": True, "approved_by": ["bob"],
+                           "checks": {"qa": True}}
+    assert governed.resolve(f"models:/{MODEL}@champion").version == 1
+    assert governed.verify_audit().intact
+
+
+def test_a_failing_check_or_a_rejection_keeps_the_protected_alias_away(governed: Registry):
+    """The gates are Production's: any failing check, or a rejection after the approval, blocks the move."""
+    governed.record_check(MODEL, 1, "drift", passed=False)
+    with pytest.raises(GateUnmet, match="check 'drift' failed"):
+        governed.set_alias(MODEL, "champion", 1)
+    governed.record_check(MODEL, 1, "drift", passed=True)
+    governed.as_actor("carol").reject(MODEL, 1, comment="bias")
+    with pytest.raises(GateUnmet, match="since the rejection by carol"):
+        governed.set_alias(MODEL, "champion", 1)
+
+
+def test_an_unprotected_alias_stays_a_free_label(governed: Registry):
+    governed.set_alias(MODEL, "challenger", 2)
+    assert last_event(governed).after == {"alias": "challenger", "version": 2}
+
+
+def test_an_alias_cannot_be_protected_while_it_points_at_an_ungated_version(governed: Registry, catalog_state):
+    """Protecting is gated too: otherwise an alias set freely, then protected, would look gated."""
+    governed.set_alias(MODEL, "challenger", 2)
+    before = catalog_state()
+    with pytest.raises(GateUnmet, match=r"cannot protect alias fraud@challenger while it points at version 2"):
+        governed.set_policy(MODEL, protect_aliases=["challenger"])
+    assert catalog_state() == before
+    governed.set_alias(MODEL, "challenger", 1)
+    assert governed.set_policy(MODEL, protect_aliases=["challenger"]).protected_aliases == ("champion", "challenger")
+
+
+def test_unprotecting_makes_the_alias_free_and_is_a_policy_event(governed: Registry):
+    policy = governed.set_policy(MODEL, unprotect_aliases=["champion"])
+    assert policy.protected_aliases == ()
+    assert last_event(governed).action == AuditAction.POLICY_SET
+    governed.set_alias(MODEL, "champion", 2)
+
+
+def test_deleting_a_protected_alias_is_audited_as_protected(governed: Registry):
+    governed.set_alias(MODEL, "champion", 1)
+    governed.delete_alias(MODEL, "champion")
+    event = last_event(governed)
+    assert event.action == AuditAction.ALIAS_DELETE
+    assert event.before == {"alias": "champion", "version": 1, "protected": True}
+
+
+@pytest.mark.parametrize("change", [
+    {"protect_aliases": ["champion"], "unprotect_aliases": ["champion"]},
+    {"protect_aliases": ["Production"]},
+    {"protect_aliases": "champion"},
+    {"protected_aliases": ["bad alias"]},
+])
+def test_bad_protection_changes_are_one_line_and_change_nothing(governed: Registry, catalog_state, change):
+    before = catalog_state()
+    with pytest.raises(InvalidInput):
+        governed.set_policy(MODEL, **change)
+    assert catalog_state() == before
+
+
+def test_show_answers_what_the_alias_points_at_and_who_approved_it(governed: Registry, database_url, artifact_root):
+    """`registry show models:/NAME@champion`: the version, who set the alias, and the approvals it was gated on."""
+    governed.as_actor("carol").set_alias(MODEL, "champion", 1)
+    result = registry_cli(database_url, artifact_root, "show", f"models:/{MODEL}@champion")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("models:/fraud/1\n")
+    assert "@champion (protected) set by carol" in result.stdout
+    assert "gated on approvals by bob; checks qa passed" in result.stdout
+    details = governed.show(f"models:/{MODEL}@champion")
+    assert details.protected_aliases == ["champion"]
+    assert details.alias_events["champion"].actor == "carol"
+
+
+def test_the_cli_protects_and_refuses_with_one_line(governed: Registry, database_url, artifact_root):
+    protected = registry_cli(database_url, artifact_root, "policy", MODEL, "--protect-alias", "stable")
+    assert protected.exit_code == 0 and "protected aliases:  champion, stable" in protected.stdout
+    refused = registry_cli(database_url, artifact_root, "alias", MODEL, "champion", "2")
+    assert refused.exit_code == 1
+    assert refused.stderr.count("\n") == 1 and "cannot point protected alias fraud@champion at version 2" in refused.stderr
+    assert "Traceback" not in refused.output
+
+
+def test_serving_follows_protected_aliases_and_refuses_unprotected_ones(governed: Registry):
+    governed.set_alias(MODEL, "champion", 1)
+    governed.set_alias(MODEL, "challenger", 2)
+    loader = CatalogModelLoader(governed)
+    assert loader.resolve(f"models:/{MODEL}@champion").version == 1
+    assert loader.resolve(f"models:/{MODEL}/1").version == 1
+    with pytest.raises(NotPermitted, match="unprotected alias @challenger"):
+        loader.resolve(f"models:/{MODEL}@challenger")
+    with pytest.raises(NotPermitted, match="newest registration"):
+        loader.resolve(f"models:/{MODEL}/latest")
+    opted_in = CatalogModelLoader(governed, follow_unprotected_alias=True)
+    assert opted_in.resolve(f"models:/{MODEL}@challenger").version == 2
+
+
+def test_registry_serve_refuses_an_unprotected_alias_at_start_up(governed: Registry, database_url, artifact_root):
+    """One line, exit 1, before anything listens; --follow-unprotected-alias is the explicit way around it."""
+    governed.set_alias(MODEL, "challenger", 2)
+    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(artifact_root), "PATH": "/usr/bin:/bin"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "registry_core.cli", "serve", f"models:/{MODEL}@challenger", "--port", "0"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "unprotected alias @challenger" in refused.stderr and "--follow-unprotected-alias" in refused.stderr
