@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidInput
+from .identities import validate_actor
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -40,7 +41,6 @@ ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
 _RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
 
-MAX_ACTOR = 256
 MAX_DESCRIPTION = 10_000
 MAX_MODEL_CARD = 200_000
 MAX_TAGS = 100
@@ -74,14 +74,6 @@ def validate_alias(alias: str) -> str:
     if alias.lower() in _RESERVED_ALIASES:
         raise InvalidInput(f"invalid alias {alias!r}: stage names and 'latest' are reserved")
     return alias
-
-
-def validate_actor(actor: str) -> str:
-    """Return ``actor`` stripped, if it is a non-empty printable name of at most 256 characters."""
-    text = actor.strip() if isinstance(actor, str) else ""
-    if not text or len(text) > MAX_ACTOR or not text.isprintable():
-        raise InvalidInput(f"invalid actor {_shown(actor)}: use 1-{MAX_ACTOR} printable characters")
-    return text
 
 
 def is_number(text: str) -> bool:
