@@ -31,6 +31,7 @@ __all__ = [
     "validate_registration",
     "validate_tags",
     "is_reserved_tag",
+    "nesting_depth",
     "require_unicode",
     "RESERVED_TAG_PREFIX",
     "LINEAGE_TAGS",
@@ -236,6 +237,11 @@ def parse_json(text: str, *, what: str) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply brackets nest in JSON ``text`` (counted up to just past :data:`MAX_JSON_DEPTH`), without parsing it."""
+    return _text_depth(text)
 
 
 def _text_depth(text: str) -> int:
