@@ -123,7 +123,7 @@ def _refuse_deep(body: bytes, *, what: str) -> None:
     """Refuse nesting beyond :data:`MAX_JSON_DEPTH` before the parser recurses into it (one pass, no recursion)."""
     depth = nesting_depth(body.decode("utf-8", errors="replace"))
     if depth > MAX_JSON_DEPTH:
-        raise PayloadError(400, f"{what} nests more than {MAX_JSON_DEPTH} levels deep")
+        raise PayloadError(400, f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
 
 
 def refuse_lone_surrogates(document: Any, *, what: str) -> None:
