@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import InvalidInput, NotPermitted
 from .gates import GateKind, UnmetGate
-from .validation import validate_actor, validate_alias, validate_name
+from .identities import identity, same_person, validate_actor
+from .validation import validate_alias, validate_name
 
 __all__ = [
     "Decision",
@@ -22,6 +22,7 @@ __all__ = [
     "approval_gate",
     "check_gates",
     "counted_approvers",
+    "identity",
     "same_person",
 ]
 
@@ -30,21 +31,6 @@ MAX_LISTED = 200
 MAX_TYPE_NAME = 300
 #: A fully qualified Python name as skops writes it: ``module.path.ClassName``.
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-
-
-def identity(name: str) -> str:
-    """The form in which two actor names are compared: trimmed, NFKC-normalized and case-folded.
-
-    Names are stored and shown as given; every comparison the policy makes
-    (self-approval, the approvers list, distinct approvers) uses this form, so
-    ``Dagster`` and ``DAGSTER`` are the same person as ``dagster``.
-    """
-    return unicodedata.normalize("NFKC", name).strip().casefold()
-
-
-def same_person(a: str, b: str) -> bool:
-    """Whether two actor names name the same person (see :func:`identity`)."""
-    return identity(a) == identity(b)
 
 
 class Decision(enum.StrEnum):

@@ -145,7 +145,7 @@ class Registry:
         validate_name(name)
         fields = validate_registration(run_id=run_id, dataset_digest=dataset_digest, params=params, metrics=metrics,
                                        description=description, signature=signature, model_card=model_card)
-        clean_tags = validate_tags(tags)
+        clean_tags = validate_tags(tags, lineage=True)
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
         policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)

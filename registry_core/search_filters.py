@@ -22,6 +22,7 @@ import re
 from typing import Any, Literal, TypedDict
 
 from .errors import InvalidInput
+from .validation import require_unicode
 
 __all__ = [
     "MODEL_ATTRIBUTES",
@@ -192,6 +193,7 @@ def parse_filter(text: str | None, *, versions: bool) -> list[Condition]:
     """The conditions of a model filter (``versions=False``) or a version filter; none for an empty filter."""
     if text is None or not text.strip():
         return []
+    require_unicode(text, what="search filter")
     attributes = VERSION_ATTRIBUTES if versions else MODEL_ATTRIBUTES
     reader, conditions = _Reader(text), []
     while True:
@@ -211,7 +213,7 @@ def parse_order_by(clauses: list[str] | tuple[str, ...] | None, *, versions: boo
     keys = VERSION_ORDER_KEYS if versions else MODEL_ORDER_KEYS
     ordering: list[tuple[str, bool]] = []
     for clause in clauses or ():
-        words = clause.split()
+        words = require_unicode(clause, what="order by").split()
         if not 1 <= len(words) <= 2 or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC")):
             raise InvalidInput(f"order by {clause!r}: expected KEY, KEY ASC or KEY DESC")
         key = keys.get(words[0].strip("`"))

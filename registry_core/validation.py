@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidInput
+from .identities import validate_actor
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -29,6 +30,11 @@ __all__ = [
     "validate_params",
     "validate_registration",
     "validate_tags",
+    "is_reserved_tag",
+    "nesting_depth",
+    "require_unicode",
+    "RESERVED_TAG_PREFIX",
+    "LINEAGE_TAGS",
     "validate_text",
     "validate_version_number",
 ]
@@ -39,8 +45,11 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
 _RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
+#: Tag keys under this prefix, in any case, belong to the registry: shown, never written by users.
+RESERVED_TAG_PREFIX = "registry."
+#: The reserved keys the MLflow plugin writes when it registers a version (MLflow's source, logged model, run link).
+LINEAGE_TAGS = frozenset({"registry.mlflow.source", "registry.mlflow.model_id", "registry.mlflow.run_link"})
 
-MAX_ACTOR = 256
 MAX_DESCRIPTION = 10_000
 MAX_MODEL_CARD = 200_000
 MAX_TAGS = 100
@@ -76,14 +85,6 @@ def validate_alias(alias: str) -> str:
     return alias
 
 
-def validate_actor(actor: str) -> str:
-    """Return ``actor`` stripped, if it is a non-empty printable name of at most 256 characters."""
-    text = actor.strip() if isinstance(actor, str) else ""
-    if not text or len(text) > MAX_ACTOR or not text.isprintable():
-        raise InvalidInput(f"invalid actor {_shown(actor)}: use 1-{MAX_ACTOR} printable characters")
-    return text
-
-
 def is_number(text: str) -> bool:
     """Whether ``text`` is a non-negative integer written in ASCII digits (and not too long to be one)."""
     return isinstance(text, str) and len(text) <= 20 and _DIGITS.fullmatch(text) is not None
@@ -115,6 +116,11 @@ def validate_text(value: str | None, *, what: str, limit: int) -> str | None:
     return _unicode(value, what=what)
 
 
+def require_unicode(text: str, *, what: str) -> str:
+    """``text`` if it can be stored as UTF-8, else :class:`InvalidInput` (see :func:`_unicode`)."""
+    return _unicode(text, what=what)
+
+
 def _unicode(text: str, *, what: str) -> str:
     """``text`` if it can be stored as UTF-8: lone surrogates (undecodable bytes of a command line) cannot."""
     try:
@@ -129,12 +135,30 @@ def validate_description(value: str | None) -> str | None:
     return validate_text(value, what="description", limit=MAX_DESCRIPTION)
 
 
-def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    """Return tags whose keys and values are within the documented limits."""
+def is_reserved_tag(key: str) -> bool:
+    """Whether ``key`` is the registry's: it starts with ``registry.`` in any case (``Registry.approved_by`` too)."""
+    return key.casefold().startswith(RESERVED_TAG_PREFIX)
+
+
+def _writable_key(key: str, *, lineage: bool = False) -> str:
+    if is_reserved_tag(key) and not (lineage and key in LINEAGE_TAGS):
+        raise InvalidInput(
+            f"tag {_shown(key)} is the registry's and read-only: keys starting with {RESERVED_TAG_PREFIX!r} "
+            "(in any case) are reserved"
+        )
+    return key
+
+
+def validate_tags(tags: Mapping[str, str] | None, *, lineage: bool = False) -> dict[str, str]:
+    """Return tags whose keys and values are within the documented limits, none of them reserved.
+
+    ``lineage`` lets a registration carry the MLflow plugin's :data:`LINEAGE_TAGS`, spelled exactly.
+    """
     result: dict[str, str] = {}
     _require_mapping(tags, what="tags")
     for key, value in (tags or {}).items():
         _validate_key(key, what="tag key")
+        _writable_key(key, lineage=lineage)
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r}: value must be text")
         if len(value) > MAX_TAG_VALUE:
@@ -149,7 +173,7 @@ def validate_tag_keys(keys: Iterable[str]) -> list[str]:
     """Return tag keys that are well formed, each once, in the order given."""
     if isinstance(keys, str):
         raise InvalidInput(f"tag keys must be a list of keys, not the single string {_shown(keys)}")
-    return list(dict.fromkeys(_validate_key(key, what="tag key") for key in keys))
+    return list(dict.fromkeys(_writable_key(_validate_key(key, what="tag key")) for key in keys))
 
 
 def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
@@ -213,6 +237,11 @@ def parse_json(text: str, *, what: str) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply brackets nest in JSON ``text`` (counted up to just past :data:`MAX_JSON_DEPTH`), without parsing it."""
+    return _text_depth(text)
 
 
 def _text_depth(text: str) -> int:

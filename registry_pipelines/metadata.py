@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from registry_core.estimators import describe_serialization
+from registry_core.identities import shown_actor
 
 if TYPE_CHECKING:
     from registry_core import VersionDetails, VersionInfo
@@ -130,7 +131,7 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
         "stage": MetadataValue.text(str(version.stage)),
         "artifact sha256": MetadataValue.text(grouped(version.artifact_sha256)),
         "dataset digest": MetadataValue.text(grouped(version.dataset_digest) if version.dataset_digest else "–"),
-        "registered by": MetadataValue.text(version.registered_by),
+        "registered by": MetadataValue.text(shown_actor(version.registered_by)),
     }
     serialization = describe_serialization(version.artifact_format) if version.artifact_kind == "sklearn" else None
     if serialization is not None:
@@ -166,7 +167,7 @@ def decisions_markdown(details: VersionDetails) -> str:
     lines = ["| when | who | decision | comment |", "|---|---|---|---|"]
     for d in details.decisions:
         comment = (d.comment or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {d.recorded_at:%Y-%m-%d %H:%M:%S} UTC | {d.approver} | {d.decision} | {comment} |")
+        lines.append(f"| {d.recorded_at:%Y-%m-%d %H:%M:%S} UTC | {shown_actor(d.approver)} | {d.decision} | {comment} |")
     return "\n".join(lines)
 
 

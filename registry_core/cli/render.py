@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..identities import shown_actor
+
 if TYPE_CHECKING:
     from ..audit import AuditReport
     from ..policy import GatePolicy
@@ -104,7 +106,7 @@ def model_table(models: Iterable[ModelInfo], empty: str = "no models registered"
 def version_table(versions: Iterable[VersionInfo], *, with_model: bool = False) -> list[str]:
     header = ("VERSION", "STAGE", "REGISTERED_BY", "CREATED", "RUN_ID", "SHA256")
     rows = [
-        (str(v.version), str(v.stage), v.registered_by, when(v.created_at), v.run_id or "-", v.artifact_sha256[:12])
+        (str(v.version), str(v.stage), shown_actor(v.registered_by), when(v.created_at), v.run_id or "-", v.artifact_sha256[:12])
         for v in versions
     ]
     if with_model:
@@ -120,7 +122,7 @@ def model_lines(m: ModelInfo) -> list[str]:
         f"  production:    {m.production_version or '-'}",
         f"  aliases:       {_pairs(m.aliases, '->') or '-'}",
         f"  tags:          {_pairs(m.tags, '=') or '-'}",
-        f"  created by:    {m.created_by} at {when(m.created_at)}",
+        f"  created by:    {shown_actor(m.created_by)} at {when(m.created_at)}",
         f"  policy:        {compact(m.policy.to_dict())}",
     ]
 
@@ -129,7 +131,7 @@ def version_lines(v: VersionInfo) -> list[str]:
     lines = [
         f"{v.uri}",
         f"  stage:          {v.stage} (since {when(v.stage_changed_at)})",
-        f"  registered by:  {v.registered_by} at {when(v.created_at)}",
+        f"  registered by:  {shown_actor(v.registered_by)} at {when(v.created_at)}",
         f"  artifact:       {v.artifact_kind} at {v.artifact_uri}",
         f"  sha256:         {v.artifact_sha256} ({v.artifact_size} bytes)",
         f"  run id:         {v.run_id or '-'}",
@@ -164,12 +166,12 @@ def details_lines(d: VersionDetails) -> list[str]:
     )
     lines.append("  decisions:" + ("" if d.decisions else "      (none)"))
     lines.extend(
-        f"    {decided(a.decision)} by {a.approver} at {when(a.recorded_at)}"
+        f"    {decided(a.decision)} by {shown_actor(a.approver)} at {when(a.recorded_at)}"
         + (f": {a.comment}" if a.comment else "")
         for a in d.decisions
     )
     lines.append("  stage history:")
-    lines.extend(f"    #{e.seq} {when(e.recorded_at)} {e.actor}: {stage_change(e)}" for e in d.stage_history)
+    lines.extend(f"    #{e.seq} {when(e.recorded_at)} {shown_actor(e.actor)}: {stage_change(e)}" for e in d.stage_history)
     if d.next_stage is not None:
         if d.unmet_gates:
             lines.append(f"  before {d.next_stage}:")
@@ -207,7 +209,7 @@ def stage_change(event: AuditEntry) -> str:
     if event.after.get("reason"):
         text += f" ({event.after['reason']})"
     if event.after.get("approved_by"):
-        text += f", approved by {', '.join(event.after['approved_by'])}"
+        text += f", approved by {', '.join(map(shown_actor, event.after['approved_by']))}"
     return text
 
 
@@ -247,7 +249,7 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"staging checks:     {', '.join(policy.staging_checks) or '(none)'}",
         f"production checks:  {', '.join(policy.production_checks) or '(none)'}",
         f"approvals required: {policy.approvals_required}",
-        f"approvers:          {', '.join(policy.approvers) or '(anyone)'}",
+        f"approvers:          {', '.join(map(shown_actor, policy.approvers)) or '(anyone)'}",
         f"self-approval:      {'allowed' if policy.allow_self_approval else 'not allowed'}",
         f"trusted types:      {', '.join(policy.trusted_types) or '(scikit-learn only)'}",
         f"pickle:             {'allowed' if policy.allow_pickle else 'not allowed'}",
@@ -263,7 +265,7 @@ def audit_lines(events: Sequence[AuditEntry]) -> list[str]:
     if not events:
         return ["no audit events"]
     rows = [
-        (f"#{e.seq}", when(e.recorded_at), shorten(e.actor, 16), str(e.action),
+        (f"#{e.seq}", when(e.recorded_at), shorten(shown_actor(e.actor), 16), str(e.action),
          shorten((e.model or "-") + (f" v{e.version}" if e.version is not None else ""), 28))
         for e in events
     ]
@@ -316,8 +318,8 @@ def history_table(events: Sequence[AuditEntry]) -> list[str]:
             str(e.version),
             change,
             str(previous) if previous is not None else "-",
-            shorten(", ".join(after.get("approved_by") or []) or "-", 30),
-            shorten(e.actor, 20),
+            shorten(", ".join(map(shown_actor, after.get("approved_by") or [])) or "-", 30),
+            shorten(shown_actor(e.actor), 20),
             shorten(after.get("reason") or "-", 40),
         ))
     return table(("WHEN", "VERSION", "CHANGE", "REPLACED", "APPROVED_BY", "BY", "REASON"), rows)

@@ -23,6 +23,7 @@ from mlflow.entities.model_registry import (
 )
 from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
 
+from ..identities import identity
 from ..policy import Decision
 from ..records import ApprovalRecord, ModelInfo, VersionDetails, VersionInfo
 from ..search import SOURCE_TAG
@@ -60,13 +61,13 @@ def millis(moment: datetime) -> int:
 
 def approved_by(decisions: Iterable[ApprovalRecord]) -> list[str]:
     """Who approved since the latest rejection, each once, in order (what the promotion gate counts, before policy)."""
-    names: list[str] = []
+    names: dict[str, str] = {}  # identity -> the name as first recorded
     for decision in decisions:
         if decision.decision is Decision.REJECT:
-            names = []
-        elif decision.approver not in names:
-            names.append(decision.approver)
-    return names
+            names = {}
+        else:
+            names.setdefault(identity(decision.approver), decision.approver)
+    return list(names.values())
 
 
 def governance_tags(details: VersionDetails) -> dict[str, str]:

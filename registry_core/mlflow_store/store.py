@@ -28,6 +28,7 @@ from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
 from ..stages import Stage, parse_stage
 from ..uris import parse_model_uri
+from ..validation import is_reserved_tag
 from .artifacts import configured_root, download_uri
 from .conversions import (
     MODEL_ID_TAG,
@@ -71,8 +72,8 @@ def _writable_tags(pairs: Iterable[Any] | None) -> dict[str, str]:
 
 
 def _check_writable(key: str) -> None:
-    if key.startswith(RESERVED_PREFIX):
-        raise refused(f"tag {key!r} is the registry's and read-only: tags starting with {RESERVED_PREFIX!r} are reserved")
+    if is_reserved_tag(key):
+        raise refused(f"tag {key!r} is the registry's and read-only: keys starting with {RESERVED_PREFIX!r} (in any case) are reserved")
     if key == PROMPT_TAG:
         raise not_implemented("tagging a model as an MLflow prompt", PROMPTS_REFUSED)
 
@@ -251,7 +252,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
         except MlflowException as exc:
             if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
-        tags = [tag for tag in _tag_entities(src_mv.tags) if not tag.key.startswith(RESERVED_PREFIX)]
+        tags = [tag for tag in _tag_entities(src_mv.tags) if not is_reserved_tag(tag.key)]
         return self.create_model_version(
             dst_name, f"models:/{src_mv.name}/{src_mv.version}", run_id=src_mv.run_id, tags=tags,
             run_link=src_mv.run_link, description=src_mv.description, model_id=src_mv.model_id,

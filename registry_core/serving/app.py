@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..uris import parse_model_uri
 from .metrics import CONTENT_TYPE, ServingMetrics
 from .model_holder import ServedModel
-from .payload import PayloadError, PredictRequest, json_safe, parse_predict_request, to_model_input
+from .payload import PayloadError, PredictRequest, json_safe, parse_json_body, parse_predict_request, to_model_input
 from .runtime import ServingRuntime
 
 __all__ = ["create_app"]
@@ -51,10 +50,10 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
 
     async def predict(request: Request) -> Response:
         try:
-            body = await _read_body(request, options.max_body_bytes)
+            body = await _read_body(request, options.max_body_bytes, options.body_timeout)
             parsed = parse_predict_request(body, max_records=options.max_records)
         except PayloadError as refused:
-            return _error(refused.status, refused.message)
+            return _refusal(refused)
         primary = runtime.primary.current
         if primary is None:
             return _error(503, "no model version is loaded yet")
@@ -104,10 +103,10 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
             return _error(401, "reload needs the shared secret as 'Authorization: Bearer <secret>'",
                           headers={"WWW-Authenticate": 'Bearer realm="registry-serve"'})
         try:
-            hint = _reload_hint(await _read_body(request, _RELOAD_BODY_LIMIT))
+            hint = _reload_hint(await _read_body(request, _RELOAD_BODY_LIMIT, options.body_timeout))
         except PayloadError as refused:
             runtime.metrics.reloads.labels("invalid").inc()
-            return _error(refused.status, refused.message)
+            return _refusal(refused)
         if hint.get("model") is not None and hint["model"] not in watched:
             runtime.metrics.reloads.labels("ignored").inc()
             return JSONResponse({"status": "ignored", "reason": f"this server does not serve model {hint['model']!r}"})
@@ -208,17 +207,27 @@ def _log_prediction(
         runtime.prediction_log.record(entry)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The whole body, or :class:`PayloadError`: too large (413), too slow (408), or the client left (400)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadError(413, f"request body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadError(413, f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        # One deadline for the whole body: a client trickling a byte at a time holds no connection for long.
+        with anyio.fail_after(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadError(413, f"request body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise PayloadError(408, f"request body not received within {timeout:g} seconds", close=True) from None
+    except ClientDisconnect:
+        # Nobody is left to read an answer; a client going away is routine, not a server error.
+        log.info("client disconnected before sending the whole request body")
+        raise PayloadError(400, "client disconnected before sending the whole request body", close=True) from None
     return b"".join(chunks)
 
 
@@ -232,10 +241,7 @@ _RELOAD_FIELDS = frozenset(
 def _reload_hint(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise PayloadError(400, "reload body is not valid JSON") from None
+    document = parse_json_body(body, what="reload body")
     if not isinstance(document, dict):
         raise PayloadError(422, 'reload body must be an object like {"model": "fraud-detector", "version": 7}')
     unknown = sorted(set(document) - _RELOAD_FIELDS)
@@ -249,6 +255,11 @@ def _reload_hint(body: bytes) -> dict[str, Any]:
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise PayloadError(422, "'version' must be a positive whole number")
     return {"model": model, "version": version}
+
+
+def _refusal(refused: PayloadError) -> JSONResponse:
+    """A refused body's answer; after a cut-off body the connection cannot carry another request, so it closes."""
+    return _error(refused.status, refused.message, headers={"Connection": "close"} if refused.close else None)
 
 
 def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> JSONResponse:

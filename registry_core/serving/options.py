@@ -29,6 +29,8 @@ class ServingOptions:
     prediction_log: Path | None = None
     max_records: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024
+    #: Seconds a client has to send a whole request body; a slower one gets 408 and the connection closes.
+    body_timeout: float = 30.0
     #: Threads scoring /predict requests at once.
     predict_threads: int = 4
     #: Follow an unprotected alias or ``latest``, which move without any gate (off: refused).
@@ -52,5 +54,7 @@ class ServingOptions:
             raise InvalidInput("--canary-percent needs --canary URI (the version that answers that share)")
         if self.shadow_uri is not None and self.prediction_log is None:
             raise InvalidInput("a shadow needs --prediction-log PATH: its predictions are only ever written there")
+        if not 0.1 <= self.body_timeout <= 3600:
+            raise InvalidInput("the body timeout must be between 0.1 and 3600 seconds")
         if self.max_records < 1 or self.max_body_bytes < 1024 or self.predict_threads < 1:
             raise InvalidInput("max records, max body size and predict threads must be positive")

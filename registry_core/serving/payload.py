@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["InputSchema", "PayloadError", "PredictRequest", "json_safe", "parse_predict_request", "to_model_input"]
+from ..validation import MAX_JSON_DEPTH, nesting_depth
+
+__all__ = ["InputSchema", "PayloadError", "PredictRequest", "json_safe", "parse_json_body", "parse_predict_request", "to_model_input"]
 
 _SCALARS = (str, int, float, type(None))
 _FIELDS = {"records", "return_probabilities"}
@@ -24,10 +26,12 @@ _FIELDS = {"records", "return_probabilities"}
 class PayloadError(Exception):
     """A request the server refuses, with the HTTP status to answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: Whether the connection must close after the answer (its body was not read to the end).
+        self.close = close
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def parse_predict_request(body: bytes, *, max_records: int) -> PredictRequest:
     if not body.strip():
         raise PayloadError(400, 'empty request body: send JSON like {"records": [{"feature": 1.0, ...}]}')
     try:
+        _refuse_deep(body, what="request body")
         document = json.loads(body, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise PayloadError(400, "request body is not UTF-8 text") from None
@@ -80,6 +85,7 @@ def parse_predict_request(body: bytes, *, max_records: int) -> PredictRequest:
         raise PayloadError(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise PayloadError(400, "request body is nested too deeply") from None
+    refuse_lone_surrogates(document, what="request body")
     if not isinstance(document, dict):
         raise PayloadError(422, f'expected a JSON object like {{"records": [...]}}, got {_kind(document)}')
     unknown = sorted(set(document) - _FIELDS)
@@ -98,6 +104,49 @@ def parse_predict_request(body: bytes, *, max_records: int) -> PredictRequest:
     if not isinstance(probabilities, bool):
         raise PayloadError(422, f"'return_probabilities' must be true or false, got {_kind(probabilities)}")
     return PredictRequest(records=records, return_probabilities=probabilities)
+
+
+def parse_json_body(body: bytes, *, what: str) -> Any:
+    """JSON ``body`` as a value, or :class:`PayloadError` 400: not UTF-8, not JSON, nested too deeply, lone surrogates."""
+    try:
+        _refuse_deep(body, what=what)
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise PayloadError(400, f"{what} is not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise PayloadError(400, f"{what} is not valid JSON") from None
+    refuse_lone_surrogates(document, what=what)
+    return document
+
+
+def _refuse_deep(body: bytes, *, what: str) -> None:
+    """Refuse nesting beyond :data:`MAX_JSON_DEPTH` before the parser recurses into it (one pass, no recursion)."""
+    depth = nesting_depth(body.decode("utf-8", errors="replace"))
+    if depth > MAX_JSON_DEPTH:
+        raise PayloadError(400, f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+
+
+def refuse_lone_surrogates(document: Any, *, what: str) -> None:
+    """Refuse text that JSON escapes can hold but UTF-8 cannot (``"\\ud800"``): no model or log could use it."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            texts: list[str] = [item]
+        elif isinstance(item, dict):
+            texts = [key for key in item if isinstance(key, str)]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+            continue
+        else:
+            continue
+        for text in texts:
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise PayloadError(400, f"{what} holds a lone surrogate escape such as \\ud800; send valid Unicode text") from None
 
 
 def to_model_input(records: list[Any], schema: InputSchema) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from dagster import AssetMaterialization, AssetSpec, MetadataValue
 
 from registry_core import AuditEntry, VersionDetails
+from registry_core.identities import identity, shown_actor
 
 from ..deploy import ProductionChange
 from ..metadata import decisions_markdown, metrics_table, run_link, version_metadata
@@ -47,16 +48,18 @@ def production_change_materialization(
     version = details.version
     approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
     if not approved_by:
-        approved_by = sorted({d.approver for d in details.decisions if d.decision == "approve"})
+        # One entry per person, however many spellings they approved under (see registry_core.identities).
+        people = {identity(d.approver): d.approver for d in reversed(details.decisions) if d.decision == "approve"}
+        approved_by = sorted(people.values())
     # A rollback needs no new approval: who approved the restored version when it was first promoted is history,
     # and labelled so, never shown as this change's approval.
     approval_key = APPROVED_BY_ORIGINALLY if change.change == "rollback" else APPROVED_BY
     metadata = {
         "version": MetadataValue.text(str(version.version)),
-        approval_key: MetadataValue.text(", ".join(approved_by) or "–"),
+        approval_key: MetadataValue.text(", ".join(map(shown_actor, approved_by)) or "–"),
         "change": MetadataValue.text(change.change),
         **(links or {}),
-        "changed by": MetadataValue.text(change.changed_by or "–"),
+        "changed by": MetadataValue.text(shown_actor(change.changed_by) if change.changed_by else "–"),
         "reason": MetadataValue.text(change.reason or "–"),
         "previous production version": MetadataValue.text(
             str(change.previous_version) if change.previous_version is not None else "–"
@@ -81,7 +84,7 @@ def _headline(uri: str, change: ProductionChange, approved_by: list[str]) -> str
     reason = (change.reason or "").split(" (Dagster run")[0]
     if change.change == "rollback":
         originally = f"; originally approved by {', '.join(approved_by)}" if approved_by else ""
-        return f"{uri} back in Production: rollback by {change.changed_by}, because {reason}{originally}"
+        return f"{uri} back in Production: rollback by {shown_actor(change.changed_by or '')}, because {reason}{originally}"
     if approved_by:
         return f"{uri} in Production ({change.change}), approved by {', '.join(approved_by)}"
     return f"{uri} in Production ({change.change})"

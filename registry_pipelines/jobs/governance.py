@@ -36,6 +36,7 @@ from dagster import (
 from pydantic import Field
 
 from registry_core import Decision, Registry, RegistryError, Stage
+from registry_core.identities import validate_actor
 
 from ..assets.model_version import report_versions
 from ..model_pipeline import ModelPipeline
@@ -154,6 +155,11 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
         if not approver:
             # Never fall back to the pipeline's own actor: a decision is always someone's.
             raise Failure(description=f"{what} of {label} refused: name the approver")
+        try:
+            # Before the name reaches run tags or logs: an invisible one must not show as a blank there either.
+            approver = validate_actor(approver)
+        except RegistryError as exc:
+            raise refused(f"{what} of {label} refused", exc) from None
         # From the Launchpad the approver arrives as config only; the run list tells decisions apart by tags.
         tags = {APPROVER_TAG: approver, VERSION_TAG: str(version)}
         if any(context.run.tags.get(key) != value for key, value in tags.items()):

@@ -1,0 +1,81 @@
+"""Hostile request bodies against a real scoring server on loopback: each is a 4xx, none a traceback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from test_serving import SECRET, register_ready, serving, trained
+
+from registry_core import Registry
+
+BODY_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, httpx.Client]]:
+    root = tmp_path_factory.mktemp("served")
+    with Registry(f"sqlite:///{root / 'catalog.db'}", root / "artifacts", actor="alice") as registry:
+        register_ready(registry, trained(1))
+        registry.promote("fraud", 1)
+        with serving(registry, body_timeout=BODY_TIMEOUT) as (running, client):
+            yield running.url, client
+
+
+def tracebacks(records: list[logging.LogRecord]) -> list[str]:
+    return [r.getMessage() for r in records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+def test_a_lone_surrogate_in_a_record_is_a_400_not_a_model_failure(server, caplog):
+    _url, client = server
+    with caplog.at_level(logging.INFO):
+        response = client.post("/predict", content=b'{"records": [{"amount": "\\ud800"}]}',
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "surrogate" in response.json()["error"]
+    assert not [r for r in caplog.records if "failed to score" in r.getMessage()]
+
+
+def test_reload_with_deeply_nested_json_is_a_400(server, caplog):
+    _url, client = server
+    body = b"[" * 10_000 + b"]" * 10_000
+    with caplog.at_level(logging.INFO):
+        response = client.post("/reload", content=body, headers={"Authorization": f"Bearer {SECRET}"})
+    assert response.status_code == 400
+    assert "nest" in response.json()["error"]
+    assert tracebacks(caplog.records) == []
+
+
+def raw(url: str) -> socket.socket:
+    parsed = urlparse(url)
+    return socket.create_connection((parsed.hostname, parsed.port), timeout=10)
+
+
+def test_a_client_leaving_mid_body_logs_no_traceback(server, caplog):
+    url, client = server
+    with caplog.at_level(logging.INFO):
+        with raw(url) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"records\": [")
+            time.sleep(0.2)
+        time.sleep(0.5)
+        assert client.get("/health").status_code == 200
+    assert tracebacks(caplog.records) == []
+
+
+def test_a_body_that_trickles_in_is_cut_off_at_the_deadline(server, caplog):
+    """A client that sends a few bytes and then nothing gets a 408 once the body deadline passes."""
+    url, _client = server
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO), raw(url) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"rec")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert time.monotonic() - started < BODY_TIMEOUT + 3
+    assert tracebacks(caplog.records) == []
