@@ -39,8 +39,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .blobstore import BlobStore, copy_verified
-from .errors import InvalidInput, PickleNotAllowed, UntrustedType
+from .errors import InvalidInput, PickleNotAllowed, RegistryError, UntrustedType
+from .estimator_io import check_io_parameters
 from .extras import require_extra, requiring_extra
+from .skops_archive import LoadLimits, measure
 
 if TYPE_CHECKING:
     from .policy import GatePolicy
@@ -59,7 +61,7 @@ __all__ = [
 
 PICKLE_PROTOCOL = 5
 #: Module path parts whose classes are not trusted by the scikit-learn rule: test suites and vendored code.
-_NOT_SCIKIT_LEARNS_OWN = frozenset({"tests", "conftest", "_testing", "externals"})
+_NOT_SCIKIT_LEARNS_OWN = frozenset({"tests", "conftest", "_testing", "externals", "_build_utils", "__check_build"})
 
 
 class ModelVersionWarning(UserWarning):
@@ -88,15 +90,39 @@ def parse_serialization(value: str | Serialization | None) -> Serialization:
 
 
 def is_scikit_learn_class(name: str) -> bool:
-    """Whether the fully qualified ``name`` imports as a class defined in scikit-learn itself."""
+    """Whether the fully qualified ``name`` imports as a class defined in scikit-learn itself.
+
+    Only modules of scikit-learn's public subpackages (and its ``_loss``, which
+    they use) are imported to find out: a name can never make the check import
+    a build script or any other module with effects of its own.
+    """
+    if not isinstance(name, str):
+        return False
     module_name, _, attribute = name.rpartition(".")
-    if not _scikit_learns_own(module_name):
+    if not _scikit_learns_own(module_name) or not _importable(module_name):
         return False
     try:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError):
         return False
     return isinstance(found, type) and _scikit_learns_own(getattr(found, "__module__", None) or "")
+
+
+#: scikit-learn's private top-level packages whose classes its public subpackages construct (the loss objects).
+_RUNTIME_PRIVATE = frozenset({"_loss"})
+
+
+def _importable(module_name: str) -> bool:
+    """Whether looking up a class may import ``module_name``: a module of a public subpackage, or already imported."""
+    if module_name in sys.modules:
+        return True
+    parts = module_name.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return False
+    import sklearn
+
+    public = {entry for entry in getattr(sklearn, "__all__", ()) if entry.isidentifier()} - {"externals", "experimental"}
+    return parts[1] in public or parts[1] in _RUNTIME_PRIVATE
 
 
 def _scikit_learns_own(module_name: str) -> bool:
@@ -145,6 +171,8 @@ def serialize_estimator(
     """
     sklearn = sys.modules["sklearn"]
     cls = type(estimator)
+    io_parameters = check_io_parameters(estimator, subject=f"cannot register {model}: the estimator", model=model,
+                                        policy=policy)
     record: dict[str, Any] = {
         "serializer": serialization.value,
         "class": f"{cls.__module__}.{cls.__qualname__}",
@@ -152,6 +180,8 @@ def serialize_estimator(
         "library_version": sklearn.__version__,
         "python": platform.python_version(),
     }
+    if io_parameters:
+        record["io_parameters"] = io_parameters
     if serialization is Serialization.PICKLE:
         if not policy.allow_pickle:
             raise PickleNotAllowed(_pickle_registration_refusal(model))
@@ -173,12 +203,22 @@ def serialize_estimator(
             f"cannot serialize {cls.__qualname__} with skops ({type(exc).__name__}: {exc}); to store it as a pickle "
             f"instead, allow pickle in the policy of {model!r} and register with serialization='pickle'"
         ) from None
+    size = measure(data, label=f"cannot register {model}: the estimator", limits=_limits(policy), hint=_limit_hint(model))
     needed = skops.io.get_untrusted_types(data=data)
     refused = _untrusted(needed, policy)
     if refused:
         raise UntrustedType(_untrusted_message(f"cannot register {model}: the estimator", refused, model), refused)
     trusted_by_policy = sorted(name for name in needed if not is_scikit_learn_class(name))
-    return data, {**record, "skops_version": skops.__version__, "trusted_types": trusted_by_policy}
+    return data, {**record, "skops_version": skops.__version__, "trusted_types": trusted_by_policy,
+                  "inflated_bytes": size.bytes}
+
+
+def _limits(policy: GatePolicy) -> LoadLimits:
+    return LoadLimits(max_bytes=policy.max_load_bytes, max_objects=policy.max_load_objects)
+
+
+def _limit_hint(model: str) -> str:
+    return f"if the model really is that large: registry policy {model} --max-load-mib N --max-load-objects N"
 
 
 def check_format_allowed(format: dict[str, Any], *, model: str, policy: GatePolicy) -> None:
@@ -190,6 +230,12 @@ def check_format_allowed(format: dict[str, Any], *, model: str, policy: GatePoli
         refused = sorted(set(format.get("trusted_types") or ()) - set(policy.trusted_types))
         if refused:
             raise UntrustedType(_untrusted_message(f"cannot register {model}: the estimator", refused, model), refused)
+    refused_io = sorted(set(format.get("io_parameters") or ()) - set(policy.allow_io_parameters))
+    if refused_io:
+        raise UntrustedType(
+            f"cannot register {model}: the estimator sets {', '.join(refused_io)}, which the policy of {model!r} "
+            "no longer allows", refused_io,
+        )
 
 
 def load_estimator(
@@ -218,7 +264,9 @@ def load_estimator(
                 stacklevel=3,
             )
         spool.seek(0)
-        return pickle.load(spool)  # noqa: S301 - verified bytes, and the policy (or the legacy mark) allows pickle
+        estimator = pickle.load(spool)  # noqa: S301 - verified bytes, and the policy (or the legacy mark) allows pickle
+    check_io_parameters(estimator, subject=label, model=model, policy=policy)
+    return estimator
 
 
 def _load_skops(
@@ -230,28 +278,39 @@ def _load_skops(
     buffer = io.BytesIO()
     copy_verified(store, sha256, buffer.write, label=label)
     data = buffer.getvalue()
+    # Measured before anything is inflated: member sizes, array headers, object count and nesting.
+    measure(data, label=label, limits=_limits(policy), hint=_limit_hint(model))
     _warn_on_library_mismatch(format, label)
     try:
         needed = skops.io.get_untrusted_types(data=data)
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidInput(f"{label} is not a readable skops file: {exc}") from None
-    refused = _untrusted(needed, policy)
+        refused = _untrusted(needed, policy)
+    except Exception as exc:  # a hand-made schema of the wrong shape raises whatever its shape provokes
+        raise InvalidInput(f"{label} is not a readable skops file: {type(exc).__name__}: {exc}"[:500]) from None
     if refused:
         raise UntrustedType(_untrusted_message(f"{label}", refused, model), refused)
-    # Exactly the names checked above: skops refuses any other type before constructing anything.
-    return skops.io.loads(data, trusted=needed)
+    try:
+        # Exactly the names checked above: skops refuses any other type before constructing anything.
+        estimator = skops.io.loads(data, trusted=needed)
+    except RegistryError:
+        raise
+    except Exception as exc:  # as above: a malformed schema is the file's fault, said in one line
+        raise InvalidInput(f"{label} is not a readable skops file: {type(exc).__name__}: {exc}"[:500]) from None
+    check_io_parameters(estimator, subject=label, model=model, policy=policy)
+    return estimator
 
 
 def describe_serialization(format: dict[str, Any] | None) -> str | None:
     """How an estimator version was serialized, in a few words (None for files and folders)."""
     serializer = (format or {}).get("serializer")
+    io_parameters = (format or {}).get("io_parameters") or []
+    touches_files = f"; sets {', '.join(io_parameters)} (reads or writes files; allowed by the policy)" if io_parameters else ""
     if serializer == Serialization.SKOPS:
         trusted = (format or {}).get("trusted_types") or []
-        return "skops" + (f", trusting {', '.join(trusted)}" if trusted else "")
+        return "skops" + (f", trusting {', '.join(trusted)}" if trusted else "") + touches_files
     if serializer == Serialization.PICKLE:
         if (format or {}).get("legacy_pickle"):
             return "pickle (registered before pickle became opt-in; loads with a warning)"
-        return "pickle (loads only while the model's policy allows pickle)"
+        return "pickle (loads only while the model's policy allows pickle)" + touches_files
     return None
 
 

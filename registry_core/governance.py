@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -209,6 +210,9 @@ def set_policy(
     ``protect_aliases`` and ``unprotect_aliases`` add to and remove from the
     protected aliases of the policy as it is when the change is made.
     """
+    unknown = sorted(set(fields) - {f.name for f in dataclass_fields(GatePolicy)})
+    if unknown:
+        raise InvalidInput(f"unknown policy field(s): {', '.join(unknown)}")
     changes = {
         key: _listed(value, key.replace("_", " ")) if key in _LISTS else value
         for key, value in fields.items()
@@ -238,7 +242,7 @@ def set_policy(
         return new
 
 
-_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases")
+_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases", "allow_io_parameters")
 
 _ALIAS_TARGET = (
     select(VERSIONS.c.version)

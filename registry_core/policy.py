@@ -29,6 +29,8 @@ __all__ = [
 MAX_APPROVALS = 20
 MAX_LISTED = 200
 MAX_TYPE_NAME = 300
+DEFAULT_MAX_LOAD_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_LOAD_OBJECTS = 1_000_000
 #: A fully qualified Python name as skops writes it: ``module.path.ClassName``.
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
@@ -62,6 +64,12 @@ class GatePolicy:
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
     protected_aliases: tuple[str, ...] = ()
+    #: ``Class.param`` entries (see :mod:`registry_core.estimator_io`) that may make scikit-learn touch files.
+    allow_io_parameters: tuple[str, ...] = ()
+    #: The most bytes one version may inflate to when loaded, every member of its file together.
+    max_load_bytes: int = DEFAULT_MAX_LOAD_BYTES
+    #: The most objects loading one version may construct.
+    max_load_objects: int = DEFAULT_MAX_LOAD_OBJECTS
 
     def __post_init__(self) -> None:
         for name in (*self.staging_checks, *self.production_checks):
@@ -86,6 +94,16 @@ class GatePolicy:
             raise InvalidInput("allow pickle must be true or false")
         for alias in self.protected_aliases:
             validate_alias(alias)
+        from .estimator_io import KNOWN
+
+        for key in self.allow_io_parameters:
+            if key not in KNOWN:
+                raise InvalidInput(
+                    f"unknown I/O parameter {key!r}: a policy may allow {', '.join(sorted(KNOWN))}"
+                )
+        for label, value in (("max load bytes", self.max_load_bytes), ("max load objects", self.max_load_objects)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**50:
+                raise InvalidInput(f"{label} must be a whole number between 1 and {2**50}")
         if len(self.protected_aliases) > MAX_LISTED:
             raise InvalidInput(f"a policy protects at most {MAX_LISTED} aliases")
         distinct = len({identity(approver) for approver in self.approvers})
@@ -104,6 +122,9 @@ class GatePolicy:
             "trusted_types": list(self.trusted_types),
             "allow_pickle": self.allow_pickle,
             "protected_aliases": list(self.protected_aliases),
+            "allow_io_parameters": list(self.allow_io_parameters),
+            "max_load_bytes": self.max_load_bytes,
+            "max_load_objects": self.max_load_objects,
         }
 
     @classmethod
@@ -118,12 +139,15 @@ class GatePolicy:
             trusted_types=tuple(data.get("trusted_types", ())),
             allow_pickle=bool(data.get("allow_pickle", False)),
             protected_aliases=tuple(data.get("protected_aliases", ())),
+            allow_io_parameters=tuple(data.get("allow_io_parameters", ())),
+            max_load_bytes=data.get("max_load_bytes", DEFAULT_MAX_LOAD_BYTES),
+            max_load_objects=data.get("max_load_objects", DEFAULT_MAX_LOAD_OBJECTS),
         )
 
     def updated(self, **changes: Any) -> GatePolicy:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
         kept = {key: value for key, value in changes.items() if value is not None}
-        for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases"):
+        for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases", "allow_io_parameters"):
             if key in kept:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
         if "approvers" in kept:

@@ -311,33 +311,20 @@ class Registry:
         return governance.get_policy(self.catalog, name)
 
     def set_policy(
-        self,
-        name: str,
-        *,
-        staging_checks: Iterable[str] | None = None,
-        production_checks: Iterable[str] | None = None,
-        approvals_required: int | None = None,
-        approvers: Iterable[str] | None = None,
-        allow_self_approval: bool | None = None,
-        trusted_types: Iterable[str] | None = None,
-        allow_pickle: bool | None = None,
-        protected_aliases: Iterable[str] | None = None,
-        protect_aliases: Iterable[str] = (),
-        unprotect_aliases: Iterable[str] = (),
+        self, name: str, *, protect_aliases: Iterable[str] = (), unprotect_aliases: Iterable[str] = (),
+        **fields: Any,
     ) -> GatePolicy:
-        """Change the fields given (``None`` keeps a field); returns the new policy.
+        """Change the :class:`GatePolicy` fields given by name (``None`` keeps a field); returns the new policy.
 
-        ``trusted_types`` and ``allow_pickle`` decide what loading its versions may run.
-        ``protected_aliases`` replaces the list of aliases that may point only at a
-        version meeting the Production gates; ``protect_aliases`` and
-        ``unprotect_aliases`` add to it and remove from it. An alias is protected
-        only while it points at no version or at one that meets those gates.
+        ``trusted_types``, ``allow_pickle``, ``allow_io_parameters`` and the load
+        limits decide what loading its versions may run and inflate.
+        ``protect_aliases`` and ``unprotect_aliases`` add to and remove from
+        ``protected_aliases``: aliases that may point only at a version meeting
+        the Production gates (an alias is protected only while it does).
         """
         return governance.set_policy(
-            self.catalog, self.actor, name, staging_checks=staging_checks, production_checks=production_checks,
-            approvals_required=approvals_required, approvers=approvers, allow_self_approval=allow_self_approval,
-            trusted_types=trusted_types, allow_pickle=allow_pickle, protected_aliases=protected_aliases,
-            protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases,
+            self.catalog, self.actor, name, protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases,
+            **fields,
         )
 
     # --- aliases, tags, descriptions ----------------------------------------------------

@@ -200,7 +200,8 @@ def test_policy_shows_and_changes(run, artifact: Path):
     assert default == {
         "staging_checks": [], "production_checks": [], "approvals_required": 1,
         "approvers": [], "allow_self_approval": False, "trusted_types": [], "allow_pickle": False,
-        "protected_aliases": [],
+        "protected_aliases": [], "allow_io_parameters": [], "max_load_bytes": 512 * 1024 * 1024,
+        "max_load_objects": 1_000_000,
     }
     changed = as_json(run("policy", "fraud", "--approvals", "2", "--approver", "bob", "--approver", "carol",
                           "--self-approval", "--json"))
@@ -216,7 +217,7 @@ def test_policy_decides_what_loading_a_version_may_run(run, artifact: Path):
     changed = as_json(run("policy", "fraud", "--trusted-type", "mypackage.models.Threshold", "--allow-pickle", "--json"))
     assert changed["trusted_types"] == ["mypackage.models.Threshold"] and changed["allow_pickle"] is True
     shown = ok(run("policy", "fraud")).stdout.splitlines()
-    assert shown[-3:-1] == ["trusted types:      mypackage.models.Threshold", "pickle:             allowed"]
+    assert "trusted types:      mypackage.models.Threshold" in shown and "pickle:             allowed" in shown
     cleared = as_json(run("policy", "fraud", "--clear-trusted-types", "--no-allow-pickle", "--json"))
     assert cleared["trusted_types"] == [] and cleared["allow_pickle"] is False
     refused(run, "policy", "fraud", "--trusted-type", "Threshold", expect="invalid trusted type 'Threshold'")

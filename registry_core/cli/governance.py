@@ -65,6 +65,10 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--allow-pickle/--no-allow-pickle", "allow_pickle", default=None, help="Whether versions may be stored and loaded as pickles, which run any code they hold.")
 @click.option("--protect-alias", "protect_aliases", multiple=True, metavar="ALIAS", help="Let ALIAS point only at a version that meets every gate before Production (repeatable).")
 @click.option("--unprotect-alias", "unprotect_aliases", multiple=True, metavar="ALIAS", help="Make ALIAS a free label again (repeatable).")
+@click.option("--allow-io-parameter", "io_parameters", multiple=True, metavar="CLASS.PARAM", help="Let versions set an estimator parameter that reads or writes files, e.g. CountVectorizer.input (repeatable; replaces the list).")
+@click.option("--clear-io-parameters", is_flag=True, help="Allow no estimator parameter that reads or writes files.")
+@click.option("--max-load-mib", type=click.IntRange(1, 2**30), metavar="MIB", help="The most a version may inflate to when loaded, in MiB (default 512).")
+@click.option("--max-load-objects", type=click.IntRange(1, 2**50), metavar="N", help="The most objects loading a version may construct (default 1,000,000).")
 @common_options
 @click.pass_context
 def policy(
@@ -72,6 +76,7 @@ def policy(
     approvals: int | None, approvers: tuple[str, ...], clear_staging_checks: bool, clear_production_checks: bool,
     clear_approvers: bool, self_approval: bool | None, trusted_types: tuple[str, ...], clear_trusted_types: bool,
     allow_pickle: bool | None, protect_aliases: tuple[str, ...], unprotect_aliases: tuple[str, ...],
+    io_parameters: tuple[str, ...], clear_io_parameters: bool, max_load_mib: int | None, max_load_objects: int | None,
 ) -> None:
     """Show the governance policy of NAME, or change the parts given."""
     for flag, values, label in (
@@ -79,6 +84,7 @@ def policy(
         (clear_production_checks, production_checks, "production checks"),
         (clear_approvers, approvers, "approvers"),
         (clear_trusted_types, trusted_types, "trusted types"),
+        (clear_io_parameters, io_parameters, "I/O parameters"),
     ):
         if flag and values:
             raise click.UsageError(f"give new {label} or clear them, not both")
@@ -90,6 +96,9 @@ def policy(
         "allow_self_approval": self_approval,
         "trusted_types": () if clear_trusted_types else (trusted_types or None),
         "allow_pickle": allow_pickle,
+        "allow_io_parameters": () if clear_io_parameters else (io_parameters or None),
+        "max_load_bytes": max_load_mib * 1024 * 1024 if max_load_mib is not None else None,
+        "max_load_objects": max_load_objects,
     }
     if all(value is None for value in changes.values()) and not protect_aliases and not unprotect_aliases:
         current = registry(ctx, read_only=True).get_policy(name)

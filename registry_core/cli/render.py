@@ -254,6 +254,8 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"trusted types:      {', '.join(policy.trusted_types) or '(scikit-learn only)'}",
         f"pickle:             {'allowed' if policy.allow_pickle else 'not allowed'}",
         f"protected aliases:  {', '.join(policy.protected_aliases) or '(none)'}",
+        f"I/O parameters:     {', '.join(policy.allow_io_parameters) or '(none allowed)'}",
+        f"load limits:        {policy.max_load_bytes // (1024 * 1024)} MiB, {policy.max_load_objects:,} objects",
     ]
 
 

@@ -1,0 +1,132 @@
+"""A skops file measured before anything in it is inflated: member sizes, array sizes, object count, nesting.
+
+A skops file is a zip of a JSON schema and ``.npy`` arrays. Deflate shrinks
+zeros a thousandfold, so a few megabytes can declare a gigabyte; and a schema
+can nest deeper than the loader's recursion or name millions of objects. The
+zip's central directory declares every member's inflated size, and reading a
+member never yields more than it declares (``zipfile`` stops there and checks
+the CRC), so the sizes checked here bound what loading may allocate. Each
+array's header (a few hundred bytes, read on its own) must declare no more
+data than its member holds. Everything here reads only what it measures.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInput
+
+__all__ = ["ArchiveSize", "LoadLimits", "measure"]
+
+#: The deepest schema nesting accepted: a pipeline of pipelines is a few dozen levels; skops recurses per level.
+MAX_NESTING = 200
+#: The most members a skops file may have (one per array and the schema).
+MAX_MEMBERS = 100_000
+_NPY_HEADER_BYTES = 65_536
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """What loading one version may inflate: total bytes of every member, and objects the schema may construct."""
+
+    max_bytes: int
+    max_objects: int
+
+
+@dataclass(frozen=True)
+class ArchiveSize:
+    """What a skops file inflates to."""
+
+    bytes: int
+    objects: int
+
+
+def measure(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> ArchiveSize:
+    """The inflated size and object count of a skops file, or :class:`InvalidInput` naming what is over a limit.
+
+    ``hint`` says how to raise the limits (the policy command); it ends every refusal.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InvalidInput(f"{label} is not a readable skops file: {exc}") from None
+    if len(members) > MAX_MEMBERS:
+        raise InvalidInput(f"{label} has {len(members)} members, more than the {MAX_MEMBERS} a skops file may have")
+    total = 0
+    for member in members:
+        total += member.file_size
+        if total > limits.max_bytes:
+            raise InvalidInput(
+                f"{label}: member {member.filename!r} inflates to {member.file_size} bytes, bringing the version to "
+                f"{total} bytes, over the limit of {limits.max_bytes} bytes; {hint}"
+            )
+    with archive:
+        try:
+            schema_info = archive.getinfo("schema.json")
+        except KeyError:
+            raise InvalidInput(f"{label} is not a readable skops file: it has no schema.json") from None
+        objects = _count_objects(_read_schema(archive, schema_info, label), label)
+        if objects > limits.max_objects:
+            raise InvalidInput(
+                f"{label}: its schema constructs {objects} objects, over the limit of {limits.max_objects}; {hint}"
+            )
+        for member in members:
+            if member.filename.endswith(".npy"):
+                _check_array(archive, member, label)
+    return ArchiveSize(total, objects)
+
+
+def _read_schema(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> dict[str, Any]:
+    try:
+        schema = json.loads(archive.read(info))
+    except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput(f"{label} is not a readable skops file: its schema is not JSON ({type(exc).__name__})") from None
+    if not isinstance(schema, dict):
+        raise InvalidInput(f"{label} is not a readable skops file: its schema is a {type(schema).__name__}, not an object")
+    return schema
+
+
+def _count_objects(schema: dict[str, Any], label: str) -> int:
+    """Objects the schema describes (nodes with a ``__class__``), walked without recursion; refuses deep nesting."""
+    count = 0
+    pending: list[tuple[Any, int]] = [(schema, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise InvalidInput(f"{label}: its schema nests deeper than {MAX_NESTING} levels")
+        if isinstance(node, dict):
+            if "__class__" in node:
+                count += 1
+            pending.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            pending.extend((value, depth + 1) for value in node)
+    return count
+
+
+def _check_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> None:
+    """An array's header must declare no more data than its member holds (numpy allocates what the header says)."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    try:
+        with archive.open(member) as stream:
+            head = io.BytesIO(stream.read(min(member.file_size, _NPY_HEADER_BYTES)))
+        version = npy.read_magic(head)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(head)
+        else:
+            shape, _, dtype = npy.read_array_header_2_0(head)
+        declared = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    except (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InvalidInput(f"{label}: array {member.filename!r} has no readable header ({exc})") from None
+    if dtype.hasobject:
+        return  # object arrays are unpickled, which skops refuses before this matters
+    if declared > member.file_size:
+        raise InvalidInput(
+            f"{label}: array {member.filename!r} declares {declared} bytes but its member holds {member.file_size}"
+        )
