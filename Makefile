@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry_core registry_pipelines tests benchmarks examples
+	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/catalog_benchmark.py --markdown
