@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,13 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    # Reviewers of the approval tests, who log in to the API server with these passwords.
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "bob:admin,carol:admin",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_HOME / "passwords.json"),
+    "AIRFLOW__API_AUTH__JWT_SECRET": "registry-airflow-tests-" + os.urandom(8).hex(),
 })
+PASSWORDS = {"bob": "bob-" + os.urandom(6).hex(), "carol": "carol-" + os.urandom(6).hex()}
+(_HOME / "passwords.json").write_text(json.dumps(PASSWORDS))
 
 
 def airflow_or_skip() -> None:
@@ -137,3 +145,84 @@ def asset_events(uri: str) -> list[dict[str, Any]]:
         return [dict(extra) for extra in session.scalars(query.where(AssetModel.uri == uri).order_by(AssetEvent.id))]
 
 
+
+
+@dataclass
+class AirflowApi:
+    """Airflow's API server on loopback, sharing the session's metadata database: where reviewers answer."""
+
+    url: str
+
+    def token(self, user: str) -> str:
+        import httpx
+
+        response = httpx.post(f"{self.url}/auth/token", json={"username": user, "password": PASSWORDS[user]}, timeout=30)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def answer_when_asked(self, user: str, dag_id: str, option: str, comment: str) -> threading.Thread:
+        """From a thread: wait (bounded) for the DAG's pending approval, then answer it as ``user``."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token(user)}"}
+
+        def answer() -> None:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                pending = httpx.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
+                                    params={"response_received": False}, headers=headers, timeout=30)
+                pending.raise_for_status()
+                waiting = [d["task_instance"] for d in pending.json()["hitl_details"]]
+                if waiting:
+                    (task,) = waiting
+                    response = httpx.patch(
+                        f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{task['dag_run_id']}/taskInstances/"
+                        f"{task['task_id']}/-1/hitlDetails",
+                        json={"chosen_options": [option], "params_input": {"comment": comment}},
+                        headers=headers, timeout=30,
+                    )
+                    self.answers.append(response.json())
+                    return
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        self.answers: list[dict[str, Any]] = []
+        thread.start()
+        return thread
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_home: Path) -> Iterator[AirflowApi]:
+    """``airflow api-server`` on a free loopback port, stopped at the end of the session (every wait bounded)."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (airflow_home / "api-server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (airflow_home / "api-server.log").read_text()[-4000:]
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API server did not start within 120 s"
+            time.sleep(0.5)
+        yield AirflowApi(url)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -68,3 +68,65 @@ def test_promotion_without_an_approval_fails_the_task_and_changes_nothing(
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
     assert catalog.audit_events(limit=1)[-1].seq == before_seq
     assert len(asset_events(ASSET_URI)) == before_events
+
+
+def production_history(catalog: Registry, model_file: Path) -> None:
+    """Versions 1 and 2 of the model, each approved by bob and promoted in turn: 2 is in Production."""
+    for number in (1, 2):
+        catalog.register(MODEL, model_file)
+        catalog.transition(MODEL, number, Stage.STAGING)
+        catalog.as_actor("bob").approve(MODEL, number)
+        catalog.promote(MODEL, number)
+
+
+def test_rollback_dag_restores_the_previous_version_as_the_user_who_triggered_it(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path,
+):
+    """The rollback DAG's reason and its triggering user (dag.test's) are in the audit log; the asset says 2 → 1."""
+    production_history(catalog, model_file)
+    before = len(asset_events(ASSET_URI))
+    assert airflow_dags.run("fraud_detector_rollback", reason="canary errors") == {"rollback": "success"}
+    assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
+    (rolled_back,) = catalog.audit_events(MODEL, actions=[AuditAction.VERSION_ROLLBACK])
+    assert rolled_back.actor == "dag_test"
+    assert rolled_back.after["reason"].startswith("canary errors (Airflow DAG fraud_detector_rollback, run ")
+    assert asset_events(ASSET_URI)[before:] == [
+        {"model": MODEL, "version": 1, "previous": 2, "audit_seq": rolled_back.seq},
+    ]
+    assert catalog.verify_audit().intact
+
+
+def test_a_promotion_queues_the_redeploy_dag_on_the_production_asset(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path,
+):
+    """The asset event of a promotion is what schedules fraud_detector_redeploy (once unpaused, as in production)."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select, update
+
+    production_history(catalog, model_file)
+    with create_session() as session:
+        session.execute(delete(AssetDagRunQueue))
+        session.execute(update(DagModel).where(DagModel.dag_id == "fraud_detector_redeploy").values(is_paused=False))
+    catalog.register(MODEL, model_file)
+    catalog.transition(MODEL, 3, Stage.STAGING)
+    catalog.as_actor("bob").approve(MODEL, 3)
+    assert airflow_dags.run("registry_promote", version=3) == {"promote": "success"}
+    with create_session() as session:
+        queued = session.scalars(select(AssetDagRunQueue.target_dag_id)).all()
+        session.execute(delete(AssetDagRunQueue))
+        session.execute(update(DagModel).where(DagModel.dag_id == "fraud_detector_redeploy").values(is_paused=True))
+    assert queued == ["fraud_detector_redeploy"]
+
+
+def test_a_connection_without_a_catalog_fails_the_task_with_one_line(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path, monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+):
+    """A connection whose extra names no database fails the step with the connection's name, and changes nothing."""
+    production_history(catalog, model_file)
+    monkeypatch.setenv("AIRFLOW_CONN_MODEL_REGISTRY_DEFAULT", '{"conn_type": "model_registry", "extra": {}}')
+    assert airflow_dags.run("fraud_detector_rollback", reason="canary errors") == {"rollback": "failed"}
+    assert "connection 'model_registry_default' has no database_url in its extra" in capfd.readouterr().out
+    assert catalog.resolve(f"models:/{MODEL}/Production").version == 2
