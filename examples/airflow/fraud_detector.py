@@ -29,8 +29,10 @@ from registry_airflow import (
     ValidateCandidateOperator,
     production_asset,
 )
+from registry_lifecycle.metric_gates import DATA_QUALITY_CHECK, SHADOW_CHECK, MetricGate
 
 MODEL = "fraud-detector"
+#: The Dagster example's gates (registry_lifecycle.fraud.FRAUD_METRIC_GATES, which imports pandas at parse time).
 METRIC_GATES = {"roc_auc": (">=", 0.85), "average_precision": (">=", 0.30)}
 REGISTERED = "{{ ti.xcom_pull(task_ids='retrain') }}"
 
@@ -66,8 +68,8 @@ def expectations() -> list[Any]:
 with DAG("fraud_detector_lifecycle", schedule="0 3 * * *", catchup=False, tags=["model-registry"]) as lifecycle:
     retrain = RegisterModelOperator(
         task_id="retrain", model_name=MODEL, python_callable=train_candidate,
-        staging_checks=("data_quality", *(f"metric.{metric}" for metric in METRIC_GATES)),
-        production_checks=("shadow_evaluation",),
+        staging_checks=(DATA_QUALITY_CHECK, *(MetricGate(metric, *gate).check_name for metric, gate in METRIC_GATES.items())),
+        production_checks=(SHADOW_CHECK,),
         description="Flags card transactions likely to be fraudulent (synthetic example data).",
     )
     evaluation = {"model_name": MODEL, "version": REGISTERED, "load_evaluation_data": recent_transactions,

@@ -130,3 +130,17 @@ def test_a_connection_without_a_catalog_fails_the_task_with_one_line(
     assert airflow_dags.run("fraud_detector_rollback", reason="canary errors") == {"rollback": "failed"}
     assert "connection 'model_registry_default' has no database_url in its extra" in capfd.readouterr().out
     assert catalog.resolve(f"models:/{MODEL}/Production").version == 2
+
+
+def test_the_example_gates_are_the_dagster_examples(airflow_dags: AirflowDags):
+    """The Airflow example's metric gates are the fraud detector's, as the Dagster example has them."""
+    import importlib.util
+
+    from registry_lifecycle.fraud import FRAUD_METRIC_GATES
+
+    from .conftest import DAGS
+
+    spec = importlib.util.spec_from_file_location("fraud_detector_example", DAGS / "fraud_detector.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.METRIC_GATES == FRAUD_METRIC_GATES
