@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make demo   set up, then run the model lifecycle on the embedded default catalog
 #   make test   set up, then run the whole test suite (PostgreSQL cases skip when none is reachable)
+#   make test-airflow   the Airflow provider's tests, in an environment of their own (Airflow and Dagster
+#               are not installed side by side; see the README, "The lifecycle in Airflow")
 # Setup installs the project with every extra and the test tools ('.[dev]' includes '.[all]');
 # tests/test_lean_install.py checks the base package alone in a virtualenv of its own.
 
@@ -8,8 +10,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: setup demo cli-demo test lint bench clean
+.PHONY: setup setup-airflow demo cli-demo test test-airflow lint bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +24,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+setup-airflow: $(AIRFLOW_STAMP)
+
+$(AIRFLOW_STAMP): pyproject.toml
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8' 'pytest-timeout>=2.3'
+	@touch $(AIRFLOW_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m registry_pipelines.demo
 
@@ -29,11 +41,15 @@ cli-demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# REGISTRY_REQUIRE_AIRFLOW=1: here a missing Airflow fails these tests instead of skipping them.
+test-airflow: $(AIRFLOW_STAMP)
+	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/airflow_provider
+
 lint: $(STAMP)
-	$(BIN)/ruff check registry_core registry_pipelines tests benchmarks examples
+	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/catalog_benchmark.py --markdown
 
 clean:
-	rm -rf $(VENV) .registry .registry-demo
+	rm -rf $(VENV) $(AIRFLOW_VENV) .registry .registry-demo

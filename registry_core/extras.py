@@ -19,6 +19,7 @@ __all__ = ["EXTRA_MODULES", "require_extra", "requiring_extra"]
 
 #: The top-level modules each extra installs that the registry's code imports.
 EXTRA_MODULES: dict[str, frozenset[str]] = {
+    "airflow": frozenset({"airflow", "great_expectations", "numpy", "pandas", "skops", "sklearn"}),
     "dagster": frozenset(
         {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
     ),

@@ -1,19 +1,27 @@
-"""The shipped example: a fraud detector on synthetic, imbalanced card transactions.
+"""The shipped example in Dagster: the fraud detector of :mod:`registry_lifecycle.fraud` as a :class:`ModelPipeline`.
 
-About 3.5% of transactions are fraudulent. Features ``v1``–``v6`` stand for
-anonymised signals (as in the well-known card-fraud data sets) and ``amount``
-for the transaction amount; the label is ``is_fraud``. Training data and the
-"recent" evaluation data are independent samples of the same process.
+Its data, training and expectations are re-exported here, so declarations may name them as
+``registry_pipelines.fraud.<function>``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from registry_lifecycle.fraud import (
+    FRAUD_DESCRIPTION,
+    FRAUD_METRIC_GATES,
+    FRAUD_MODEL,
+    FRAUD_PARAMS,
+    FRAUD_SHADOW_TOLERANCE,
+    FRAUD_TARGET,
+    fraud_expectations,
+    load_recent_transactions,
+    load_transactions,
+    synthetic_transactions,
+    train_fraud_classifier,
+)
 
 from .deploy import targets_from_env
 from .model_pipeline import ModelPipeline
@@ -28,82 +36,23 @@ __all__ = [
     "train_fraud_classifier",
 ]
 
-FRAUD_MODEL = "fraud-detector"
-SIGNALS = ("v1", "v2", "v3", "v4", "v5", "v6")
-COLUMNS = (*SIGNALS, "amount", "is_fraud")
-_WEIGHTS = np.array([2.2, -1.8, 1.5, 0.0, 1.0, -0.8])
-_AMOUNT_WEIGHT = 0.8
-_BIAS = 10.0
 #: Environment variable setting every sensor's minimum interval for this example (seconds).
 SENSOR_INTERVAL_ENV = "REGISTRY_SENSOR_INTERVAL_SECONDS"
-
-
-def synthetic_transactions(rows: int, *, seed: int) -> pd.DataFrame:
-    """``rows`` transactions drawn from one fixed fraud process; ``seed`` picks the sample, not the process."""
-    rng = np.random.default_rng(seed)
-    signals = rng.normal(size=(rows, len(SIGNALS)))
-    amount = rng.lognormal(mean=3.5, sigma=1.0, size=rows)
-    logit = signals @ _WEIGHTS + _AMOUNT_WEIGHT * np.log(amount) - _BIAS
-    is_fraud = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64")
-    frame = pd.DataFrame(signals, columns=list(SIGNALS))
-    frame["amount"] = amount.round(2)
-    frame["is_fraud"] = is_fraud
-    return frame
-
-
-def load_transactions() -> pd.DataFrame:
-    """The training data: 6,000 labelled transactions."""
-    return synthetic_transactions(6000, seed=1)
-
-
-def load_recent_transactions() -> pd.DataFrame:
-    """Recent labelled transactions, for validation and shadow evaluation."""
-    return synthetic_transactions(3000, seed=2)
-
-
-def train_fraud_classifier(features: pd.DataFrame, target: pd.Series, params: Mapping[str, Any]) -> Any:
-    """A random forest that weighs the rare fraud class up."""
-    from sklearn.ensemble import RandomForestClassifier
-
-    model = RandomForestClassifier(
-        n_estimators=int(params.get("n_estimators", 40)),
-        max_depth=int(params.get("max_depth", 5)),
-        min_samples_leaf=int(params.get("min_samples_leaf", 3)),
-        class_weight="balanced_subsample",
-        random_state=int(params.get("seed", 7)),
-        n_jobs=1,
-    )
-    return model.fit(features, target)
-
-
-def fraud_expectations() -> list[Any]:
-    """The transactions suite: shape, completeness, valid labels and amounts, a plausible fraud rate."""
-    import great_expectations as gx
-
-    expect = gx.expectations
-    return [
-        expect.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=True),
-        expect.ExpectTableRowCountToBeBetween(min_value=1000),
-        *(expect.ExpectColumnValuesToNotBeNull(column=column) for column in COLUMNS),
-        expect.ExpectColumnValuesToBeInSet(column="is_fraud", value_set=[0, 1]),
-        expect.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=1_000_000),
-        expect.ExpectColumnMeanToBeBetween(column="is_fraud", min_value=0.005, max_value=0.2),
-    ]
 
 
 def fraud_detector_pipeline(**overrides: Any) -> ModelPipeline:
     """The fraud detector's pipeline. Deploy targets come from ``FRAUD_DETECTOR_DEPLOY_URL`` / ``_COMMAND``."""
     settings: dict[str, Any] = {
         "name": FRAUD_MODEL,
-        "description": "Flags card transactions likely to be fraudulent (synthetic example data).",
+        "description": FRAUD_DESCRIPTION,
         "load_data": load_transactions,
         "load_evaluation_data": load_recent_transactions,
-        "target": "is_fraud",
+        "target": FRAUD_TARGET,
         "train": train_fraud_classifier,
-        "params": {"n_estimators": 40, "max_depth": 5, "min_samples_leaf": 3, "seed": 7},
+        "params": dict(FRAUD_PARAMS),
         "expectations": fraud_expectations,
-        "metric_gates": {"roc_auc": (">=", 0.85), "average_precision": (">=", 0.30)},
-        "shadow_tolerance": 0.02,
+        "metric_gates": dict(FRAUD_METRIC_GATES),
+        "shadow_tolerance": FRAUD_SHADOW_TOLERANCE,
         "retrain_cron": "0 3 * * *",
         "deploy_targets": targets_from_env("FRAUD_DETECTOR"),
         "sensor_interval_seconds": int(os.environ.get(SENSOR_INTERVAL_ENV) or 5),

@@ -13,10 +13,10 @@ from registry_core.identities import shown_actor
 
 if TYPE_CHECKING:
     from registry_core import VersionDetails, VersionInfo
+    from registry_lifecycle.evaluation import GateResult, ShadowReport
+    from registry_lifecycle.expectations import SuiteReport
 
     from .deploy import DeployOutcome
-    from .evaluation import GateResult, ShadowReport
-    from .expectations import SuiteReport
     from .model_pipeline import ModelPipeline
 
 __all__ = [

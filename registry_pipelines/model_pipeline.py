@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from dagster import AssetKey
 
 from registry_core.validation import validate_name
-
-from .evaluation import binary_classification_metrics
+from registry_lifecycle.evaluation import binary_classification_metrics
+from registry_lifecycle.metric_gates import DATA_QUALITY_CHECK, GATE_OPERATORS, SHADOW_CHECK, MetricGate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,20 +29,6 @@ __all__ = [
     "dagster_prefix",
 ]
 
-#: The registry check recording the expectation suite run on the evaluation data.
-DATA_QUALITY_CHECK = "data_quality"
-#: The registry check recording the comparison with the current Production version.
-SHADOW_CHECK = "shadow_evaluation"
-
-_OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-}
-#: The comparisons a metric gate may use.
-GATE_OPERATORS = tuple(_OPERATORS)
-_NOT_IN_CHECK_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -59,34 +44,6 @@ Trainer = Callable[["pd.DataFrame", "pd.Series", Mapping[str, Any]], Any]
 Evaluator = Callable[[Any, "pd.DataFrame", "pd.Series"], Mapping[str, float]]
 #: () -> fresh Great Expectations 1.x expectation objects.
 ExpectationsBuilder = Callable[[], Sequence[Any]]
-
-
-@dataclass(frozen=True)
-class MetricGate:
-    """A threshold a metric must meet, e.g. ``roc_auc >= 0.8``."""
-
-    metric: str
-    operator: str
-    threshold: float
-
-    def __post_init__(self) -> None:
-        if self.operator not in _OPERATORS:
-            raise ValueError(f"metric gate {self.metric!r}: operator must be one of {', '.join(_OPERATORS)}")
-
-    @property
-    def check_name(self) -> str:
-        """The registry check that records this gate."""
-        return "metric." + _NOT_IN_CHECK_NAME.sub("_", self.metric)
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.operator in (">=", ">")
-
-    def holds(self, value: float | None) -> bool:
-        return value is not None and _OPERATORS[self.operator](value, self.threshold)
-
-    def __str__(self) -> str:
-        return f"{self.metric} {self.operator} {self.threshold:g}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +131,7 @@ class ModelPipeline:
         """The rows validation and shadow evaluation score on: the evaluation loader's, else the training holdout."""
         if self.load_evaluation_data is not None:
             return self.load_evaluation_data()
-        from .datasets import holdout_split
+        from registry_lifecycle.datasets import holdout_split
 
         _, holdout = holdout_split(self.load_data(), self.target, fraction=self.holdout_fraction, seed=self.split_seed)
         return holdout

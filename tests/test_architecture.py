@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("registry_core", "registry_pipelines")
+PACKAGES = ("registry_core", "registry_lifecycle", "registry_pipelines", "registry_airflow")
 MAX_LINES = 400
 
 

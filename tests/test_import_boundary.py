@@ -7,10 +7,13 @@ install without them is tested in test_lean_install.py.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 #: Libraries that only the extras install: the catalog, artifacts and base CLI import none of them.
 OPTIONAL = ("dagster", "great_expectations", "numpy", "pandas", "prometheus_client", "s3fs", "sklearn", "starlette", "uvicorn")
@@ -141,3 +144,36 @@ def test_every_public_name_resolves_to_its_module():
         assert getattr(registry_core, name) is getattr(module, name), name
     assert set(registry_core._EXPORTS) == set(registry_core.__all__)
     assert set(registry_core.__all__) <= set(dir(registry_core))
+
+
+#: What each package may never import, lazily or not: the orchestrators stay out of each other's way.
+FORBIDDEN_IMPORTS = {
+    "registry_core": ("dagster", "airflow", "registry_lifecycle", "registry_pipelines", "registry_airflow"),
+    "registry_lifecycle": ("dagster", "airflow", "registry_pipelines", "registry_airflow"),
+    "registry_pipelines": ("airflow", "registry_airflow"),
+    "registry_airflow": ("dagster", "registry_pipelines"),
+    "examples/airflow": ("dagster", "registry_pipelines"),
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level package of every absolute import in ``path``, inside functions included."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            roots.add(node.module.partition(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_IMPORTS))
+def test_each_package_imports_only_its_own_orchestrator(package: str):
+    """registry_airflow imports no Dagster, registry_pipelines no Airflow, registry_core and registry_lifecycle neither."""
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / package).rglob("*.py"))
+    assert files
+    crossings = {
+        str(path.relative_to(root)): sorted(imported_roots(path) & set(FORBIDDEN_IMPORTS[package])) for path in files
+    }
+    assert {name: found for name, found in crossings.items() if found} == {}

@@ -15,9 +15,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..datasets import dataset_digest, features_and_target, holdout_split, signature
+from registry_lifecycle.datasets import dataset_digest, features_and_target, holdout_split, signature
+from registry_lifecycle.evaluation import judge_gates
+
 from ..duplicates import find_identical
-from ..evaluation import judge_gates
 from ..metadata import metrics_table, model_card, version_metadata
 from ..model_artifacts import register_estimator
 from ..model_pipeline import ModelPipeline

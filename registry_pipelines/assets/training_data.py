@@ -13,8 +13,9 @@ from dagster import (
     asset_check,
 )
 
-from ..datasets import dataset_digest
-from ..expectations import run_expectations
+from registry_lifecycle.datasets import dataset_digest
+from registry_lifecycle.expectations import run_expectations
+
 from ..metadata import expectations_table, grouped
 from ..model_pipeline import ModelPipeline
 

@@ -12,10 +12,10 @@ from dagster import (
 )
 
 from registry_core import NotFound, Registry, RegistryError, Stage
+from registry_lifecycle.datasets import dataset_digest, features_and_target
+from registry_lifecycle.evaluation import shadow_compare
 
 from ..assets.model_version import report_versions
-from ..datasets import dataset_digest, features_and_target
-from ..evaluation import shadow_compare
 from ..launch_links import decision_links
 from ..metadata import shadow_table, version_metadata
 from ..model_artifacts import load_estimator

@@ -12,11 +12,11 @@ from dagster import (
 )
 
 from registry_core import RegistryError, Stage
+from registry_lifecycle.datasets import dataset_digest, features_and_target
+from registry_lifecycle.evaluation import judge_gates
+from registry_lifecycle.expectations import run_expectations
 
 from ..assets.model_version import report_versions
-from ..datasets import dataset_digest, features_and_target
-from ..evaluation import judge_gates
-from ..expectations import run_expectations
 from ..metadata import expectations_table, gates_table, version_metadata
 from ..model_artifacts import load_estimator
 from ..model_pipeline import DATA_QUALITY_CHECK, ModelPipeline

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from registry_pipelines.evaluation import binary_classification_metrics, judge_gates, shadow_compare
+from registry_lifecycle.evaluation import binary_classification_metrics, judge_gates, shadow_compare
 from registry_pipelines.fraud import load_recent_transactions, load_transactions, train_fraud_classifier
 from registry_pipelines.model_pipeline import MetricGate, ModelPipeline
 

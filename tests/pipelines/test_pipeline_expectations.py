@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from registry_pipelines.expectations import run_expectations
+from registry_lifecycle.expectations import run_expectations
 from registry_pipelines.fraud import fraud_expectations, load_recent_transactions
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .model_pipeline import MetricGate
+    from .metric_gates import MetricGate
 
 __all__ = [
     "GateResult",

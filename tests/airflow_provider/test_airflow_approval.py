@@ -1,0 +1,74 @@
+"""The approval step answered in Airflow by a logged-in reviewer (its REST API, as the Required Actions page does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry_core import AuditAction, Registry, Stage
+
+from .conftest import AirflowApi, AirflowDags, airflow_or_skip, asset_events
+
+airflow_or_skip()
+
+MODEL = "fraud-detector"
+LIFECYCLE = "fraud_detector_lifecycle"
+ASSET_URI = "model-registry://models/fraud-detector/production"
+
+
+@pytest.fixture
+def catalog(database_url: str, artifact_root: Path, registry_connection: str):
+    with Registry(database_url, artifact_root, actor="alice") as registry:
+        yield registry
+
+
+def test_an_approval_in_airflow_is_recorded_under_the_reviewers_name_and_promotes(
+    airflow_dags: AirflowDags, airflow_api: AirflowApi, catalog: Registry,
+):
+    """Bob approves in Airflow: the catalog records bob's approval with the DAG run, and the version is promoted."""
+    before = len(asset_events(ASSET_URI))
+    answering = airflow_api.answer_when_asked("bob", LIFECYCLE, "Approve", "ready for traffic")
+    states = airflow_dags.run(LIFECYCLE)
+    answering.join(timeout=60)
+    assert airflow_api.answers[0]["responded_by"]["name"] == "bob"
+    assert states == {"retrain": "success", "validate": "success", "shadow_evaluate": "success",
+                      "approve": "success", "promote": "success"}
+    (decision,) = catalog.show(f"models:/{MODEL}/1").decisions
+    assert (decision.approver, decision.decision) == ("bob", "approve")
+    assert decision.comment.startswith("ready for traffic (Airflow DAG fraud_detector_lifecycle, run ")
+    assert catalog.resolve(f"models:/{MODEL}/Production").version == 1
+    assert asset_events(ASSET_URI)[before:] == [
+        {"model": MODEL, "version": 1, "previous": None,
+         "audit_seq": catalog.audit_events(MODEL, actions=[AuditAction.VERSION_PROMOTE])[-1].seq},
+    ]
+    assert catalog.verify_audit().intact
+
+
+def test_a_reviewer_the_policy_does_not_list_is_refused_and_nothing_is_recorded(
+    airflow_dags: AirflowDags, airflow_api: AirflowApi, catalog: Registry, capfd: pytest.CaptureFixture[str],
+):
+    """Only carol may approve: bob's approval in Airflow fails the step with the registry's reason and records nothing."""
+    catalog.create_model(MODEL)
+    catalog.set_policy(MODEL, approvers=["carol"])
+    answering = airflow_api.answer_when_asked("bob", LIFECYCLE, "Approve", "let me")
+    states = airflow_dags.run(LIFECYCLE)
+    answering.join(timeout=60)
+    assert (states["approve"], states["promote"]) == ("failed", "upstream_failed")
+    assert "bob is not an allowed approver of fraud-detector version 1 (allowed: carol)" in capfd.readouterr().out
+    assert catalog.show(f"models:/{MODEL}/1").decisions == []
+    assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
+    assert catalog.audit_events(MODEL, actions=[AuditAction.APPROVAL_RECORD]) == []
+
+
+def test_a_rejection_in_airflow_is_recorded_and_skips_the_promotion(
+    airflow_dags: AirflowDags, airflow_api: AirflowApi, catalog: Registry,
+):
+    """Carol rejects in Airflow: her rejection is in the catalog, and the version stays in Staging."""
+    answering = airflow_api.answer_when_asked("carol", LIFECYCLE, "Reject", "precision too low")
+    states = airflow_dags.run(LIFECYCLE)
+    answering.join(timeout=60)
+    assert (states["approve"], states["promote"]) == ("success", "skipped")
+    (decision,) = catalog.show(f"models:/{MODEL}/1").decisions
+    assert (decision.approver, decision.decision) == ("carol", "reject")
+    assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
