@@ -20,7 +20,8 @@ from sqlalchemy import Connection, select
 from .actions import AuditAction
 from .audit import canonical_json
 from .divergence import Divergence
-from .policy import GatePolicy
+from .governance import GateInputs
+from .policy import Decision, GatePolicy, RecordedDecision, approval_gate, check_gates
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .webhooks.ledger import WebhookLedger
@@ -62,6 +63,8 @@ class _Expected:
     #: Events that are themselves wrong in what they claim (the chain only proves they were not changed since).
     events: list[Divergence] = field(default_factory=list)
     webhooks: WebhookLedger = field(default_factory=WebhookLedger)
+    #: What each version's gates count so far in the replay (for protected alias moves).
+    gates: dict[tuple[str, int], GateInputs] = field(default_factory=dict)
 
 
 def _replay(events: Iterator[Any]) -> _Expected:
@@ -88,13 +91,42 @@ def _replay(events: Iterator[Any]) -> _Expected:
                 known.stage, known.stage_seq = stage, seq
         elif action == AuditAction.ALIAS_SET:
             expected.aliases[(model, after["alias"])] = (after["version"], seq)
+            policy = GatePolicy.from_dict(expected.policies.get(model, ({}, 0))[0])
+            if policy.protects(after["alias"]):
+                expected.events.extend(_ungated_alias(expected, seq, model, after, policy))
         elif action == AuditAction.ALIAS_DELETE:
             expected.aliases.pop((model, json.loads(before_text).get("alias")), None)
         elif action == AuditAction.APPROVAL_RECORD:
             expected.decisions[seq] = (model, version, actor, after)
+            expected.gates.setdefault((model, version), GateInputs()).decisions.append(
+                RecordedDecision(actor, Decision(after["decision"]), after.get("comment"))
+            )
         elif action == AuditAction.CHECK_RECORD:
             expected.checks[seq] = (model, version, actor, after)
+            expected.gates.setdefault((model, version), GateInputs()).latest[after["check"]] = bool(after["passed"])
     return expected
+
+
+def _ungated_alias(
+    expected: _Expected, seq: int, model: str, after: dict[str, Any], policy: GatePolicy
+) -> Iterator[Divergence]:
+    """A protected alias moved to a version the Production gates did not admit then, as the log replays them."""
+    label = f"event {seq}"
+    known = expected.versions.get((model, after["version"]))
+    if not after.get("protected") or known is None:
+        yield Divergence("audit_events", label, f"moved protected alias {model}@{after['alias']} without its gates", seq)
+        return
+    inputs = expected.gates.get((model, after["version"]), GateInputs())
+    unmet = check_gates(policy.production_checks, inputs.latest, all_recorded=True) + approval_gate(
+        policy, inputs.decisions, registrant=known.actor
+    )
+    if unmet:
+        yield Divergence(
+            "audit_events", label,
+            f"moved protected alias {model}@{after['alias']} to version {after['version']}, which the gates did not "
+            "admit: " + "; ".join(gate.message for gate in unmet),
+            seq,
+        )
 
 
 def _unearned_rollback(seq: int, model: str, version: int) -> Divergence:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tampering import registry_cli
+from sqlalchemy import text
+from tampering import registry_cli, verify_divergences
 
 from registry_core import GateUnmet, InvalidInput, NotPermitted, Registry
 from registry_core.actions import AuditAction
@@ -156,3 +157,26 @@ def test_registry_serve_refuses_an_unprotected_alias_at_start_up(governed: Regis
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
     assert "unprotected alias @challenger" in refused.stderr and "--follow-unprotected-alias" in refused.stderr
+
+
+@pytest.mark.parametrize("claims", [
+    {"protected": True, "approved_by": ["bob"], "checks": {"qa": True}},
+    {},
+], ids=["claiming-gates-it-did-not-meet", "claiming-nothing"])
+def test_verify_names_a_protected_alias_move_the_gates_did_not_admit(
+    governed: Registry, database_url, artifact_root, claims
+):
+    """An alias.set event appended around the gates (code that skipped them) is named, whatever it claims."""
+    with governed.catalog.write("mallory") as work:
+        event = work.record(AuditAction.ALIAS_SET, MODEL, 2, {}, {"alias": "champion", "version": 2, **claims})
+        version_id = work.connection.execute(
+            text("SELECT id FROM model_versions WHERE version = 2")
+        ).scalar_one()
+        model_id = work.connection.execute(text("SELECT id FROM registered_models")).scalar_one()
+        work.connection.execute(
+            text("INSERT INTO aliases (model_id, alias, version_id) VALUES (:m, 'champion', :v)"),
+            {"m": model_id, "v": version_id},
+        )
+    lines = verify_divergences(database_url, artifact_root)
+    assert len(lines) == 1 and lines[0].startswith(f"audit_events event {event.seq}: moved protected alias fraud@champion")
+    assert ("which the gates did not admit: required check 'qa' has not been recorded" in lines[0]) == bool(claims)
