@@ -126,6 +126,10 @@ def _edits(engine: Engine) -> list[Edit]:
                  {"x": json.dumps({"auc": 0.999}), "id": v.id}),
             Edit("model_versions", f"v{v.version} signature", f"UPDATE model_versions SET signature = :x {by_id}",
                  {"x": json.dumps({"inputs": [{"name": "b"}, {"name": "a"}]}), "id": v.id}),
+            Edit("model_versions", f"v{v.version} kind", f"UPDATE model_versions SET artifact_kind = :x {by_id}",
+                 {"x": "directory", "id": v.id}),
+            Edit("model_versions", f"v{v.version} format", f"UPDATE model_versions SET artifact_format = :x {by_id}",
+                 {"x": json.dumps({"serializer": "pickle", "pickle_opt_in": True}), "id": v.id}),
         ]
         for stage in ("None", "Staging", "Archived", "Production"):
             if stage != v.stage and not (stage == "Production" and in_production):
@@ -175,10 +179,21 @@ def _edits(engine: Engine) -> list[Edit]:
                  {"u": "https://attacker.example/hook", "id": row_id}),
             Edit("webhook_subscriptions", "subscription secret",
                  "UPDATE webhook_subscriptions SET secret = :s WHERE id = :id", {"s": SECRET + "Zg", "id": row_id}),
+            Edit("webhook_subscriptions", "subscription events",
+                 "UPDATE webhook_subscriptions SET events = :e WHERE id = :id",
+                 {"e": json.dumps(["promoted"]), "id": row_id}),
+            Edit("webhook_subscriptions", "subscription model", "UPDATE webhook_subscriptions SET model = NULL WHERE id = :id",
+                 {"id": row_id}),
+            Edit("webhook_subscriptions", "subscription removed",
+                 "UPDATE webhook_subscriptions SET removed_at = CURRENT_TIMESTAMP, removed_by = 'mallory' WHERE id = :id",
+                 {"id": row_id}),
         ]
     for (row_id,) in _rows(engine, "SELECT id FROM webhook_outbox"):
         edits.append(Edit("webhook_outbox", f"delete outbox {row_id}", "DELETE FROM webhook_outbox WHERE id = :id",
                           {"id": row_id}))
+        edits.append(Edit("webhook_outbox", f"rewrite outbox {row_id}",
+                          "UPDATE webhook_outbox SET body = :b WHERE id = :id",
+                          {"b": json.dumps({"type": "version.promoted", "data": {"version": 99}}), "id": row_id}))
     return edits
 
 
@@ -216,7 +231,7 @@ def test_an_edit_around_the_registry_is_refused_by_a_gate_or_named_by_verify(dia
     if dialect == "postgresql":
         require_postgres()
 
-    @settings(max_examples=40 if dialect == "sqlite" else 15, deadline=None,
+    @settings(max_examples=60 if dialect == "sqlite" else 20, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(steps=STEPS, data=st.data(),
            gated=st.tuples(st.sampled_from(["promote", "rollback", "alias", "approve"]), st.integers(0, 7)))
