@@ -379,6 +379,16 @@ def empty_database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: P
 
 
 @pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A plain SQLAlchemy engine on the catalog: what someone with SQL access and no registry can do."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
 def artifact_root(tmp_path: Path) -> Path:
     return tmp_path / "artifacts"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from registry_core import AuditLogError, Registry
@@ -28,16 +28,6 @@ def lifecycle(registry: Registry, model_file) -> int:
     registry.register("fraud", model_file)
     registry.set_alias("fraud", "challenger", 2)
     return registry.verify_audit().head_seq
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A plain SQLAlchemy engine on the catalog, bypassing the registry."""
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def drop_append_only_triggers(engine: Engine) -> None:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import Engine, text, update
 from tampering import registry_cli, verify_divergences
 
 from registry_core import GateUnmet, Registry
 from registry_core.actions import AuditAction
 from registry_core.rows import VERSIONS
 from registry_core.stages import Stage
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A plain SQLAlchemy engine on the catalog: what someone with SQL access and no registry can do."""
-    engine = create_engine(database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
