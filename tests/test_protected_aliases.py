@@ -207,3 +207,17 @@ def test_serving_refuses_a_protected_alias_whose_version_no_longer_meets_the_gat
     LATER[later](governed)
     with pytest.raises(NotPermitted, match=r"@champion points at version 1, which no longer meets the gates: "):
         loader.resolve(f"models:/{MODEL}@champion")
+
+
+def test_registry_serve_refuses_a_protected_alias_that_no_longer_meets_the_gates(governed: Registry, database_url,
+                                                                                 artifact_root):
+    """At start-up, one line naming the gate; --follow-unprotected-alias (warned about) does not lift it."""
+    governed.set_alias(MODEL, "champion", 1)
+    governed.record_check(MODEL, 1, "drift", passed=False)
+    result = registry_cli(database_url, artifact_root, "serve", f"models:/{MODEL}@champion", "--port", "0",
+                          "--follow-unprotected-alias")
+    assert result.exit_code == 1
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith("warning: --follow-unprotected-alias: an unprotected alias or 'latest' may be moved")
+    assert error == ("registry: error: the protected alias fraud@champion points at version 1, which no longer "
+                     "meets the gates: check 'drift' failed")
