@@ -17,6 +17,8 @@ class GateKind(enum.StrEnum):
     CHECK_FAILED = "check_failed"
     #: Not enough eligible approvals (since the latest rejection, if any).
     APPROVAL = "approval"
+    #: The version is Archived: out of service, so no protected alias may point at it.
+    ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)

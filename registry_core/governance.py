@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
 from .errors import GateUnmet, InvalidInput, NotFound
+from .gates import GateKind
 from .lookups import lock_model, lock_version, model_row, version_row
 from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates, counted_approvers
 from .records import ApprovalRecord, CheckRecord
@@ -36,6 +37,7 @@ __all__ = [
     "decide",
     "get_policy",
     "protected_alias_facts",
+    "protected_alias_gates",
     "GateInputs",
     "GATE_EVENTS",
     "gate_inputs",
@@ -257,7 +259,7 @@ def _require_gated_target(work: Any, name: str, model_id: int, policy: GatePolic
     if number is None:
         return
     target = version_row(work.connection, work.dialect, name, number)
-    unmet = unmet_gates(work.connection, name, policy, target, Stage.PRODUCTION)
+    unmet = protected_alias_gates(work.connection, name, policy, target)
     if unmet:
         raise GateUnmet(
             f"cannot protect alias {name}@{alias} while it points at version {number}: {len(unmet)} gate(s) unmet: "
@@ -281,14 +283,30 @@ def _listed(names: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
     return listed
 
 
+def protected_alias_gates(
+    connection: Connection, name: str, policy: GatePolicy, row: Any, inputs: GateInputs | None = None
+) -> list[UnmetGate]:
+    """What stands between version ``row`` and a protected alias: Production's gates, and not being Archived.
+
+    An Archived version was taken out of service; the approvals it once earned
+    do not bring it back behind an alias (a rollback does, through Production).
+    """
+    unmet = unmet_gates(connection, name, policy, row, Stage.PRODUCTION, inputs)
+    if row.stage == Stage.ARCHIVED:
+        unmet.insert(0, UnmetGate(
+            GateKind.ARCHIVED, "stage", f"version {row.version} is Archived (roll it back to serve it again)"
+        ))
+    return unmet
+
+
 def protected_alias_facts(connection: Connection, name: str, policy: GatePolicy, alias: str, row: Any) -> dict[str, Any]:
     """What pointing protected ``alias`` at version ``row`` is gated on; :class:`GateUnmet` when a gate fails.
 
     The gates are Production's, counted from the version's audit events, exactly
-    as a promotion counts them.
+    as a promotion counts them; an Archived version is refused.
     """
     inputs = read_gate_inputs(connection, name, row.version)
-    unmet = unmet_gates(connection, name, policy, row, Stage.PRODUCTION, inputs)
+    unmet = protected_alias_gates(connection, name, policy, row, inputs)
     if unmet:
         raise GateUnmet(
             f"cannot point protected alias {name}@{alias} at version {row.version}: {len(unmet)} gate(s) unmet: "

@@ -23,7 +23,7 @@ def set_alias(catalog: Catalog, actor: str, name: str, alias: str, number: int) 
     """Point an alias at a version, creating or moving it.
 
     A protected alias (the model's policy lists it) may point only at a version
-    that meets every gate before Production; its event records what it was
+    that meets every gate before Production and is not Archived; its event records what it was
     gated on: the approvers counted and the checks' latest results.
     """
     with catalog.write(actor) as work:
@@ -50,7 +50,6 @@ def set_alias(catalog: Catalog, actor: str, name: str, alias: str, number: int) 
             before = {"alias": alias, "version": previous.version}
         work.record(AuditAction.ALIAS_SET, name, number, before, {"alias": alias, "version": number, **gated})
         return version_info(name, row)
-
 
 
 def delete_alias(catalog: Catalog, actor: str, name: str, alias: str) -> None:

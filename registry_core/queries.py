@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
 from .errors import InvalidInput, NotFound
-from .governance import GATE_ACTIONS, gate_inputs, unmet_gates
+from .governance import GATE_ACTIONS, gate_inputs, protected_alias_gates, unmet_gates
 from .lookups import MODEL_ID, model_row, resolved_row, version_row
 from .policy import GatePolicy
 from .reconcile import reconcile
@@ -235,6 +235,7 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
             if next_stage
             else []
         )
+        protected = [alias for alias in aliases[row.id] if policy.protects(alias)]
         result[row.version] = VersionDetails(
             version=info,
             checks=[check_record(name, row.version, check) for check in checks[row.id].values()],
@@ -243,11 +244,14 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
             next_stage=next_stage,
             unmet_gates=unmet,
             stage_history=[audit_entry(event) for event in history[row.version]],
-            protected_aliases=[alias for alias in aliases[row.id] if policy.protects(alias)],
+            protected_aliases=protected,
             alias_events={
                 alias: audit_entry(alias_set[(row.version, alias)])
                 for alias in aliases[row.id] if (row.version, alias) in alias_set
             },
+            alias_unmet_gates=(
+                protected_alias_gates(connection, name, policy, row, inputs[row.version]) if protected else []
+            ),
         )
     return result
 

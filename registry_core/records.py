@@ -119,6 +119,8 @@ class VersionDetails:
     protected_aliases: list[str] = field(default_factory=list)
     #: For each alias pointing here, the event that pointed it here: who, when, and what a protected one was gated on.
     alias_events: dict[str, AuditEntry] = field(default_factory=dict)
+    #: When a protected alias points here: the gates the version no longer meets (serving will not follow it).
+    alias_unmet_gates: list[UnmetGate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

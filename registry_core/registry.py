@@ -333,8 +333,8 @@ class Registry:
         """Point an alias at a version, creating or moving it.
 
         A protected alias may point only at a version that meets every gate
-        before Production (:class:`GateUnmet` otherwise); its audit event records
-        the approvals and checks it was gated on.
+        before Production and is not Archived (:class:`GateUnmet` otherwise);
+        its audit event records the approvals and checks it was gated on.
         """
         validate_alias(alias)
         number = validate_version_number(version)

@@ -145,7 +145,8 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
 
 
 def protected_aliases_markdown(details: VersionDetails) -> str:
-    """Which protected aliases point at the version: who moved each here, and the approvals that move counted."""
+    """Which protected aliases point at the version: who moved each here, the approvals that move counted, and
+    the gates the version misses now, if any (serving does not follow such an alias)."""
     if not details.protected_aliases:
         return "_none_"
     lines = []
@@ -158,6 +159,12 @@ def protected_aliases_markdown(details: VersionDetails) -> str:
         gated = f", approvals counted: {approvers}" if event.after.get("protected") else ", set before it was protected"
         moment = event.recorded_at[:19].replace("T", " ")
         lines.append(f"- **@{alias}**: set by {event.actor} at {moment} UTC{gated}")
+    if details.alias_unmet_gates:
+        unmet = "; ".join(gate.message for gate in details.alias_unmet_gates)
+        lines.extend(
+            f"- @{alias} no longer meets the gates (serving does not follow it): {unmet}"
+            for alias in details.protected_aliases
+        )
     return "\n".join(lines)
 
 

@@ -180,3 +180,68 @@ def test_verify_names_a_protected_alias_move_the_gates_did_not_admit(
     lines = verify_divergences(database_url, artifact_root)
     assert len(lines) == 1 and lines[0].startswith(f"audit_events event {event.seq}: moved protected alias fraud@champion")
     assert ("which the gates did not admit: required check 'qa' has not been recorded" in lines[0]) == bool(claims)
+
+
+# --- what a protected alias may still point at, later -------------------------------------------
+
+
+def test_a_protected_alias_is_refused_on_an_archived_version(governed: Registry, catalog_state):
+    """Archived is out of service: the approvals it once earned do not bring it back behind the alias (rollback does)."""
+    governed.transition(MODEL, 1, "Archived")
+    before = catalog_state()
+    with pytest.raises(GateUnmet, match=r"at version 1: 1 gate\(s\) unmet: version 1 is Archived"):
+        governed.set_alias(MODEL, "champion", 1)
+    assert catalog_state() == before
+
+
+def test_an_alias_on_an_archived_version_cannot_be_protected(governed: Registry):
+    governed.transition(MODEL, 1, "Archived")
+    governed.set_alias(MODEL, "challenger", 1)
+    with pytest.raises(GateUnmet, match=r"cannot protect alias fraud@challenger while it points at version 1"):
+        governed.set_policy(MODEL, protect_aliases=["challenger"])
+    assert governed.get_policy(MODEL).protected_aliases == ("champion",)
+
+
+LATER = {
+    "a check fails": lambda registry: registry.record_check(MODEL, 1, "drift", passed=False),
+    "the version is archived": lambda registry: registry.transition(MODEL, 1, "Archived"),
+    "the policy is tightened": lambda registry: registry.set_policy(MODEL, approvals_required=2),
+}
+
+
+@pytest.mark.parametrize("later", LATER)
+def test_show_says_when_a_protected_alias_no_longer_meets_the_gates(governed: Registry, database_url, artifact_root,
+                                                                   later):
+    """The alias stays where it was put (the audit log says who put it there), and `show` says what it now misses."""
+    governed.set_alias(MODEL, "champion", 1)
+    assert governed.show(f"models:/{MODEL}@champion").alias_unmet_gates == []
+    LATER[later](governed)
+    details = governed.show(f"models:/{MODEL}@champion")
+    assert details.version.version == 1 and len(details.alias_unmet_gates) == 1
+    shown = registry_cli(database_url, artifact_root, "show", f"models:/{MODEL}@champion").stdout
+    assert f"no longer meets the gates: {details.alias_unmet_gates[0].message}" in shown
+
+
+@pytest.mark.parametrize("later", LATER)
+def test_serving_refuses_a_protected_alias_whose_version_no_longer_meets_the_gates(governed: Registry, later):
+    """Protection is checked when the alias is followed, not only when it is moved; the opt-in flag does not lift it."""
+    governed.set_alias(MODEL, "champion", 1)
+    loader = CatalogModelLoader(governed, follow_unprotected_alias=True)
+    assert loader.resolve(f"models:/{MODEL}@champion").version == 1
+    LATER[later](governed)
+    with pytest.raises(NotPermitted, match=r"@champion points at version 1, which no longer meets the gates: "):
+        loader.resolve(f"models:/{MODEL}@champion")
+
+
+def test_registry_serve_refuses_a_protected_alias_that_no_longer_meets_the_gates(governed: Registry, database_url,
+                                                                                 artifact_root):
+    """At start-up, one line naming the gate; --follow-unprotected-alias (warned about) does not lift it."""
+    governed.set_alias(MODEL, "champion", 1)
+    governed.record_check(MODEL, 1, "drift", passed=False)
+    result = registry_cli(database_url, artifact_root, "serve", f"models:/{MODEL}@champion", "--port", "0",
+                          "--follow-unprotected-alias")
+    assert result.exit_code == 1
+    warning, error = result.stderr.splitlines()
+    assert warning.startswith("warning: --follow-unprotected-alias: an unprotected alias or 'latest' may be moved")
+    assert error == ("registry: error: the protected alias fraud@champion points at version 1, which no longer "
+                     "meets the gates: check 'drift' failed")

@@ -63,7 +63,7 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--trusted-type", "trusted_types", multiple=True, metavar="MODULE.TYPE", help="A type beyond scikit-learn's own that loading a version may construct (repeatable; replaces the list).")
 @click.option("--clear-trusted-types", is_flag=True, help="Trust only scikit-learn's own types.")
 @click.option("--allow-pickle/--no-allow-pickle", "allow_pickle", default=None, help="Whether versions may be stored and loaded as pickles, which run any code they hold.")
-@click.option("--protect-alias", "protect_aliases", multiple=True, metavar="ALIAS", help="Let ALIAS point only at a version that meets every gate before Production (repeatable).")
+@click.option("--protect-alias", "protect_aliases", multiple=True, metavar="ALIAS", help="Let ALIAS point only at a version that meets every gate before Production and is not Archived (repeatable).")
 @click.option("--unprotect-alias", "unprotect_aliases", multiple=True, metavar="ALIAS", help="Make ALIAS a free label again (repeatable).")
 @click.option("--allow-io-parameter", "io_parameters", multiple=True, metavar="CLASS.PARAM", help="Let versions set an estimator parameter that reads or writes files, e.g. CountVectorizer.input (repeatable; replaces the list).")
 @click.option("--clear-io-parameters", is_flag=True, help="Allow no estimator parameter that reads or writes files.")

@@ -157,7 +157,8 @@ def details_lines(d: VersionDetails) -> list[str]:
     lines = version_lines(d.version)
     if d.aliases:
         lines.append(f"  aliases:        {', '.join(d.aliases)}")
-        lines.extend(f"    {alias_line(alias, d)}" for alias in d.aliases if alias in d.alias_events)
+        lines.extend(f"    {alias_line(alias, d)}" for alias in d.aliases
+                     if alias in d.alias_events or alias in d.protected_aliases)
     lines.append("  checks:" + ("" if d.checks else "         (none)"))
     lines.extend(
         f"    {c.name}: {'passed' if c.passed else 'FAILED'} by {c.recorded_by} at {when(c.recorded_at)}"
@@ -183,16 +184,21 @@ def details_lines(d: VersionDetails) -> list[str]:
 
 def alias_line(alias: str, d: VersionDetails) -> str:
     """Who pointed an alias at this version and when; for a protected alias, what that move was gated on."""
-    event = d.alias_events[alias]
-    text = f"@{alias}{' (protected)' if alias in d.protected_aliases else ''} set by {event.actor} at {when(event.recorded_at)}"
-    if event.after.get("protected"):
-        approvers = ", ".join(event.after.get("approved_by") or ()) or "nobody (none required)"
-        text += f", gated on approvals by {approvers}"
-        checks = event.after.get("checks") or {}
-        if checks:
-            text += "; checks " + ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in checks.items())
-    elif alias in d.protected_aliases:
-        text += ", before the alias was protected"
+    protected = alias in d.protected_aliases
+    text = f"@{alias}{' (protected)' if protected else ''}"
+    event = d.alias_events.get(alias)
+    if event is not None:
+        text += f" set by {event.actor} at {when(event.recorded_at)}"
+        if event.after.get("protected"):
+            approvers = ", ".join(event.after.get("approved_by") or ()) or "nobody (none required)"
+            text += f", gated on approvals by {approvers}"
+            checks = event.after.get("checks") or {}
+            if checks:
+                text += "; checks " + ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in checks.items())
+        elif protected:
+            text += ", before the alias was protected"
+    if protected and d.alias_unmet_gates:
+        text += "; no longer meets the gates: " + "; ".join(gate.message for gate in d.alias_unmet_gates)
     return text
 
 

@@ -38,8 +38,9 @@ def serve_command(
 ) -> None:
     """Serve MODEL_URI (a stage or alias, e.g. models:/NAME/Production) over HTTP, following every change.
 
-    It follows stages, fixed versions and protected aliases; an unprotected
-    alias or 'latest' needs --follow-unprotected-alias.
+    It follows stages, fixed versions and protected aliases (a protected alias
+    only while its version meets the gates); an unprotected alias or 'latest'
+    needs --follow-unprotected-alias.
 
     Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload.
     A new version is loaded, verified and warmed up in the background, then

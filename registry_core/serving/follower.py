@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..actions import AuditAction
-from ..errors import NotFound, RegistryError
+from ..errors import NotFound, NotPermitted, RegistryError
 from ..schema import utcnow
 from ..uris import parse_model_uri
 from .metrics import ServingMetrics
@@ -29,7 +29,8 @@ __all__ = ["RELEVANT_ACTIONS", "CatalogFollower"]
 
 log = logging.getLogger("registry.serving")
 
-#: Audit actions that can move a stage, alias or ``latest`` URI to another version.
+#: Audit actions that can move a stage, alias or ``latest`` URI to another version, or (a check, a
+#: decision, a policy change) make a protected alias's version stop meeting the gates.
 RELEVANT_ACTIONS = frozenset(
     {
         AuditAction.VERSION_REGISTER,
@@ -38,6 +39,9 @@ RELEVANT_ACTIONS = frozenset(
         AuditAction.VERSION_ROLLBACK,
         AuditAction.ALIAS_SET,
         AuditAction.ALIAS_DELETE,
+        AuditAction.CHECK_RECORD,
+        AuditAction.APPROVAL_RECORD,
+        AuditAction.POLICY_SET,
     }
 )
 _PAGE = 1000
@@ -145,6 +149,15 @@ class CatalogFollower:
             # E.g. no version left in Production: keep serving what we have, and say so.
             self._problems[holder.slot] = f"{holder.uri} does not resolve: {error.message}"
             log.warning("%s: %s does not resolve (%s); still serving what it has", holder.slot, holder.uri, error.message)
+            return
+        except NotPermitted as error:
+            # E.g. a protected alias whose version no longer meets the gates: load nothing it points at. The
+            # primary keeps answering with what it has (as when Production empties) and says so; a canary or
+            # shadow, which are extras, stop.
+            self._problems[holder.slot] = f"{holder.uri} is not followed: {error.message}"
+            log.warning("%s: %s is not followed (%s)", holder.slot, holder.uri, error.message)
+            if holder.optional:
+                holder.go_idle()
             return
         self._problems.pop(holder.slot, None)
         holder.follow(version, catalog_seq=catalog_seq)

@@ -53,7 +53,9 @@ class ModelLoader(Protocol):
 class CatalogModelLoader:
     """Loads versions from a registry: verified against the catalog's digest before unpickling.
 
-    It follows stages, fixed versions and protected aliases. An unprotected
+    It follows stages, fixed versions and protected aliases, the latter only
+    while their version still meets the gates (a check that failed since, an
+    archived version or a tightened policy stops it). An unprotected
     alias or ``latest`` moves without any gate, so following one needs
     ``follow_unprotected_alias`` (``registry serve --follow-unprotected-alias``).
     """
@@ -65,7 +67,18 @@ class CatalogModelLoader:
     def resolve(self, uri: str) -> VersionInfo:
         if not self.follow_unprotected_alias:
             require_gated_pointer(self.registry, uri)
-        return self.registry.resolve(uri)
+        alias = parse_model_uri(uri).alias
+        if alias is None:
+            return self.registry.resolve(uri)
+        # One read: the version, whether the alias is protected, and what that version misses now.
+        details = self.registry.show(uri)
+        if alias in details.protected_aliases and details.alias_unmet_gates:
+            raise NotPermitted(
+                f"the protected alias {details.version.model}@{alias} points at version {details.version.version}, "
+                "which no longer "
+                "meets the gates: " + "; ".join(gate.message for gate in details.alias_unmet_gates)
+            )
+        return details.version
 
     def load(self, version: VersionInfo) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.

@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound, RegistryError
+from ..errors import NotFound, NotPermitted, RegistryError
 from .canary import CanaryRouter
 from .follower import CatalogFollower
 from .metrics import ServingMetrics
@@ -110,5 +110,7 @@ class ServingRuntime:
             holder.load_now()
         except NotFound as error:
             log.warning("%s: %s resolves to no version yet (%s); idle until it does", holder.slot, holder.uri, error.message)
+        except NotPermitted:
+            raise  # a URI this server may not follow (an unprotected alias): refused at start, like the primary's
         except RegistryError as error:
             log.error("%s: %s cannot serve (%s); idle until a new version loads", holder.slot, holder.uri, error.message)

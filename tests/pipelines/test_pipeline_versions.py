@@ -161,3 +161,16 @@ def test_the_version_card_shows_the_protected_aliases_pointing_at_it(lifecycle, 
     card = latest(instance, "1").metadata["protected aliases"].value
     assert card.startswith("- **@champion**: set by ops at ")
     assert card.endswith(f"UTC, approvals counted: {REVIEWER}")
+
+
+def test_the_version_card_says_when_its_protected_alias_no_longer_meets_the_gates(lifecycle, pipeline, catalog,
+                                                                                   instance):
+    """A check that fails after the alias was set shows on the card: serving no longer follows that alias."""
+    to_production(lifecycle, pipeline)
+    catalog.set_policy(MODEL, protect_aliases=["champion"])
+    catalog.set_alias(MODEL, "champion", 1)
+    catalog.record_check(MODEL, 1, "drift", passed=False)
+    [run] = sync_versions(lifecycle, pipeline).runs
+    assert run.success
+    card = latest(instance, "1").metadata["protected aliases"].value
+    assert card.endswith("\n- @champion no longer meets the gates (serving does not follow it): check 'drift' failed")
