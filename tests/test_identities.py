@@ -40,6 +40,13 @@ LOOK_ALIKES = [
     pytest.param("will", "wi\u217c\u217c", id="roman-numeral-fifty"),
     pytest.param("carol", "caro1", id="digit-one-for-l"),
     pytest.param("dagster", "DAGSTER", id="case"),
+    pytest.param("paul", "pau\u04cf", id="cyrillic-palochka-for-l"),
+    pytest.param("wes", "\u0448es", id="cyrillic-sha-for-w"),
+    pytest.param("bob", "\u0392\u039f\u0392", id="greek-capitals"),
+    pytest.param("dagster", "D\u0391GST\u0395R", id="greek-capitals-mixed-with-latin"),
+    pytest.param("nina", "\u039dINA", id="greek-capital-nu"),
+    pytest.param("alice", "aIice", id="capital-i-for-l"),
+    pytest.param("alice", "a\u0399ice", id="greek-capital-iota-for-l"),
 ]
 
 
@@ -60,7 +67,9 @@ def test_look_alike_names_are_one_person(name: str, look_alike: str):
     assert same_person(name, look_alike)
 
 
-@pytest.mark.parametrize(("name", "other"), [("alice", "bob"), ("dan", "dana"), ("ana", "anna"), ("jo", "j o")])
+@pytest.mark.parametrize(
+    ("name", "other"), [("alice", "bob"), ("dan", "dana"), ("ana", "anna"), ("jo", "j o"), ("ali", "all"), ("ALI", "ALL")]
+)
 def test_different_names_stay_different_people(name: str, other: str):
     assert not same_person(name, other)
 
@@ -91,6 +100,32 @@ def test_look_alike_approvers_count_once(staged: Registry):
     assert gate.message == "2 approval(s) required, 1 eligible recorded"
     staged.as_actor("carol").approve("fraud", 1)
     assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
+
+
+def test_a_capital_look_alike_of_the_registrant_may_not_approve(registry: Registry, model_file: Path):
+    """'ΒΟΒ' in Greek capitals reads as 'BOB', the registrant 'bob' in capitals."""
+    registry.as_actor("bob").register("fraud", model_file)
+    registry.as_actor("bob").transition("fraud", 1, "Staging")
+    with pytest.raises(NotPermitted, match="self-approval"):
+        registry.as_actor("\u0392\u039f\u0392").approve("fraud", 1)
+
+
+def test_a_capital_i_for_an_l_is_the_same_approver(staged: Registry):
+    """'aIice' (capital I) reads as 'alice': with two approvals required they are one."""
+    staged.set_policy("fraud", approvals_required=2)
+    staged.as_actor("alice").approve("fraud", 1)
+    staged.as_actor("aIice").approve("fraud", 1)
+    [gate] = staged.unmet_gates("fraud", 1, "Production")
+    assert gate.message == "2 approval(s) required, 1 eligible recorded"
+
+
+def test_spellings_linked_through_a_third_are_one_approver(staged: Registry):
+    """'ALICE' is 'alice' by case and 'aIice' by shape: the three count once, in any order."""
+    staged.set_policy("fraud", approvals_required=2)
+    for name in ("aIice", "ALICE", "alice"):
+        staged.as_actor(name).approve("fraud", 1)
+    [gate] = staged.unmet_gates("fraud", 1, "Production")
+    assert gate.message == "2 approval(s) required, 1 eligible recorded"
 
 
 def test_a_look_alike_is_on_the_approvers_list_and_the_list_keeps_one_per_person(staged: Registry):
