@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import InvalidInput, NotPermitted
 from .gates import GateKind, UnmetGate
-from .identities import distinct_people, same_person, validate_actor
+from .identities import distinct_people, same_person, shown_actor, validate_actor
 from .validation import validate_alias, validate_name
 
 __all__ = [
@@ -224,7 +224,7 @@ def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, 
     if rejections:
         last = rejections[-1]
         note = f" ({last.comment})" if last.comment else ""
-        return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {last.approver}{note}")]
+        return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {shown_actor(last.approver)}{note}")]
     return [UnmetGate(GateKind.APPROVAL, "approvals", need + " recorded")]
 
 

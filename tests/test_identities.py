@@ -202,3 +202,22 @@ def details_of() -> VersionInfo:
         metrics={}, signature=None, model_card=None, description=None, tags={}, registered_by="alice",
         created_at=moment, stage_changed_at=moment, was_production=True,
     )
+
+
+def protected_alias_moved_by_invisible_names() -> VersionDetails:
+    """Version 1 of 'fraud' under @champion (protected), moved there by U+3164 on the approval of U+2800."""
+    event = AuditEntry(
+        seq=9, recorded_at="2025-01-02T03:04:05Z", actor="\u3164", action="alias.set", model="fraud", version=1,
+        hash="00", before={}, after={"alias": "champion", "protected": True, "approved_by": ["\u2800"]},
+    )
+    return VersionDetails(
+        version=details_of(), checks=[], decisions=[], aliases=["champion"], next_stage=None,
+        protected_aliases=["champion"], alias_events={"champion": event},
+    )
+
+
+def test_an_invisible_name_shows_escaped_beside_a_protected_alias():
+    """`registry show` names who moved a protected alias, and whose approvals counted, never as blanks."""
+    shown = render.alias_line("champion", protected_alias_moved_by_invisible_names())
+    assert "\u3164" not in shown and "\u2800" not in shown
+    assert "set by \\u3164" in shown and "approvals by \\u2800" in shown
