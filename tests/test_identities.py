@@ -157,10 +157,11 @@ def test_the_cli_refuses_an_invisible_actor_in_one_line(database_url, artifact_r
     assert catalog_state() == before
 
 
-def test_the_cli_refuses_a_look_alike_of_the_registrant(database_url, artifact_root, model_file):
+@pytest.mark.parametrize("look_alike", ["d\u0430gster", "D\u0391GST\u0395R"], ids=["cyrillic-a", "greek-capitals"])
+def test_the_cli_refuses_a_look_alike_of_the_registrant(database_url, artifact_root, model_file, look_alike):
     assert cli_invoke(database_url, artifact_root, "register", "fraud", str(model_file), actor="dagster").exit_code == 0
     assert cli_invoke(database_url, artifact_root, "transition", "fraud", "1", "Staging", actor="dagster").exit_code == 0
-    result = cli_invoke(database_url, artifact_root, "approve", "fraud", "1", actor="d\u0430gster")
+    result = cli_invoke(database_url, artifact_root, "approve", "fraud", "1", actor=look_alike)
     assert result.exit_code == 1
     assert "self-approval" in result.stderr
 
