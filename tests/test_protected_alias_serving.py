@@ -10,6 +10,7 @@ from test_serving import notify, predict, register_ready, serving, trained, wait
 
 from registry_core import NotPermitted, Registry
 from registry_core.serving import ServingOptions, ServingRuntime
+from registry_core.serving.model_holder import CatalogModelLoader
 
 
 @pytest.fixture
@@ -77,3 +78,43 @@ def test_registry_serve_refuses_an_unprotected_canary_with_one_line(champion: Re
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
     assert "unprotected alias @challenger" in refused.stderr and "--follow-unprotected-alias" in refused.stderr
+
+
+# --- stages anyone can fill are as ungated as an unprotected alias ------------------------------
+
+
+@pytest.fixture
+def anyone_can_fill(champion: Registry) -> Registry:
+    """Besides @champion: version 3 freshly registered (None) and version 4 registered then archived, no gate passed."""
+    for seed in (3, 4):
+        champion.as_actor("mallory").register("fraud", trained(seed))
+    champion.as_actor("mallory").transition("fraud", 4, "Archived")
+    return champion
+
+
+UNGATED_STAGES = {"None": 3, "Candidate": 3, "archived": 4}
+
+
+@pytest.mark.parametrize("stage", UNGATED_STAGES)
+def test_a_stage_anyone_can_fill_is_not_followed_without_the_flag(anyone_can_fill: Registry, stage):
+    """Registering (None) or archiving a fresh version (Archived) passes no gate, so following it is opted into."""
+    loader = CatalogModelLoader(anyone_can_fill)
+    with pytest.raises(NotPermitted, match=f"models:/fraud/{stage} follows .*which no gate guards.*--follow-unprotected"):
+        loader.resolve(f"models:/fraud/{stage}")
+    assert loader.resolve("models:/fraud/Staging").version == 2
+    opted_in = CatalogModelLoader(anyone_can_fill, follow_unprotected_alias=True)
+    assert opted_in.resolve(f"models:/fraud/{stage}").version == UNGATED_STAGES[stage]
+
+
+def test_registry_serve_refuses_a_stage_anyone_can_fill_at_start_up(anyone_can_fill: Registry, database_url,
+                                                                     artifact_root):
+    """One line, exit 1, before anything listens (the old code started serving whatever was last registered)."""
+    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(artifact_root), "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "registry_core.cli", "serve", "models:/fraud/None", "--port", "0"]
+    try:
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("registry serve started serving models:/fraud/None (version 3, which passed no gate)")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "models:/fraud/None follows" in refused.stderr and "--follow-unprotected-alias" in refused.stderr

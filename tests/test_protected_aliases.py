@@ -242,6 +242,7 @@ def test_registry_serve_refuses_a_protected_alias_that_no_longer_meets_the_gates
                           "--follow-unprotected-alias")
     assert result.exit_code == 1
     warning, error = result.stderr.splitlines()
-    assert warning.startswith("warning: --follow-unprotected-alias: an unprotected alias or 'latest' may be moved")
+    assert warning.startswith("warning: --follow-unprotected-alias: an unprotected alias or 'latest' (or the None or "
+                              "Archived stage) may be moved")
     assert error == ("registry: error: the protected alias fraud@champion points at version 1, which no longer "
                      "meets the gates: check 'drift' failed")

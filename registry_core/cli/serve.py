@@ -27,7 +27,8 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option("--prediction-log", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Append every scored request (records, answer, shadow answer) to this JSONL file.")
 @click.option("--follow-unprotected-alias", is_flag=True,
-              help="Allow following an unprotected alias or 'latest', which anyone may move to any version without a gate.")
+              help="Allow following an unprotected alias, 'latest', or the None or Archived stage, which anyone may move to "
+                   "any version without a gate.")
 @click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True, help="Server log verbosity.")
 @common_options
 @click.pass_context
@@ -39,8 +40,8 @@ def serve_command(
     """Serve MODEL_URI (a stage or alias, e.g. models:/NAME/Production) over HTTP, following every change.
 
     It follows stages, fixed versions and protected aliases (a protected alias
-    only while its version meets the gates); an unprotected alias or 'latest'
-    needs --follow-unprotected-alias.
+    only while its version meets the gates); an unprotected alias, 'latest'
+    or the None or Archived stage needs --follow-unprotected-alias.
 
     Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload.
     A new version is loaded, verified and warmed up in the background, then
@@ -58,7 +59,8 @@ def serve_command(
     log_to_stderr(log_level)
     if follow_unprotected_alias:
         click.echo(
-            "warning: --follow-unprotected-alias: an unprotected alias or 'latest' may be moved to any version, "
+            "warning: --follow-unprotected-alias: an unprotected alias or 'latest' (or the None or Archived stage) may be "
+            "moved to any version, "
             "approved or not, and this server will answer with it",
             err=True,
         )

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import NotPermitted, RegistryError
 from ..records import VersionInfo
 from ..schema import utcnow
+from ..stages import Stage
 from ..uris import parse_model_uri
 from .metrics import ServingMetrics
 from .payload import InputSchema, PayloadError, to_model_input
@@ -56,7 +57,7 @@ class CatalogModelLoader:
     It follows stages, fixed versions and protected aliases, the latter only
     while their version still meets the gates (a check that failed since, an
     archived version or a tightened policy stops it). An unprotected
-    alias or ``latest`` moves without any gate, so following one needs
+    alias, ``latest`` or the None or Archived stage moves without any gate, so following one needs
     ``follow_unprotected_alias`` (``registry serve --follow-unprotected-alias``).
     """
 
@@ -85,13 +86,28 @@ class CatalogModelLoader:
         return self.registry.load_model(version.uri)
 
 
+#: Stages a version reaches without passing any gate: registering puts it in None, and anyone may archive it.
+_UNGATED_STAGES = {
+    Stage.NONE: "the newest version still in None (anyone who registers one puts it there)",
+    Stage.ARCHIVED: "the newest Archived version (anyone may archive a version that passed no gate)",
+}
+
+
 def require_gated_pointer(registry: Registry, uri: str) -> None:
-    """Raise :class:`NotPermitted` when ``uri`` follows a pointer that no gate guards (an unprotected alias, latest)."""
+    """Raise :class:`NotPermitted` when ``uri`` follows a pointer that no gate guards.
+
+    Those are an unprotected alias, ``latest``, and the None and Archived stages.
+    """
     ref = parse_model_uri(uri)
     if ref.latest:
         raise NotPermitted(
             f"{uri} follows the newest registration, which no gate guards: serve a stage or a protected alias, "
             "or pass --follow-unprotected-alias"
+        )
+    if ref.stage in _UNGATED_STAGES:
+        raise NotPermitted(
+            f"{uri} follows {_UNGATED_STAGES[ref.stage]}, which no gate guards: serve Staging, Production, a fixed "
+            "version or a protected alias, or pass --follow-unprotected-alias"
         )
     if ref.alias is not None and not registry.get_policy(ref.name).protects(ref.alias):
         raise NotPermitted(

@@ -34,7 +34,7 @@ class ServingOptions:
     body_timeout: float = 30.0
     #: Threads scoring /predict requests at once.
     predict_threads: int = 4
-    #: Follow an unprotected alias or ``latest``, which move without any gate (off: refused).
+    #: Follow an unprotected alias, ``latest`` or the None or Archived stage, which move without any gate (off: refused).
     follow_unprotected_alias: bool = False
 
     def __post_init__(self) -> None:
