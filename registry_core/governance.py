@@ -36,8 +36,10 @@ __all__ = [
     "GATE_ACTIONS",
     "decide",
     "get_policy",
+    "gates_unmet_by",
     "protected_alias_facts",
     "protected_alias_gates",
+    "protected_alias_gates_unmet_by",
     "GateInputs",
     "GATE_EVENTS",
     "gate_inputs",
@@ -114,6 +116,11 @@ def unmet_gates(
         return []
     if inputs is None:
         inputs = read_gate_inputs(connection, name, version.version)
+    return gates_unmet_by(policy, version, target, inputs)
+
+
+def gates_unmet_by(policy: GatePolicy, version: Any, target: Stage, inputs: GateInputs) -> list[UnmetGate]:
+    """:func:`unmet_gates` on given inputs (no catalog read): what the audit replay checks a recorded move against."""
     latest = inputs.latest
     if target is Stage.STAGING:
         return check_gates(policy.staging_checks, latest, all_recorded=False)
@@ -291,7 +298,14 @@ def protected_alias_gates(
     An Archived version was taken out of service; the approvals it once earned
     do not bring it back behind an alias (a rollback does, through Production).
     """
-    unmet = unmet_gates(connection, name, policy, row, Stage.PRODUCTION, inputs)
+    if inputs is None:
+        inputs = read_gate_inputs(connection, name, row.version)
+    return protected_alias_gates_unmet_by(policy, row, inputs)
+
+
+def protected_alias_gates_unmet_by(policy: GatePolicy, row: Any, inputs: GateInputs) -> list[UnmetGate]:
+    """:func:`protected_alias_gates` on given inputs (no catalog read); ``row`` needs version, registered_by, stage."""
+    unmet = gates_unmet_by(policy, row, Stage.PRODUCTION, inputs)
     if row.stage == Stage.ARCHIVED:
         unmet.insert(0, UnmetGate(
             GateKind.ARCHIVED, "stage", f"version {row.version} is Archived (roll it back to serve it again)"

@@ -13,6 +13,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -20,8 +21,9 @@ from sqlalchemy import Connection, select
 from .actions import AuditAction
 from .audit import canonical_json
 from .divergence import Divergence
-from .governance import GateInputs
-from .policy import Decision, GatePolicy, RecordedDecision, approval_gate, check_gates
+from .governance import GateInputs, protected_alias_gates_unmet_by
+from .identities import shown_actor
+from .policy import Decision, GatePolicy, RecordedDecision, counted_approvers
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .webhooks.ledger import WebhookLedger
@@ -110,16 +112,17 @@ def _replay(events: Iterator[Any]) -> _Expected:
 def _ungated_alias(
     expected: _Expected, seq: int, model: str, after: dict[str, Any], policy: GatePolicy
 ) -> Iterator[Divergence]:
-    """A protected alias moved to a version the Production gates did not admit then, as the log replays them."""
+    """A protected alias moved to a version the gates did not admit then, as the log replays them, or whose
+    event records other approvals or checks than the log held (``show`` answers "who approved that?" from it)."""
     label = f"event {seq}"
     known = expected.versions.get((model, after["version"]))
     if not after.get("protected") or known is None:
         yield Divergence("audit_events", label, f"moved protected alias {model}@{after['alias']} without its gates", seq)
         return
     inputs = expected.gates.get((model, after["version"]), GateInputs())
-    unmet = check_gates(policy.production_checks, inputs.latest, all_recorded=True) + approval_gate(
-        policy, inputs.decisions, registrant=known.actor
-    )
+    # The registry's own gates, on the version as the replay knows it at this event.
+    version = SimpleNamespace(version=after["version"], registered_by=known.actor, stage=known.stage)
+    unmet = protected_alias_gates_unmet_by(policy, version, inputs)
     if unmet:
         yield Divergence(
             "audit_events", label,
@@ -127,6 +130,23 @@ def _ungated_alias(
             "admit: " + "; ".join(gate.message for gate in unmet),
             seq,
         )
+        return
+    facts = {"approved_by": counted_approvers(policy, inputs.decisions, registrant=known.actor),
+             "checks": dict(sorted(inputs.latest.items()))}
+    recorded = {"approved_by": after.get("approved_by"), "checks": after.get("checks")}
+    if recorded != facts:
+        yield Divergence(
+            "audit_events", label,
+            f"moved protected alias {model}@{after['alias']} to version {after['version']} recording "
+            f"{_gated_on(recorded)}, but the log counts {_gated_on(facts)}",
+            seq,
+        )
+
+
+def _gated_on(facts: dict[str, Any]) -> str:
+    approvers = ", ".join(shown_actor(str(name)) for name in facts.get("approved_by") or ()) or "nobody"
+    checks = ", ".join(f"{name} {'passed' if ok else 'failed'}" for name, ok in (facts.get("checks") or {}).items())
+    return f"approvals by {approvers} and checks {checks or 'none'}"
 
 
 def _unearned_rollback(seq: int, model: str, version: int) -> Divergence:

@@ -182,6 +182,56 @@ def test_verify_names_a_protected_alias_move_the_gates_did_not_admit(
     assert ("which the gates did not admit: required check 'qa' has not been recorded" in lines[0]) == bool(claims)
 
 
+def forge_alias_move(registry: Registry, number: int, claims: dict) -> int:
+    """Append an alias.set event for @champion and point the row there, around the registry (code that skipped it)."""
+    with registry.catalog.write("mallory") as work:
+        event = work.record(AuditAction.ALIAS_SET, MODEL, number, {}, {"alias": "champion", "version": number, **claims})
+        version_id = work.connection.execute(
+            text("SELECT id FROM model_versions WHERE version = :n"), {"n": number}
+        ).scalar_one()
+        model_id = work.connection.execute(text("SELECT id FROM registered_models")).scalar_one()
+        work.connection.execute(
+            text("INSERT INTO aliases (model_id, alias, version_id) VALUES (:m, 'champion', :v)"),
+            {"m": model_id, "v": version_id},
+        )
+    return event.seq
+
+
+def test_verify_names_a_protected_alias_move_to_an_archived_version(governed: Registry, database_url, artifact_root):
+    """Archived is a gate of its own: a forged move to a version archived by then is named though its approvals hold."""
+    governed.transition(MODEL, 1, "Archived")
+    seq = forge_alias_move(governed, 1, {"protected": True, "approved_by": ["bob"], "checks": {"qa": True}})
+    lines = verify_divergences(database_url, artifact_root)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"audit_events event {seq}: moved protected alias fraud@champion to version 1, which the gates did not admit: "
+        "version 1 is Archived (roll it back to serve it again)"
+    )
+
+
+@pytest.mark.parametrize("claims", [
+    {"approved_by": ["carol"], "checks": {"qa": True}},
+    {"approved_by": ["bob", "carol"], "checks": {"qa": True}},
+    {"approved_by": ["bob"], "checks": {"qa": True, "fairness": True}},
+], ids=["another-approver", "an-extra-approver", "an-extra-check"])
+def test_verify_names_a_protected_alias_move_that_records_facts_the_log_does_not_hold(
+    governed: Registry, database_url, artifact_root, claims
+):
+    """`show` answers "who approved that?" from the move's event, so --verify holds its claims to the log's."""
+    seq = forge_alias_move(governed, 1, {"protected": True, **claims})
+    lines = verify_divergences(database_url, artifact_root)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"audit_events event {seq}: moved protected alias fraud@champion to version 1 recording "
+    )
+    assert "the log counts approvals by bob and checks qa passed" in lines[0]
+
+
+def test_verify_accepts_the_facts_a_real_protected_move_records(governed: Registry):
+    governed.as_actor("carol").approve(MODEL, 1)
+    governed.record_check(MODEL, 1, "fairness", passed=True)
+    governed.set_alias(MODEL, "champion", 1)
+    assert governed.verify_audit().intact
+
+
 # --- what a protected alias may still point at, later -------------------------------------------
 
 
