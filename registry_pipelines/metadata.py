@@ -24,6 +24,7 @@ __all__ = [
     "expectations_table",
     "gates_table",
     "grouped",
+    "markdown_name",
     "metrics_table",
     "model_card",
     "protected_aliases_markdown",
@@ -144,6 +145,14 @@ def version_metadata(version: VersionInfo) -> dict[str, Any]:
     return metadata
 
 
+def markdown_name(name: str) -> str:
+    """An actor's name as one Markdown code span: shown as written (never a link or emphasis), its bounds visible."""
+    shown = shown_actor(name)
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    padded = f" {shown} " if shown[:1] in ("`", " ") or shown[-1:] in ("`", " ") else shown
+    return f"{fence}{padded}{fence}"
+
+
 def protected_aliases_markdown(details: VersionDetails) -> str:
     """Which protected aliases point at the version: who moved each here, the approvals that move counted, and
     the gates the version misses now, if any (serving does not follow such an alias)."""
@@ -155,10 +164,10 @@ def protected_aliases_markdown(details: VersionDetails) -> str:
         if event is None:
             lines.append(f"- **@{alias}**")
             continue
-        approvers = ", ".join(map(shown_actor, event.after.get("approved_by") or ())) or "none required"
+        approvers = ", ".join(map(markdown_name, event.after.get("approved_by") or ())) or "none required"
         gated = f", approvals counted: {approvers}" if event.after.get("protected") else ", set before it was protected"
         moment = event.recorded_at[:19].replace("T", " ")
-        lines.append(f"- **@{alias}**: set by {shown_actor(event.actor)} at {moment} UTC{gated}")
+        lines.append(f"- **@{alias}**: set by {markdown_name(event.actor)} at {moment} UTC{gated}")
     if details.alias_unmet_gates:
         unmet = "; ".join(gate.message for gate in details.alias_unmet_gates)
         lines.extend(

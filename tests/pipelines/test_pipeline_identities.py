@@ -74,4 +74,4 @@ def test_an_invisible_name_shows_escaped_on_the_version_card_beside_a_protected_
         protected_aliases=["champion"], alias_events={"champion": event},
     ))
     assert "\u3164" not in shown and "\u2800" not in shown
-    assert "set by \\u3164" in shown and "approvals counted: \\u2800" in shown
+    assert "set by `\\u3164`" in shown and "approvals counted: `\\u2800`" in shown

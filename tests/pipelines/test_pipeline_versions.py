@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from dagster import AssetCheckKey, AssetKey
 from dagster._core.event_api import PartitionKeyFilter
 
 from registry_core import Decision, Stage
 from registry_pipelines.jobs import decision_launch
+from registry_pipelines.metadata import markdown_name, protected_aliases_markdown
 
 from .steps import MODEL, REVIEWER, decide, sync_versions, to_production, to_staging
 
@@ -159,8 +161,30 @@ def test_the_version_card_shows_the_protected_aliases_pointing_at_it(lifecycle, 
     [run] = sync_versions(lifecycle, pipeline).runs
     assert run.success
     card = latest(instance, "1").metadata["protected aliases"].value
-    assert card.startswith("- **@champion**: set by ops at ")
-    assert card.endswith(f"UTC, approvals counted: {REVIEWER}")
+    assert card.startswith("- **@champion**: set by `ops` at ")
+    assert card.endswith(f"UTC, approvals counted: `{REVIEWER}`")
+
+
+def test_the_version_card_shows_who_moved_and_approved_as_names_not_markup(catalog, tmp_path):
+    """A name is any visible text: on the card it is a name, never a link, and two names never read as one or three."""
+    artifact = tmp_path / "model.bin"
+    artifact.write_bytes(b"weights")
+    catalog.register(MODEL, artifact)
+    catalog.set_policy(MODEL, protect_aliases=["champion"])
+    catalog.as_actor("carol, dave").approve(MODEL, 1)
+    catalog.as_actor("[ops](https://evil.example)").set_alias(MODEL, "champion", 1)
+    card = protected_aliases_markdown(catalog.show(f"models:/{MODEL}@champion"))
+    assert card.startswith("- **@champion**: set by `[ops](https://evil.example)` at ")
+    assert card.endswith("UTC, approvals counted: `carol, dave`")
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("plain", "`plain`"),
+    ("a`b", "``a`b``"),
+    ("`edge``", "``` `edge`` ```"),
+])
+def test_a_name_on_the_card_is_one_code_span_whatever_backticks_it_holds(name, shown):
+    assert markdown_name(name) == shown
 
 
 def test_the_version_card_says_when_its_protected_alias_no_longer_meets_the_gates(lifecycle, pipeline, catalog,
