@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
-from .errors import GateUnmet, InvalidInput
+from .errors import GateUnmet, InvalidInput, NotPermitted
 from .gates import GateKind
 from .lookups import lock_model, lock_version, model_row, no_such_model, version_row
 from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates, counted_approvers
-from .records import ApprovalRecord, CheckRecord
+from .records import ApprovalRecord, CheckRecord, VersionDetails
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .unit_of_work import Catalog
@@ -40,6 +40,7 @@ __all__ = [
     "protected_alias_facts",
     "protected_alias_gates",
     "protected_alias_gates_unmet_by",
+    "require_alias_still_gated",
     "GateInputs",
     "GATE_EVENTS",
     "gate_inputs",
@@ -332,3 +333,13 @@ def protected_alias_facts(connection: Connection, name: str, policy: GatePolicy,
         "approved_by": counted_approvers(policy, inputs.decisions, registrant=row.registered_by),
         "checks": dict(sorted(inputs.latest.items())),
     }
+
+
+def require_alias_still_gated(details: VersionDetails, alias: str) -> None:
+    """Raise :class:`NotPermitted` when protected ``alias`` points at ``details``' version and that version no
+    longer meets the gates: serving and MLflow's alias resolution then refuse to follow it (by number, it reads)."""
+    if alias in details.protected_aliases and details.alias_unmet_gates:
+        raise NotPermitted(
+            f"the protected alias {details.version.model}@{alias} points at version {details.version.version}, "
+            "which no longer meets the gates: " + "; ".join(gate.message for gate in details.alias_unmet_gates)
+        )

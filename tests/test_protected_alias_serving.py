@@ -118,3 +118,27 @@ def test_registry_serve_refuses_a_stage_anyone_can_fill_at_start_up(anyone_can_f
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.strip().count("\n") == 0, refused.stderr
     assert "models:/fraud/None follows" in refused.stderr and "--follow-unprotected-alias" in refused.stderr
+
+
+class WrittenBetweenReads(Registry):
+    """The real registry, with another writer's changes landing just before its next ``show`` (a race, made certain)."""
+
+    writes: list = []
+
+    def show(self, uri: str):
+        while self.writes:
+            self.writes.pop(0)()
+        return super().show(uri)
+
+
+def test_an_alias_unprotected_and_moved_while_it_is_resolved_is_not_followed(champion: Registry):
+    """Whether the alias is protected is read with the version it points at, not a moment before."""
+    mallory = champion.as_actor("mallory")
+    unreviewed = mallory.register("fraud", trained(3)).version
+    raced = object.__new__(WrittenBetweenReads)
+    raced.__dict__.update(champion.__dict__)
+    raced.writes = [lambda: mallory.set_policy("fraud", unprotect_aliases=["champion"]),
+                    lambda: mallory.set_alias("fraud", "champion", unreviewed)]
+    with pytest.raises(NotPermitted, match="unprotected alias @champion"):
+        CatalogModelLoader(raced).resolve("models:/fraud@champion")
+    assert champion.resolve("models:/fraud@champion").version == unreviewed

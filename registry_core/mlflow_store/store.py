@@ -23,6 +23,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
 from sqlalchemy import and_, select
 
+from ..governance import require_alias_still_gated
 from ..records import ModelInfo, VersionInfo
 from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
@@ -240,10 +241,13 @@ class RegistryStore(RefusedOperations, AbstractStore):
             self.registry.delete_alias(name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``alias`` points at; a protected alias only while that version meets the gates, as serving
+        follows it (MLflow deploys by alias), so PERMISSION_DENIED names what it misses now."""
         with mlflow_errors():
             ref = parse_model_uri(f"models:/{name}@{alias}")
-            number = self.registry.resolve(str(ref)).version
-        return self.get_model_version(name, number)
+            details = self.registry.show(str(ref))
+            require_alias_still_gated(details, alias)
+        return version_entity(details.version, details=details)
 
     def copy_model_version(self, src_mv: ModelVersion, dst_name: str) -> ModelVersion:
         """A new version of ``dst_name`` (created when missing) holding the same verified bytes as ``src_mv``."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import NotPermitted, RegistryError
+from ..governance import require_alias_still_gated
 from ..records import VersionInfo
 from ..schema import utcnow
 from ..stages import Stage
@@ -71,14 +72,12 @@ class CatalogModelLoader:
         alias = parse_model_uri(uri).alias
         if alias is None:
             return self.registry.resolve(uri)
-        # One read: the version, whether the alias is protected, and what that version misses now.
+        # One read: the version, whether the alias is protected, and what that version misses now. Protection is
+        # judged on this read too: the policy may have changed (and the alias moved) since the check above.
         details = self.registry.show(uri)
-        if alias in details.protected_aliases and details.alias_unmet_gates:
-            raise NotPermitted(
-                f"the protected alias {details.version.model}@{alias} points at version {details.version.version}, "
-                "which no longer "
-                "meets the gates: " + "; ".join(gate.message for gate in details.alias_unmet_gates)
-            )
+        if not self.follow_unprotected_alias and alias not in details.protected_aliases:
+            raise _unprotected_alias(uri, details.version.model, alias)
+        require_alias_still_gated(details, alias)
         return details.version
 
     def load(self, version: VersionInfo) -> Any:
@@ -110,10 +109,14 @@ def require_gated_pointer(registry: Registry, uri: str) -> None:
             "version or a protected alias, or pass --follow-unprotected-alias"
         )
     if ref.alias is not None and not registry.get_policy(ref.name).protects(ref.alias):
-        raise NotPermitted(
-            f"{uri} follows the unprotected alias @{ref.alias}, which anyone may point at any version: protect it "
-            f"(registry policy {ref.name} --protect-alias {ref.alias}) or pass --follow-unprotected-alias"
-        )
+        raise _unprotected_alias(uri, ref.name, ref.alias)
+
+
+def _unprotected_alias(uri: str, name: str, alias: str) -> NotPermitted:
+    return NotPermitted(
+        f"{uri} follows the unprotected alias @{alias}, which anyone may point at any version: protect it "
+        f"(registry policy {name} --protect-alias {alias}) or pass --follow-unprotected-alias"
+    )
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,34 @@ def test_a_protected_alias_is_permission_denied_naming_the_unmet_gates(mlflow_se
     assert client().get_registered_model(MODEL).aliases == {"challenger": "1", "champion": "1"}
 
 
+def test_loading_a_protected_alias_whose_version_no_longer_meets_the_gates_is_permission_denied(
+    mlflow_setup: MlflowSetup, fraud_data
+):
+    """MLflow deploys by alias: it resolves @champion only while `registry serve` would follow it; by number, still."""
+    model = log_and_register(fraud_data, seed=1)
+    with mlflow_setup.registry() as registry:
+        registry.set_policy(MODEL, production_checks=["shadow"], protect_aliases=["champion"])
+    with mlflow_setup.registry("bob") as registry:
+        registry.record_check(MODEL, 1, "shadow", passed=True)
+        registry.approve(MODEL, 1)
+    client().set_registered_model_alias(MODEL, "champion", "1")
+    assert str(client().get_model_version_by_alias(MODEL, "champion").version) == "1"
+    with mlflow_setup.registry("bob") as registry:
+        registry.record_check(MODEL, 1, "drift", passed=False)
+    for resolve in (lambda: client().get_model_version_by_alias(MODEL, "champion"),
+                    lambda: mlflow.sklearn.load_model(f"models:/{MODEL}@champion")):
+        with pytest.raises(MlflowException) as refused:
+            resolve()
+        assert refused.value.error_code == "PERMISSION_DENIED"
+        assert refused.value.message.startswith(
+            f"the protected alias {MODEL}@champion points at version 1, which no longer meets the gates: "
+            "check 'drift' failed"
+        )
+    by_number = mlflow.sklearn.load_model(f"models:/{MODEL}/1")
+    assert np.array_equal(by_number.predict(fraud_data[0]), model.predict(fraud_data[0]))
+    assert client().get_registered_model(MODEL).aliases == {"champion": "1"}
+
+
 def test_approved_promotion_archives_the_previous_production(mlflow_setup: MlflowSetup, fraud_data):
     """After approval by another person, Production succeeds and the previous Production version is archived."""
     with mlflow_setup.registry("risk-reviewer") as reviewer:

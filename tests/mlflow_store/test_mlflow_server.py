@@ -120,6 +120,23 @@ def test_a_protected_alias_is_refused_over_rest_until_the_version_is_approved(li
     assert MlflowClient().get_model_version_by_alias(MODEL, "champion").version == "1"
 
 
+def test_a_protected_alias_whose_version_fails_a_check_is_not_resolved_over_rest(live_server: LiveServer, fraud_data):
+    """GET registered-models/alias, which a deployment by alias calls, is 403 once the version misses a gate."""
+    log_and_register(fraud_data, seed=1)
+    for command, actor in ((("policy", MODEL, "--protect-alias", "champion"), "alice"),
+                           (("approve", MODEL, "1"), "risk-reviewer"),
+                           (("alias", MODEL, "champion", "1"), "alice"),
+                           (("check", MODEL, "1", "drift", "--failed"), "alice")):
+        done = live_server.registry_cli(*command, actor=actor)
+        assert done.returncode == 0, done.stderr
+    response = httpx.get(f"{live_server.url}/api/2.0/mlflow/registered-models/alias",
+                         params={"name": MODEL, "alias": "champion"}, timeout=10)
+    assert response.status_code == 403 and response.json()["error_code"] == "PERMISSION_DENIED", response.text
+    assert response.json()["message"] == ("the protected alias fraud-detector@champion points at version 1, which no "
+                                          "longer meets the gates: check 'drift' failed")
+    assert MlflowClient().get_model_version(MODEL, "1").aliases == ["champion"]
+
+
 def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_server: LiveServer, tmp_path):
     """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes, huge version numbers
     and an unreadable source are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written."""
