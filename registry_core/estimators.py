@@ -6,7 +6,8 @@ when it is loaded. So:
 
 **What a skops version may construct.** Every type skops trusts by default
 (builtins, numpy and scipy types, scikit-learn's estimators), every *class*
-defined in scikit-learn (outside its test and vendored code), and the types
+defined in scikit-learn (outside its test and vendored code and its
+``sklearn.callback`` package, whose callbacks open sockets when restored), and the types
 its model's policy names in ``trusted_types``; nothing else. The
 scikit-learn rule looks up the name the loader will import and requires a
 class whose own ``__module__`` is scikit-learn's: a name that merely points
@@ -125,9 +126,19 @@ def _importable(module_name: str) -> bool:
     return parts[1] in public or parts[1] in _RUNTIME_PRIVATE
 
 
+#: scikit-learn's subpackages whose classes reach outside the process when restored: a ``ScoringMonitor``
+#: connects to the address its state names and opens a listening socket, so callbacks are never trusted by
+#: the scikit-learn rule (a served model has no use for them).
+_REACHES_OUT = frozenset({"callback"})
+
+
 def _scikit_learns_own(module_name: str) -> bool:
     parts = module_name.split(".")
-    return parts[0] == "sklearn" and not _NOT_SCIKIT_LEARNS_OWN.intersection(parts)
+    return (
+        parts[0] == "sklearn"
+        and not _NOT_SCIKIT_LEARNS_OWN.intersection(parts)
+        and not (len(parts) > 1 and parts[1] in _REACHES_OUT)
+    )
 
 
 def _untrusted(names: Iterable[str], policy: GatePolicy) -> list[str]:

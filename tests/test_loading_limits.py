@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import io
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +20,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 import skops.io
+from sklearn.callback import ScoringMonitor
+from sklearn.callback._transport import ListenerHandle
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingRegressor
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -372,3 +378,59 @@ def test_a_sparse_model_within_its_limit_still_loads(registry: Registry):
     version = registry.register(MODEL, model)
     loaded = registry.load_model(version.uri)
     assert (loaded.extra_ != model.extra_).nnz == 0
+
+
+# --- classes of scikit-learn that reach the network when loaded ----------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[tuple[str, int], list[str]]]:
+    """A TCP port on loopback recording every connection made to it: where a loaded model must never connect."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    connections: list[str] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            connections.append("connected")
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname(), connections
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def carrying_a_scoring_monitor(address: tuple[str, int]) -> LogisticRegression:
+    """A model holding scikit-learn's ScoringMonitor callback, whose unpickling connects to the address it holds."""
+    monitor = ScoringMonitor(scoring="accuracy")
+    monitor._listener_handle = ListenerHandle(address, b"key")
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    model.monitor_ = monitor
+    return model
+
+
+def test_a_callback_that_connects_when_loaded_is_refused_at_load_and_connects_nowhere(registry: Registry, listener):
+    """scikit-learn's callbacks open sockets when restored: they are not trusted as scikit-learn's own."""
+    address, connections = listener
+    with pytest.raises(UntrustedType, match="sklearn.callback._scoring_monitor.ScoringMonitor"):
+        load_blob(registry, skops_bytes(carrying_a_scoring_monitor(address)))
+    time.sleep(0.3)
+    assert connections == []
+
+
+def test_a_callback_is_refused_at_registration(registry: Registry, listener, catalog_state):
+    address, _ = listener
+    before = catalog_state()
+    with pytest.raises(UntrustedType, match="sklearn.callback._scoring_monitor.ScoringMonitor"):
+        registry.register(MODEL, carrying_a_scoring_monitor(address))
+    assert catalog_state() == before
