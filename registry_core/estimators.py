@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .blobstore import BlobStore, copy_verified
+from .contained_load import try_in_separate_process
 from .errors import InvalidInput, PickleNotAllowed, RegistryError, UntrustedType
 from .estimator_io import check_io_parameters
 from .extras import require_extra, requiring_extra
@@ -250,18 +251,28 @@ def check_format_allowed(format: dict[str, Any], *, model: str, policy: GatePoli
 
 
 def load_estimator(
-    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy
+    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
+    contained: bool = False,
 ) -> Any:
-    """A version's estimator, its bytes verified first and its types or pickle checked against ``policy``."""
+    """A version's estimator, its bytes verified first and its types or pickle checked against ``policy``.
+
+    With ``contained``, the version is first loaded in a separate process (see
+    :mod:`registry_core.contained_load`), so a crash there leaves this one running.
+    """
     serializer = format.get("serializer")
     if serializer == Serialization.SKOPS:
-        return _load_skops(store, sha256=sha256, label=label, format=format, model=model, policy=policy)
+        return _load_skops(store, sha256=sha256, label=label, format=format, model=model, policy=policy,
+                           contained=contained)
     if serializer != Serialization.PICKLE:
         raise InvalidInput(f"{label} was serialized as {serializer!r}, which this registry cannot load")
     legacy = format.get("legacy_pickle") is True
     if not policy.allow_pickle and not legacy:
         raise PickleNotAllowed(_pickle_refusal(label, model))
     require_extra("sklearn", f"loading {label} (a scikit-learn model)")
+    if contained:
+        buffer = io.BytesIO()
+        copy_verified(store, sha256, buffer.write, label=label)
+        try_in_separate_process(buffer.getvalue(), sha256=sha256, label=label, format=format, model=model, policy=policy)
     with tempfile.TemporaryFile() as spool:
         copy_verified(store, sha256, spool.write, label=label)
         # Only verified bytes reach the unpickler.
@@ -281,7 +292,8 @@ def load_estimator(
 
 
 def _load_skops(
-    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy
+    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
+    contained: bool,
 ) -> Any:
     with requiring_extra("sklearn", f"loading {label} (a scikit-learn model)"):
         import skops.io
@@ -291,6 +303,8 @@ def _load_skops(
     data = buffer.getvalue()
     # Measured before anything is inflated: member sizes, array headers, object count and nesting.
     measure(data, label=label, limits=_limits(policy), hint=_limit_hint(model))
+    if contained:
+        try_in_separate_process(data, sha256=sha256, label=label, format=format, model=model, policy=policy)
     _warn_on_library_mismatch(format, label)
     try:
         needed = skops.io.get_untrusted_types(data=data)
