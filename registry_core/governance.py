@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from .actions import AuditAction
-from .errors import GateUnmet, InvalidInput, NotFound
+from .errors import GateUnmet, InvalidInput
 from .gates import GateKind
-from .lookups import lock_model, lock_version, model_row, version_row
+from .lookups import lock_model, lock_version, model_row, no_such_model, version_row
 from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates, counted_approvers
 from .records import ApprovalRecord, CheckRecord
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
@@ -199,7 +199,7 @@ def get_policy(catalog: Catalog, name: str) -> GatePolicy:
     with catalog.read() as connection:
         row = model_row(connection, name)
         if row is None:
-            raise NotFound(f"model {name!r} does not exist")
+            raise no_such_model(connection, name)
         return GatePolicy.from_dict(row.policy)
 
 

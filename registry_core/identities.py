@@ -5,26 +5,28 @@ seen: control and format characters (zero-width spaces, bidi controls), every
 default-ignorable code point (Hangul fillers, variation selectors, tag
 characters), blank symbols such as the braille blank, a name of combining
 marks with no letter under them, or one of whitespace only. Two names are the
-same person when their *identities* are equal: NFKC-normalized, whitespace
-runs collapsed, case-folded, then reduced to their Unicode TR39 confusable
-skeleton, so ``dаgster`` with a Cyrillic ``а`` is ``dagster``.
+same person when some case of one reads like some case of the other:
+NFKC-normalized, whitespace runs collapsed, then compared by their Unicode
+TR39 confusable skeleton as written, case-folded and in capitals (see
+:func:`identities`), so ``dаgster`` with a Cyrillic ``а`` is ``dagster``,
+and ``aIice`` with a capital I is ``alice``.
 
-The skeleton's table is Unicode's ``confusables.txt`` as the
-``confusable-homoglyphs`` package ships it; it is read on first comparison,
-not at import, so the command line starts as fast as before.
+The skeleton's table is Unicode's own ``confusables.txt`` (UTS #39, version
+17.0.0), shipped unchanged beside this module; it is read on first
+comparison, not at import, so the command line starts as fast as before.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from importlib import resources
 
 from .errors import InvalidInput
 
-__all__ = ["MAX_ACTOR", "identity", "same_person", "shown_actor", "validate_actor"]
+__all__ = ["MAX_ACTOR", "distinct_people", "identities", "same_person", "shown_actor", "validate_actor"]
 
 MAX_ACTOR = 256
 
@@ -78,16 +80,39 @@ def shown_actor(name: str) -> str:
     ) or "''"
 
 
-def identity(name: str) -> str:
-    """The form in which two actor names are compared (see the module's docstring)."""
-    text = _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", name).strip()).casefold()
-    # Some prototypes are capitals ('0' -> 'O'): fold again after the skeleton.
-    return unicodedata.normalize("NFKC", skeleton(text)).casefold()
+def identities(name: str) -> frozenset[str]:
+    """The forms in which actor names are compared: two names sharing one are the same person.
+
+    Each is the TR39 skeleton of the name as written, case-folded or in
+    capitals (after NFKC, whitespace runs collapsed): a name is the same
+    person as another when some case of it looks like some case of the
+    other. So ``dаgster`` (Cyrillic а) is ``dagster``, ``aIice`` (capital I)
+    is ``alice``, and the Greek capitals ``ΒΟΒ`` are ``bob``. Skeletons keep
+    case, as TR39 defines them: ``ALI`` (I for l) stays apart from ``ALL``.
+    """
+    text = _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFKC", name).strip())
+    return frozenset(skeleton(unicodedata.normalize("NFKC", case)) for case in (text, text.casefold(), text.upper()))
 
 
 def same_person(a: str, b: str) -> bool:
-    """Whether two actor names name the same person (see :func:`identity`)."""
-    return identity(a) == identity(b)
+    """Whether two actor names name the same person (see :func:`identities`)."""
+    return not identities(a).isdisjoint(identities(b))
+
+
+def distinct_people(names: Iterable[str]) -> list[str]:
+    """One name per person among ``names``, the first spelling of each, in order.
+
+    Spellings that are the same person through a third (``ALICE`` is
+    ``alice`` by case, ``aIice`` by shape) are one person whatever the order.
+    """
+    groups: list[tuple[set[str], str, int]] = []  # (keys, first spelling, position of the first spelling)
+    for position, name in enumerate(names):
+        keys = set(identities(name))
+        joined = [group for group in groups if group[0] & keys]
+        groups = [group for group in groups if not group[0] & keys]
+        first = min([(p, n) for _, n, p in joined] + [(position, name)])
+        groups.append((keys.union(*(group[0] for group in joined)), first[1], first[0]))
+    return [name for _, name, _ in sorted(groups, key=lambda group: group[2])]
 
 
 def skeleton(text: str) -> str:
@@ -99,26 +124,16 @@ def skeleton(text: str) -> str:
 
 @functools.cache
 def _prototypes() -> dict[str, str]:
-    """Each confusable character's prototype, read from the package's copy of ``confusables.txt``.
+    """Each confusable character's prototype, from Unicode's ``confusables.txt`` shipped beside this module.
 
-    The package keeps each line (source -> prototype) in both directions. A
-    source maps to exactly one prototype and a prototype never maps further
-    (TR39 makes the mapping idempotent), so a character with several partners,
-    or a sequence of several characters, is a prototype; in a lone pair the
-    source is the one the file listed first.
+    Each data line reads ``source ; prototype ; MA # comment``, code points in hex.
     """
-    text = resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
-    raw: dict[str, list[dict[str, str]]] = json.loads(text)
-    # Right-to-left characters are wrapped in LEFT-TO-RIGHT MARKs for display; they are not part of them.
-    order = {key.replace("\u200e", ""): position for position, key in enumerate(raw)}
-    partners: dict[str, set[str]] = {}
-    for key, entries in raw.items():
-        partners.setdefault(key.replace("\u200e", ""), set()).update(e["c"].replace("\u200e", "") for e in entries)
     prototypes: dict[str, str] = {}
-    for char, others in partners.items():
-        if len(char) != 1 or len(others) != 1:
+    text = resources.files(__package__).joinpath("confusables.txt").read_text("utf-8-sig")
+    for line in text.splitlines():
+        data = line.split("#", 1)[0]
+        if not data.strip():
             continue
-        (other,) = others
-        if len(other) > 1 or len(partners.get(other, ())) > 1 or order[char] < order.get(other, len(order)):
-            prototypes[char] = other
+        source, prototype, *_ = data.split(";")
+        prototypes[chr(int(source, 16))] = "".join(chr(int(point, 16)) for point in prototype.split())
     return prototypes

@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from .errors import InvalidInput, NotFound
 from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
 from .stages import Stage
 from .uris import ModelRef
 
-__all__ = ["MODEL_ID", "lock_model", "lock_version", "model_row", "resolve_query", "resolved_row", "version_row"]
+__all__ = ["MODEL_ID", "lock_model", "lock_version", "model_row", "no_such_model", "resolve_query", "resolved_row", "version_row"]
 
 #: The id of the model named by the ``name`` parameter. Filtering versions by it (rather than only through
 #: a join on the name) lets PostgreSQL walk the (model_id, ...) indexes in order, e.g. for "newest first".
@@ -59,11 +59,23 @@ def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any |
     return connection.execute(_model_query(lock), {"name": name}).first()
 
 
+def no_such_model(connection: Connection, name: str) -> NotFound:
+    """The error for a model ``name`` that does not exist, naming any model whose name differs only in case.
+
+    Names are case-sensitive, as in MLflow, so ``Fraud`` never opens ``fraud``;
+    the hint keeps a wrong case from reading as a missing model.
+    """
+    query = select(MODELS.c.name).where(func.lower(MODELS.c.name) == name.lower()).order_by(MODELS.c.name).limit(3)
+    near = connection.execute(query).scalars().all()
+    hint = f" (names are case-sensitive: did you mean {' or '.join(map(repr, near))}?)" if near else ""
+    return NotFound(f"model {name!r} does not exist{hint}")
+
+
 def lock_model(connection: Connection, name: str) -> Any:
     """The model's row, locked until the transaction ends; :class:`NotFound` when there is no such model."""
     row = model_row(connection, name, lock=True)
     if row is None:
-        raise NotFound(f"model {name!r} does not exist")
+        raise no_such_model(connection, name)
     return row
 
 
@@ -77,7 +89,7 @@ def version_row(connection: Connection, dialect: str, name: str, number: int, *,
     """
     row = connection.execute(_version_query(dialect, lock), {"name": name, "number": number}).first()
     if row is None:
-        raise NotFound(f"model {name!r} does not exist")
+        raise no_such_model(connection, name)
     if row.id is None:
         raise NotFound(f"model {name!r} has no version {number} (latest is {row.model_last_version})")
     return row
@@ -132,7 +144,7 @@ def resolved_row(connection: Connection, dialect: str, ref: ModelRef) -> Any:
         return row
     model = model_row(connection, ref.name)
     if model is None:
-        raise NotFound(f"model {ref.name!r} does not exist")
+        raise no_such_model(connection, ref.name)
     if ref.version is not None:
         raise NotFound(f"model {ref.name!r} has no version {ref.version} (latest is {model.last_version})")
     if ref.latest:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import InvalidInput, NotPermitted
 from .gates import GateKind, UnmetGate
-from .identities import identity, same_person, validate_actor
+from .identities import distinct_people, same_person, shown_actor, validate_actor
 from .validation import validate_alias, validate_name
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
     "approval_gate",
     "check_gates",
     "counted_approvers",
-    "identity",
+    "distinct_people",
     "same_person",
 ]
 
@@ -106,7 +106,7 @@ class GatePolicy:
                 raise InvalidInput(f"{label} must be a whole number between 1 and {2**50}")
         if len(self.protected_aliases) > MAX_LISTED:
             raise InvalidInput(f"a policy protects at most {MAX_LISTED} aliases")
-        distinct = len({identity(approver) for approver in self.approvers})
+        distinct = len(distinct_people(self.approvers))
         if self.approvers and self.approvals_required > distinct:
             raise InvalidInput(
                 f"the policy requires {self.approvals_required} approvals but lists only {distinct} distinct approver(s)"
@@ -152,10 +152,7 @@ class GatePolicy:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
         if "approvers" in kept:
             # One entry per person: the first spelling given is the one kept for display.
-            people: dict[str, str] = {}
-            for approver in kept["approvers"]:
-                people.setdefault(identity(approver), approver)
-            kept["approvers"] = tuple(people.values())
+            kept["approvers"] = tuple(distinct_people(kept["approvers"]))
         return replace(self, **kept)
 
     def protects(self, alias: str) -> bool:
@@ -163,8 +160,8 @@ class GatePolicy:
         return alias in self.protected_aliases
 
     def lists(self, actor: str) -> bool:
-        """Whether ``actor`` is on the approvers list (compared as :func:`identity`)."""
-        return identity(actor) in {identity(approver) for approver in self.approvers}
+        """Whether ``actor`` is on the approvers list (compared by :func:`same_person`)."""
+        return any(same_person(actor, approver) for approver in self.approvers)
 
     def check_may_decide(self, actor: str, *, registrant: str, decision: Decision, label: str) -> None:
         """Raise :class:`NotPermitted` unless ``actor`` may record ``decision`` on a version."""
@@ -208,13 +205,13 @@ def counted_approvers(policy: GatePolicy, decisions: Sequence[RecordedDecision],
     Approvals count once per eligible approver and only when recorded after the
     most recent rejection: a rejection blocks promotion until later approvals.
     """
-    counted: dict[str, str] = {}  # identity -> the name as first recorded
+    counted: list[str] = []
     for decision in decisions:
         if decision.decision is Decision.REJECT:
-            counted = {}
+            counted = []
         elif _eligible(policy, decision.approver, registrant):
-            counted.setdefault(identity(decision.approver), decision.approver)
-    return list(counted.values())
+            counted.append(decision.approver)
+    return distinct_people(counted)
 
 
 def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, registrant: str) -> list[UnmetGate]:
@@ -227,7 +224,7 @@ def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, 
     if rejections:
         last = rejections[-1]
         note = f" ({last.comment})" if last.comment else ""
-        return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {last.approver}{note}")]
+        return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {shown_actor(last.approver)}{note}")]
     return [UnmetGate(GateKind.APPROVAL, "approvals", need + " recorded")]
 
 

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, select
 
 from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput
 from .governance import GATE_ACTIONS, gate_inputs, protected_alias_gates, unmet_gates
-from .lookups import MODEL_ID, model_row, resolved_row, version_row
+from .lookups import MODEL_ID, model_row, no_such_model, resolved_row, version_row
 from .policy import GatePolicy
 from .reconcile import reconcile
 from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
@@ -97,7 +97,7 @@ def get_model(catalog: Catalog, name: str) -> ModelInfo:
     with catalog.read() as connection:
         row = connection.execute(models_select(catalog.dialect).where(MODELS.c.name == name)).first()
         if row is None:
-            raise NotFound(f"model {name!r} does not exist")
+            raise no_such_model(connection, name)
         return model_record(row)
 
 
@@ -133,7 +133,7 @@ def list_versions(
     with catalog.read() as connection:
         rows = connection.execute(query.order_by(VERSIONS.c.version.desc()).limit(limit), {"name": name}).all()
         if not rows and model_row(connection, name) is None:
-            raise NotFound(f"model {name!r} does not exist")
+            raise no_such_model(connection, name)
         return [version_info(name, row) for row in rows]
 
 

@@ -130,6 +130,7 @@ class Registry:
         model_card: str | None = None,
         progress: Progress | None = None,
         serialization: str | None = None,
+        mlflow_lineage: Mapping[str, str] | None = None,
     ) -> VersionInfo:
         """Store an artifact and register it as the model's next version, in stage None.
 
@@ -141,11 +142,14 @@ class Registry:
         policy has ``allow_pickle``. The model is created on its first
         registration. Version numbers run 1, 2, 3… per model and are never
         reused. ``progress`` is called with each chunk's byte count.
+        ``tags`` never hold keys under ``registry.``; ``mlflow_lineage`` is the
+        MLflow plugin's record of where the version came from, stored under
+        the reserved :data:`~registry_core.validation.LINEAGE_TAGS`.
         """
         validate_name(name)
         fields = validate_registration(run_id=run_id, dataset_digest=dataset_digest, params=params, metrics=metrics,
                                        description=description, signature=signature, model_card=model_card)
-        clean_tags = validate_tags(tags, lineage=True)
+        clean_tags = {**validate_tags(tags), **validate_tags(mlflow_lineage, lineage=True)}
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
         policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)

@@ -141,7 +141,11 @@ def is_reserved_tag(key: str) -> bool:
 
 
 def _writable_key(key: str, *, lineage: bool = False) -> str:
-    if is_reserved_tag(key) and not (lineage and key in LINEAGE_TAGS):
+    if lineage:
+        if key not in LINEAGE_TAGS:
+            raise InvalidInput(f"lineage key {_shown(key)}: expected one of {', '.join(sorted(LINEAGE_TAGS))}")
+        return key
+    if is_reserved_tag(key):
         raise InvalidInput(
             f"tag {_shown(key)} is the registry's and read-only: keys starting with {RESERVED_TAG_PREFIX!r} "
             "(in any case) are reserved"
@@ -152,7 +156,7 @@ def _writable_key(key: str, *, lineage: bool = False) -> str:
 def validate_tags(tags: Mapping[str, str] | None, *, lineage: bool = False) -> dict[str, str]:
     """Return tags whose keys and values are within the documented limits, none of them reserved.
 
-    ``lineage`` lets a registration carry the MLflow plugin's :data:`LINEAGE_TAGS`, spelled exactly.
+    With ``lineage``, the keys are instead the MLflow plugin's :data:`LINEAGE_TAGS`, spelled exactly, and only those.
     """
     result: dict[str, str] = {}
     _require_mapping(tags, what="tags")

@@ -155,10 +155,10 @@ def protected_aliases_markdown(details: VersionDetails) -> str:
         if event is None:
             lines.append(f"- **@{alias}**")
             continue
-        approvers = ", ".join(event.after.get("approved_by") or ()) or "none required"
+        approvers = ", ".join(map(shown_actor, event.after.get("approved_by") or ())) or "none required"
         gated = f", approvals counted: {approvers}" if event.after.get("protected") else ", set before it was protected"
         moment = event.recorded_at[:19].replace("T", " ")
-        lines.append(f"- **@{alias}**: set by {event.actor} at {moment} UTC{gated}")
+        lines.append(f"- **@{alias}**: set by {shown_actor(event.actor)} at {moment} UTC{gated}")
     if details.alias_unmet_gates:
         unmet = "; ".join(gate.message for gate in details.alias_unmet_gates)
         lines.extend(

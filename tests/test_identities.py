@@ -40,6 +40,13 @@ LOOK_ALIKES = [
     pytest.param("will", "wi\u217c\u217c", id="roman-numeral-fifty"),
     pytest.param("carol", "caro1", id="digit-one-for-l"),
     pytest.param("dagster", "DAGSTER", id="case"),
+    pytest.param("paul", "pau\u04cf", id="cyrillic-palochka-for-l"),
+    pytest.param("wes", "\u0448es", id="cyrillic-sha-for-w"),
+    pytest.param("bob", "\u0392\u039f\u0392", id="greek-capitals"),
+    pytest.param("dagster", "D\u0391GST\u0395R", id="greek-capitals-mixed-with-latin"),
+    pytest.param("nina", "\u039dINA", id="greek-capital-nu"),
+    pytest.param("alice", "aIice", id="capital-i-for-l"),
+    pytest.param("alice", "a\u0399ice", id="greek-capital-iota-for-l"),
 ]
 
 
@@ -60,7 +67,9 @@ def test_look_alike_names_are_one_person(name: str, look_alike: str):
     assert same_person(name, look_alike)
 
 
-@pytest.mark.parametrize(("name", "other"), [("alice", "bob"), ("dan", "dana"), ("ana", "anna"), ("jo", "j o")])
+@pytest.mark.parametrize(
+    ("name", "other"), [("alice", "bob"), ("dan", "dana"), ("ana", "anna"), ("jo", "j o"), ("ali", "all"), ("ALI", "ALL")]
+)
 def test_different_names_stay_different_people(name: str, other: str):
     assert not same_person(name, other)
 
@@ -93,6 +102,32 @@ def test_look_alike_approvers_count_once(staged: Registry):
     assert staged.promote("fraud", 1).version.stage is Stage.PRODUCTION
 
 
+def test_a_capital_look_alike_of_the_registrant_may_not_approve(registry: Registry, model_file: Path):
+    """'ΒΟΒ' in Greek capitals reads as 'BOB', the registrant 'bob' in capitals."""
+    registry.as_actor("bob").register("fraud", model_file)
+    registry.as_actor("bob").transition("fraud", 1, "Staging")
+    with pytest.raises(NotPermitted, match="self-approval"):
+        registry.as_actor("\u0392\u039f\u0392").approve("fraud", 1)
+
+
+def test_a_capital_i_for_an_l_is_the_same_approver(staged: Registry):
+    """'aIice' (capital I) reads as 'alice': with two approvals required they are one."""
+    staged.set_policy("fraud", approvals_required=2)
+    staged.as_actor("alice").approve("fraud", 1)
+    staged.as_actor("aIice").approve("fraud", 1)
+    [gate] = staged.unmet_gates("fraud", 1, "Production")
+    assert gate.message == "2 approval(s) required, 1 eligible recorded"
+
+
+def test_spellings_linked_through_a_third_are_one_approver(staged: Registry):
+    """'ALICE' is 'alice' by case and 'aIice' by shape: the three count once, in any order."""
+    staged.set_policy("fraud", approvals_required=2)
+    for name in ("aIice", "ALICE", "alice"):
+        staged.as_actor(name).approve("fraud", 1)
+    [gate] = staged.unmet_gates("fraud", 1, "Production")
+    assert gate.message == "2 approval(s) required, 1 eligible recorded"
+
+
 def test_a_look_alike_is_on_the_approvers_list_and_the_list_keeps_one_per_person(staged: Registry):
     policy = staged.set_policy("fraud", approvers=["bob", "b\u03bfb", "carol"])
     assert policy.approvers == ("bob", "carol")
@@ -122,10 +157,11 @@ def test_the_cli_refuses_an_invisible_actor_in_one_line(database_url, artifact_r
     assert catalog_state() == before
 
 
-def test_the_cli_refuses_a_look_alike_of_the_registrant(database_url, artifact_root, model_file):
+@pytest.mark.parametrize("look_alike", ["d\u0430gster", "D\u0391GST\u0395R"], ids=["cyrillic-a", "greek-capitals"])
+def test_the_cli_refuses_a_look_alike_of_the_registrant(database_url, artifact_root, model_file, look_alike):
     assert cli_invoke(database_url, artifact_root, "register", "fraud", str(model_file), actor="dagster").exit_code == 0
     assert cli_invoke(database_url, artifact_root, "transition", "fraud", "1", "Staging", actor="dagster").exit_code == 0
-    result = cli_invoke(database_url, artifact_root, "approve", "fraud", "1", actor="d\u0430gster")
+    result = cli_invoke(database_url, artifact_root, "approve", "fraud", "1", actor=look_alike)
     assert result.exit_code == 1
     assert "self-approval" in result.stderr
 
@@ -167,3 +203,22 @@ def details_of() -> VersionInfo:
         metrics={}, signature=None, model_card=None, description=None, tags={}, registered_by="alice",
         created_at=moment, stage_changed_at=moment, was_production=True,
     )
+
+
+def protected_alias_moved_by_invisible_names() -> VersionDetails:
+    """Version 1 of 'fraud' under @champion (protected), moved there by U+3164 on the approval of U+2800."""
+    event = AuditEntry(
+        seq=9, recorded_at="2025-01-02T03:04:05Z", actor="\u3164", action="alias.set", model="fraud", version=1,
+        hash="00", before={}, after={"alias": "champion", "protected": True, "approved_by": ["\u2800"]},
+    )
+    return VersionDetails(
+        version=details_of(), checks=[], decisions=[], aliases=["champion"], next_stage=None,
+        protected_aliases=["champion"], alias_events={"champion": event},
+    )
+
+
+def test_an_invisible_name_shows_escaped_beside_a_protected_alias():
+    """`registry show` names who moved a protected alias, and whose approvals counted, never as blanks."""
+    shown = render.alias_line("champion", protected_alias_moved_by_invisible_names())
+    assert "\u3164" not in shown and "\u2800" not in shown
+    assert "set by \\u3164" in shown and "approvals by \\u2800" in shown

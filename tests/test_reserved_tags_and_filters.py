@@ -64,3 +64,25 @@ def test_a_search_filter_of_undecodable_bytes_is_one_line(registry: Registry, mo
     assert result.returncode == 1, result.stderr
     assert b"Traceback" not in result.stderr
     assert result.stderr.count(b"\n") == 1 and b"not valid Unicode" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["registry.mlflow.source", "registry.mlflow.run_link", "registry.mlflow.model_id"])
+def test_mlflow_lineage_keys_spelled_exactly_are_refused_at_registration(registry: Registry, model_file, catalog_state,
+                                                                         key):
+    """Only the MLflow plugin records where a version came from; a caller cannot forge it through tags."""
+    before = catalog_state()
+    with pytest.raises(InvalidInput, match="reserved"):
+        registry.register("fraud", model_file, tags={key: "https://attacker.example/run"})
+    assert catalog_state() == before
+
+
+def test_the_cli_refuses_a_forged_mlflow_run_link_in_one_line(model_file, database_url, artifact_root, catalog_state):
+    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(artifact_root), "REGISTRY_ACTOR": "bob"}
+    before = catalog_state()
+    result = CliRunner().invoke(
+        cli, ["register", "fraud", str(model_file), "--tag", "registry.mlflow.run_link=https://attacker.example/run"],
+        env=env, catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "reserved" in result.stderr
+    assert catalog_state() == before

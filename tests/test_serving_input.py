@@ -79,3 +79,59 @@ def test_a_body_that_trickles_in_is_cut_off_at_the_deadline(server, caplog):
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert time.monotonic() - started < BODY_TIMEOUT + 3
     assert tracebacks(caplog.records) == []
+
+
+def closed_within(sock: socket.socket, seconds: float, *, trickle: bytes = b"") -> bytes | None:
+    """What the server sent before closing ``sock`` within ``seconds`` (sending ``trickle`` a byte at a time), else None."""
+    deadline = time.monotonic() + seconds
+    received = b""
+    for byte in [trickle[i:i + 1] for i in range(len(trickle))] or [b""]:
+        sock.settimeout(max(0.01, min(0.25, deadline - time.monotonic())))
+        try:
+            if byte:
+                sock.sendall(byte)
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return received
+                received += chunk
+        except TimeoutError:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            return received
+        if time.monotonic() > deadline:
+            return None
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_a_client_trickling_its_headers_is_cut_off_at_the_deadline(server):
+    """Headers sent a byte every quarter second never reach the app: the connection still closes at the deadline."""
+    url, client = server
+    headers = b"POST /predict HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 200
+    with raw(url) as sock:
+        assert closed_within(sock, BODY_TIMEOUT + 3, trickle=headers) is not None, "still open past the deadline"
+    assert client.get("/health").status_code == 200
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_deadline(server):
+    url, _client = server
+    with raw(url) as sock:
+        assert closed_within(sock, BODY_TIMEOUT + 3) is not None, "still open past the deadline"
+
+
+def test_a_kept_alive_connection_trickling_its_next_request_is_cut_off(server):
+    """After one answered request the next request's headers get the same deadline."""
+    url, _client = server
+    with raw(url) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        trickle = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+        assert closed_within(sock, BODY_TIMEOUT + 5 + 3, trickle=trickle) is not None, "still open past the deadline"

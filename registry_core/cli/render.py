@@ -188,9 +188,9 @@ def alias_line(alias: str, d: VersionDetails) -> str:
     text = f"@{alias}{' (protected)' if protected else ''}"
     event = d.alias_events.get(alias)
     if event is not None:
-        text += f" set by {event.actor} at {when(event.recorded_at)}"
+        text += f" set by {shown_actor(event.actor)} at {when(event.recorded_at)}"
         if event.after.get("protected"):
-            approvers = ", ".join(event.after.get("approved_by") or ()) or "nobody (none required)"
+            approvers = ", ".join(map(shown_actor, event.after.get("approved_by") or ())) or "nobody (none required)"
             text += f", gated on approvals by {approvers}"
             checks = event.after.get("checks") or {}
             if checks:

@@ -23,7 +23,7 @@ from mlflow.entities.model_registry import (
 )
 from mlflow.entities.model_registry.model_version_status import ModelVersionStatus
 
-from ..identities import identity
+from ..identities import distinct_people
 from ..policy import Decision
 from ..records import ApprovalRecord, ModelInfo, VersionDetails, VersionInfo
 from ..search import SOURCE_TAG
@@ -61,13 +61,10 @@ def millis(moment: datetime) -> int:
 
 def approved_by(decisions: Iterable[ApprovalRecord]) -> list[str]:
     """Who approved since the latest rejection, each once, in order (what the promotion gate counts, before policy)."""
-    names: dict[str, str] = {}  # identity -> the name as first recorded
+    names: list[str] = []
     for decision in decisions:
-        if decision.decision is Decision.REJECT:
-            names = {}
-        else:
-            names.setdefault(identity(decision.approver), decision.approver)
-    return list(names.values())
+        names = [] if decision.decision is Decision.REJECT else [*names, decision.approver]
+    return distinct_people(names)
 
 
 def governance_tags(details: VersionDetails) -> dict[str, str]:

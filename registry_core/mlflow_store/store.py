@@ -169,8 +169,8 @@ class RegistryStore(RefusedOperations, AbstractStore):
                 )
                 path, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
             lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link}
-            clean.update({k: v for k, v in lineage.items() if v})
-            info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description or None)
+            info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description or None,
+                                          mlflow_lineage={k: v for k, v in lineage.items() if v})
         return self._version_entity(info)
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:

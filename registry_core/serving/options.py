@@ -29,7 +29,8 @@ class ServingOptions:
     prediction_log: Path | None = None
     max_records: int = 10_000
     max_body_bytes: int = 16 * 1024 * 1024
-    #: Seconds a client has to send a whole request body; a slower one gets 408 and the connection closes.
+    #: Seconds a client has to send a request's headers (from connecting or the previous answer), and again its
+    #: whole body; a connection whose headers are late closes, a body that is late gets 408 and the connection closes.
     body_timeout: float = 30.0
     #: Threads scoring /predict requests at once.
     predict_threads: int = 4

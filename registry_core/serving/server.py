@@ -14,6 +14,7 @@ import uvicorn
 
 from ..errors import InvalidInput, RegistryError
 from .app import create_app
+from .header_deadline import with_header_deadline
 from .options import ServingOptions
 from .runtime import ServingRuntime
 
@@ -56,10 +57,10 @@ class _GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _config(app: Any, log_level: str) -> uvicorn.Config:
+def _config(app: Any, options: ServingOptions, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app, log_level=log_level, access_log=False, lifespan="on", server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, http=with_header_deadline(options.body_timeout),
     )
 
 
@@ -74,7 +75,7 @@ def serve(
         runtime.start()
         if on_ready is not None:
             on_ready(runtime, sock.getsockname())
-        _GracefulServer(_config(create_app(runtime), log_level)).run(sockets=[sock])
+        _GracefulServer(_config(create_app(runtime), options, log_level)).run(sockets=[sock])
     finally:
         runtime.stop()
         sock.close()
@@ -87,7 +88,7 @@ class BackgroundServer:
         self.runtime = runtime
         self._sock = listening_socket(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn.Server(_config(create_app(runtime), log_level))
+        self._server = uvicorn.Server(_config(create_app(runtime), runtime.options, log_level))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="uvicorn", daemon=True
         )

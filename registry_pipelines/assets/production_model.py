@@ -8,7 +8,7 @@ from typing import Any
 from dagster import AssetMaterialization, AssetSpec, MetadataValue
 
 from registry_core import AuditEntry, VersionDetails
-from registry_core.identities import identity, shown_actor
+from registry_core.identities import distinct_people, shown_actor
 
 from ..deploy import ProductionChange
 from ..metadata import decisions_markdown, metrics_table, run_link, version_metadata
@@ -49,8 +49,7 @@ def production_change_materialization(
     approved_by = list((event.after or {}).get("approved_by") or []) if event and change.change == "promotion" else []
     if not approved_by:
         # One entry per person, however many spellings they approved under (see registry_core.identities).
-        people = {identity(d.approver): d.approver for d in reversed(details.decisions) if d.decision == "approve"}
-        approved_by = sorted(people.values())
+        approved_by = sorted(distinct_people(d.approver for d in details.decisions if d.decision == "approve"))
     # A rollback needs no new approval: who approved the restored version when it was first promoted is history,
     # and labelled so, never shown as this change's approval.
     approval_key = APPROVED_BY_ORIGINALLY if change.change == "rollback" else APPROVED_BY

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from dagster import DagsterInstance, DagsterRunStatus, SensorDefinition
 
 from registry_core import AuditAction, AuditEntry, Decision, Stage, VersionDetails
+from registry_core.identities import shown_actor
 
 from ..jobs.deployment import REDEPLOYS_IN_RUN_TAG, SHADOWS_IN_RUN_TAG, run_named_in
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
@@ -98,7 +99,7 @@ def build_approval_sensor(pipeline: ModelPipeline, promote_job: Job) -> SensorDe
         unmet = details.unmet_gates  # a Staging version's next stage is Production
         if unmet:
             return f"version {event.version} awaits: " + "; ".join(gate.message for gate in unmet)
-        trigger = f"approved by {event.actor}" if approval else f"check {(event.after or {}).get('check')} recorded"
+        trigger = f"approved by {shown_actor(event.actor)}" if approval else f"check {(event.after or {}).get('check')} recorded"
         return lifecycle_run(
             pipeline, "promote", promote_job.name, pipeline.op_name("promote"), event,
             {"version": event.version, "reason": f"every gate holds ({trigger}, audit #{event.seq})"},
