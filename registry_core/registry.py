@@ -248,15 +248,13 @@ class Registry:
 
         For versions registered from a live estimator, judged by the model's policy
         now (:class:`UntrustedType`, :class:`PickleNotAllowed`; see :mod:`.estimators`).
-        Warns (:class:`ModelVersionWarning`) when saved with another scikit-learn.
-        With ``contained``, loaded first in a separate process: a version that crashes,
-        exhausts or hangs it is :class:`LoadCrashed` here (see :mod:`.contained_load`).
+        Warns (:class:`ModelVersionWarning`) when saved with another scikit-learn. ``contained``:
+        tried first in a separate process, whose crash is :class:`LoadCrashed` (:mod:`.contained_load`).
         """
         version, policy = queries.resolve_with_policy(self.catalog, uri)
         return load_artifact(
-            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
-            label=version.uri, format=version.artifact_format, model=version.model, policy=policy,
-            contained=contained,
+            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,
+            format=version.artifact_format, model=version.model, policy=policy, contained=contained,
         )
 
     def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600.0) -> GarbageReport:
