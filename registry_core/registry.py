@@ -248,8 +248,7 @@ class Registry:
 
         For versions registered from a live estimator, judged by the model's policy
         now (:class:`UntrustedType`, :class:`PickleNotAllowed`; see :mod:`.estimators`).
-        Warns (:class:`ModelVersionWarning`) when saved with another scikit-learn. ``contained``:
-        tried first in a separate process, whose crash is :class:`LoadCrashed` (:mod:`.contained_load`).
+        Warns (:class:`ModelVersionWarning`) on another scikit-learn; ``contained``: tried in a child process first.
         """
         version, policy = queries.resolve_with_policy(self.catalog, uri)
         return load_artifact(
