@@ -50,7 +50,9 @@ def try_in_separate_process(
         "sha256": sha256, "label": label, "format": format, "model": model, "policy": policy.to_dict(),
         "address_space": _INTERPRETER_BYTES + _PER_INFLATED_BYTE * policy.max_load_bytes,
     }
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # The child imports what this process would: the same path, whatever added to it since start.
+    path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+    env = {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
         done = subprocess.run(
             [sys.executable, "-m", __name__], input=json.dumps(header).encode() + b"\n" + data,

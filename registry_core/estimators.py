@@ -318,6 +318,8 @@ def _load_skops(
         estimator = skops.io.loads(data, trusted=needed)
     except RegistryError:
         raise
+    except MemoryError:
+        raise InvalidInput(f"{label} needs more memory to load than this process may use") from None
     except Exception as exc:  # as above: a malformed schema is the file's fault, said in one line
         raise InvalidInput(f"{label} is not a readable skops file: {type(exc).__name__}: {exc}"[:500]) from None
     check_io_parameters(estimator, subject=label, model=model, policy=policy)

@@ -46,3 +46,11 @@ class CrashOnRestore(ClassifierMixin, BaseEstimator):
         import signal
 
         os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class GreedyOnRestore(CrashOnRestore):
+    """An estimator whose restoring asks for 3 GiB of address space (never touched, so harmless where it is granted)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.buffer_ = np.empty(3 << 30, dtype=np.uint8)

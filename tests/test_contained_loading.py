@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hostile_estimators import CrashOnRestore
+from hostile_estimators import CrashOnRestore, GreedyOnRestore
 from test_serving import WAIT, client_for, predict, register_ready, trained, training_frame, trust, wait_until
 
 from registry_core import Registry
+from registry_core.contained_load import LoadCrashed
 from registry_core.serving.server import listening_socket
 
 TESTS = Path(__file__).parent
@@ -26,6 +27,23 @@ def crashing_candidate(registry: Registry) -> Registry:
     registry.promote("fraud", 1)
     register_ready(registry, CrashOnRestore().fit(*training_frame()))
     return registry
+
+
+def test_a_contained_load_reports_a_crash_and_this_process_goes_on(crashing_candidate: Registry):
+    with pytest.raises(LoadCrashed, match=r"^models:/fraud/2 crashed the separate process that tried it first "
+                                          r"\(signal SIGSEGV\); not loaded$"):
+        crashing_candidate.load_model("models:/fraud/2", contained=True)
+    assert crashing_candidate.load_model("models:/fraud/1", contained=True).predict(training_frame()[0]) is not None
+
+
+def test_a_contained_load_may_take_only_the_memory_its_policy_allows(registry: Registry):
+    """The child's address space is the interpreter's plus four times the inflated limit: 3 GiB more is refused."""
+    trust(registry, GreedyOnRestore)
+    registry.set_policy("fraud", max_load_bytes=1 << 20)
+    version = registry.register("fraud", GreedyOnRestore().fit(*training_frame())).version
+    with pytest.raises(LoadCrashed, match=f"did not load in the separate process that tried it first: models:/fraud/"
+                                          f"{version} needs more memory to load than this process may use"):
+        registry.load_model(f"models:/fraud/{version}", contained=True)
 
 
 @pytest.mark.parametrize("slot", ["shadow", "canary"])
