@@ -171,7 +171,7 @@ def _publish(temp: Path, dest: Path) -> None:
 
 def load_artifact(
     store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None, model: str,
-    policy: GatePolicy,
+    policy: GatePolicy, contained: bool = False,
 ) -> Any:
     """Deserialize a version's model after verifying every byte; only registry-serialized kinds load.
 
@@ -182,7 +182,8 @@ def load_artifact(
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
         )
-    return load_estimator(store, sha256=sha256, label=label, format=format or {}, model=model, policy=policy)
+    return load_estimator(store, sha256=sha256, label=label, format=format or {}, model=model, policy=policy,
+                          contained=contained)
 
 
 def manifest_digests(store: BlobStore, sha256: str, *, label: str) -> list[str]:

@@ -5,9 +5,11 @@ the policy, yet some of scikit-learn's own classes read or write files when
 given the right parameter: a text vectorizer with ``input="filename"`` opens
 the path each input names (so a pipeline that turns any input into a fixed
 path returns that file's contents through ``/predict``), and ``memory`` caches
-fitted transformers on disk. These are found by walking the estimator and
-every estimator nested in it, at registration and again after every load,
-and refused unless the model's policy names them in ``allow_io_parameters``.
+fitted transformers on disk. These are found by walking everything the
+estimator holds (nested estimators, and any list, dict, object array, partial,
+bound method or plain object they sit in), at registration and again after
+every load, and refused unless the model's policy names them in
+``allow_io_parameters``.
 
 The list was made by reading every estimator's constructor parameters in
 scikit-learn (``sklearn.utils.all_estimators``): the vectorizers' ``input``
@@ -19,8 +21,11 @@ rule already judges.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import BuiltinFunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import UntrustedType
@@ -29,10 +34,6 @@ if TYPE_CHECKING:
     from .policy import GatePolicy
 
 __all__ = ["IO_PARAMETERS", "IoParameter", "IoParameterRefused", "check_io_parameters", "io_parameters"]
-
-#: How deep nested estimators are followed; deeper than any real pipeline, and shallow enough for the stack.
-MAX_DEPTH = 200
-
 
 class IoParameterRefused(UntrustedType):
     """An estimator whose parameters make scikit-learn read or write files, not allowed by its model's policy."""
@@ -78,7 +79,7 @@ KNOWN = frozenset(parameter.key for parameter in IO_PARAMETERS)
 
 def io_parameters(estimator: Any) -> list[str]:
     """Every ``Class.param`` in ``estimator`` (nested estimators included) whose value reaches the file system."""
-    return sorted({parameter.key for parameter in _found(estimator, 0, set())})
+    return sorted({parameter.key for parameter in _found(estimator)})
 
 
 def check_io_parameters(estimator: Any, *, subject: str, model: str, policy: GatePolicy) -> list[str]:
@@ -96,24 +97,59 @@ def check_io_parameters(estimator: Any, *, subject: str, model: str, policy: Gat
     return found
 
 
-def _found(value: Any, depth: int, seen: set[int]) -> Iterator[IoParameter]:
-    if depth > MAX_DEPTH or id(value) in seen:
-        return
+def _found(root: Any) -> Iterator[IoParameter]:
+    """Every I/O parameter set anywhere in the object graph under ``root``.
+
+    Walked without recursion and without a depth limit (a limit would be a place to hide), through every
+    container and every object's attributes: an estimator can sit in an object array, a ``functools.partial``,
+    a bound method or any plain object as well as in a list, a dict or another estimator's parameters.
+    """
+    seen: dict[int, Any] = {}  # holding each value keeps its id from being reused by a temporary
+    pending: list[Any] = [root]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, _LEAVES) or id(value) in seen:
+            continue
+        seen[id(value)] = value
+        pending.extend(_children(value))
+        if _is_estimator(value):
+            for parameter in _BY_CLASS.get(_sklearn_class_name(value) or "", ()):
+                if parameter.does_io(getattr(value, parameter.param, None)):
+                    yield parameter
+
+
+#: Values that hold nothing: walked past at once.
+_LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None), type, ModuleType, BuiltinFunctionType)
+
+
+def _children(value: Any) -> list[Any]:
+    """What ``value`` holds: items of containers and object arrays, a partial's or method's parts, every attribute."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return list(value.ravel()) if value.dtype.hasobject else []
+    children: list[Any] = []
     if isinstance(value, dict):
-        seen.add(id(value))
-        for item in value.values():
-            yield from _found(item, depth + 1, seen)
+        children.extend(value.keys())
+        children.extend(value.values())
     elif isinstance(value, list | tuple | set | frozenset):
-        seen.add(id(value))
-        for item in value:
-            yield from _found(item, depth + 1, seen)
-    elif _is_estimator(value):
-        seen.add(id(value))
-        for parameter in _BY_CLASS.get(_sklearn_class_name(value) or "", ()):
-            if parameter.does_io(getattr(value, parameter.param, None)):
-                yield parameter
-        # Every attribute, not only get_params(): a fitted meta-estimator keeps its clones in attributes.
-        yield from _found(vars(value), depth + 1, seen)
+        children.extend(value)
+    if isinstance(value, functools.partial):
+        children.extend((value.func, value.args, value.keywords))
+    if isinstance(value, MethodType):
+        children.extend((value.__self__, value.__func__))
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except (AttributeError, TypeError):
+        attributes = None
+    if isinstance(attributes, dict):
+        children.extend(attributes.values())
+    for cls in type(value).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots if isinstance(slots, tuple | list) else ():
+            with contextlib.suppress(AttributeError, TypeError):
+                children.append(object.__getattribute__(value, slot))
+    return children
 
 
 def _is_estimator(value: Any) -> bool:

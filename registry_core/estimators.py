@@ -6,7 +6,8 @@ when it is loaded. So:
 
 **What a skops version may construct.** Every type skops trusts by default
 (builtins, numpy and scipy types, scikit-learn's estimators), every *class*
-defined in scikit-learn (outside its test and vendored code), and the types
+defined in scikit-learn (outside its test and vendored code and its
+``sklearn.callback`` package, whose callbacks open sockets when restored), and the types
 its model's policy names in ``trusted_types``; nothing else. The
 scikit-learn rule looks up the name the loader will import and requires a
 class whose own ``__module__`` is scikit-learn's: a name that merely points
@@ -39,6 +40,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .blobstore import BlobStore, copy_verified
+from .contained_load import try_in_separate_process
 from .errors import InvalidInput, PickleNotAllowed, RegistryError, UntrustedType
 from .estimator_io import check_io_parameters
 from .extras import require_extra, requiring_extra
@@ -125,9 +127,19 @@ def _importable(module_name: str) -> bool:
     return parts[1] in public or parts[1] in _RUNTIME_PRIVATE
 
 
+#: scikit-learn's subpackages whose classes reach outside the process when restored: a ``ScoringMonitor``
+#: connects to the address its state names and opens a listening socket, so callbacks are never trusted by
+#: the scikit-learn rule (a served model has no use for them).
+_REACHES_OUT = frozenset({"callback"})
+
+
 def _scikit_learns_own(module_name: str) -> bool:
     parts = module_name.split(".")
-    return parts[0] == "sklearn" and not _NOT_SCIKIT_LEARNS_OWN.intersection(parts)
+    return (
+        parts[0] == "sklearn"
+        and not _NOT_SCIKIT_LEARNS_OWN.intersection(parts)
+        and not (len(parts) > 1 and parts[1] in _REACHES_OUT)
+    )
 
 
 def _untrusted(names: Iterable[str], policy: GatePolicy) -> list[str]:
@@ -239,18 +251,28 @@ def check_format_allowed(format: dict[str, Any], *, model: str, policy: GatePoli
 
 
 def load_estimator(
-    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy
+    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
+    contained: bool = False,
 ) -> Any:
-    """A version's estimator, its bytes verified first and its types or pickle checked against ``policy``."""
+    """A version's estimator, its bytes verified first and its types or pickle checked against ``policy``.
+
+    With ``contained``, the version is first loaded in a separate process (see
+    :mod:`registry_core.contained_load`), so a crash there leaves this one running.
+    """
     serializer = format.get("serializer")
     if serializer == Serialization.SKOPS:
-        return _load_skops(store, sha256=sha256, label=label, format=format, model=model, policy=policy)
+        return _load_skops(store, sha256=sha256, label=label, format=format, model=model, policy=policy,
+                           contained=contained)
     if serializer != Serialization.PICKLE:
         raise InvalidInput(f"{label} was serialized as {serializer!r}, which this registry cannot load")
     legacy = format.get("legacy_pickle") is True
     if not policy.allow_pickle and not legacy:
         raise PickleNotAllowed(_pickle_refusal(label, model))
     require_extra("sklearn", f"loading {label} (a scikit-learn model)")
+    if contained:
+        buffer = io.BytesIO()
+        copy_verified(store, sha256, buffer.write, label=label)
+        try_in_separate_process(buffer.getvalue(), sha256=sha256, label=label, format=format, model=model, policy=policy)
     with tempfile.TemporaryFile() as spool:
         copy_verified(store, sha256, spool.write, label=label)
         # Only verified bytes reach the unpickler.
@@ -270,7 +292,8 @@ def load_estimator(
 
 
 def _load_skops(
-    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy
+    store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
+    contained: bool,
 ) -> Any:
     with requiring_extra("sklearn", f"loading {label} (a scikit-learn model)"):
         import skops.io
@@ -280,6 +303,8 @@ def _load_skops(
     data = buffer.getvalue()
     # Measured before anything is inflated: member sizes, array headers, object count and nesting.
     measure(data, label=label, limits=_limits(policy), hint=_limit_hint(model))
+    if contained:
+        try_in_separate_process(data, sha256=sha256, label=label, format=format, model=model, policy=policy)
     _warn_on_library_mismatch(format, label)
     try:
         needed = skops.io.get_untrusted_types(data=data)
@@ -293,6 +318,8 @@ def _load_skops(
         estimator = skops.io.loads(data, trusted=needed)
     except RegistryError:
         raise
+    except MemoryError:
+        raise InvalidInput(f"{label} needs more memory to load than this process may use") from None
     except Exception as exc:  # as above: a malformed schema is the file's fault, said in one line
         raise InvalidInput(f"{label} is not a readable skops file: {type(exc).__name__}: {exc}"[:500]) from None
     check_io_parameters(estimator, subject=label, model=model, policy=policy)

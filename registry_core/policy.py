@@ -30,7 +30,7 @@ MAX_APPROVALS = 20
 MAX_LISTED = 200
 MAX_TYPE_NAME = 300
 DEFAULT_MAX_LOAD_BYTES = 512 * 1024 * 1024
-DEFAULT_MAX_LOAD_OBJECTS = 1_000_000
+DEFAULT_MAX_LOAD_OBJECTS = 200_000
 #: A fully qualified Python name as skops writes it: ``module.path.ClassName``.
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 

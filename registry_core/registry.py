@@ -243,17 +243,17 @@ class Registry:
             label=version.uri, dest=Path(dest), progress=progress,
         )
 
-    def load_model(self, uri: str) -> Any:
+    def load_model(self, uri: str, *, contained: bool = False) -> Any:
         """The model object of the version ``uri`` points at, deserialized only after its bytes verify.
 
         For versions registered from a live estimator, judged by the model's policy
         now (:class:`UntrustedType`, :class:`PickleNotAllowed`; see :mod:`.estimators`).
-        Warns (:class:`ModelVersionWarning`) when saved with another scikit-learn.
+        Warns (:class:`ModelVersionWarning`) on another scikit-learn; ``contained``: tried in a child process first.
         """
         version, policy = queries.resolve_with_policy(self.catalog, uri)
         return load_artifact(
-            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
-            label=version.uri, format=version.artifact_format, model=version.model, policy=policy,
+            self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,
+            format=version.artifact_format, model=version.model, policy=policy, contained=contained,
         )
 
     def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600.0) -> GarbageReport:

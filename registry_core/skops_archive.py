@@ -27,6 +27,8 @@ MAX_NESTING = 200
 #: The most members a skops file may have (one per array and the schema).
 MAX_MEMBERS = 100_000
 _NPY_HEADER_BYTES = 65_536
+#: JSON values a schema may hold per object it may construct: a node of a real schema holds about six.
+JSON_VALUES_PER_OBJECT = 16
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,51 @@ def measure(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> Archiv
             schema_info = archive.getinfo("schema.json")
         except KeyError:
             raise InvalidInput(f"{label} is not a readable skops file: it has no schema.json") from None
-        objects = _count_objects(_read_schema(archive, schema_info, label), label)
+        schema = _read_schema(archive, schema_info, label, limits, hint)
+        objects, reads = _walk_schema(schema, label)
         if objects > limits.max_objects:
             raise InvalidInput(
                 f"{label}: its schema constructs {objects} objects, over the limit of {limits.max_objects}; {hint}"
             )
+        # Loading reads a member once per node naming it, and a member that is a zip (a sparse matrix's .npz)
+        # inflates again inside: charged per read, with its inner members' declared sizes.
+        total = schema_info.file_size
+        for name, count in sorted(reads.items()):
+            try:
+                member = archive.getinfo(name)
+            except KeyError:
+                raise InvalidInput(f"{label} is not a readable skops file: its schema names a missing member {name!r}") from None
+            size = member.file_size + _inner_size(archive, member, label)
+            total += size * count
+            if total > limits.max_bytes:
+                read = f" (read by {count} nodes)" if count > 1 else ""
+                raise InvalidInput(
+                    f"{label}: member {name!r} inflates to {size} bytes{read}, bringing the version to {total} bytes, "
+                    f"over the limit of {limits.max_bytes} bytes; {hint}"
+                )
         for member in members:
             if member.filename.endswith(".npy"):
                 _check_array(archive, member, label)
-    return ArchiveSize(total, objects)
+    return ArchiveSize(max(total, sum(member.file_size for member in members)), objects)
 
 
-def _read_schema(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> dict[str, Any]:
+def _read_schema(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str, limits: LoadLimits, hint: str
+) -> dict[str, Any]:
     try:
-        schema = json.loads(archive.read(info))
+        text = archive.read(info)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput(f"{label} is not a readable skops file: {exc}") from None
+    # Parsed JSON takes tens of times its text in memory: its values are bounded before parsing (an upper
+    # bound, as brackets and commas inside strings count too; a node of a real schema holds about six).
+    values = text.count(b"{") + text.count(b"[") + text.count(b",")
+    if values > JSON_VALUES_PER_OBJECT * limits.max_objects:
+        raise InvalidInput(
+            f"{label}: its schema holds up to {values} JSON values, over the {JSON_VALUES_PER_OBJECT} per object "
+            f"of the limit of {limits.max_objects} objects; {hint}"
+        )
+    try:
+        schema = json.loads(text)
     except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
         raise InvalidInput(f"{label} is not a readable skops file: its schema is not JSON ({type(exc).__name__})") from None
     if not isinstance(schema, dict):
@@ -91,9 +124,13 @@ def _read_schema(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) ->
     return schema
 
 
-def _count_objects(schema: dict[str, Any], label: str) -> int:
-    """Objects the schema describes (nodes with a ``__class__``), walked without recursion; refuses deep nesting."""
+def _walk_schema(schema: dict[str, Any], label: str) -> tuple[int, dict[str, int]]:
+    """Objects the schema describes (nodes with a ``__class__``) and how often each member is read by a node.
+
+    Walked without recursion; refuses deep nesting.
+    """
     count = 0
+    reads: dict[str, int] = {}
     pending: list[tuple[Any, int]] = [(schema, 0)]
     while pending:
         node, depth = pending.pop()
@@ -102,10 +139,30 @@ def _count_objects(schema: dict[str, Any], label: str) -> int:
         if isinstance(node, dict):
             if "__class__" in node:
                 count += 1
+                if isinstance(node.get("file"), str):
+                    reads[node["file"]] = reads.get(node["file"], 0) + 1
             pending.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
             pending.extend((value, depth + 1) for value in node)
-    return count
+    return count, reads
+
+
+def _inner_size(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> int:
+    """What a member that is itself a zip (a sparse matrix's .npz) declares its own members inflate to; else 0."""
+    with archive.open(member) as stream:
+        if stream.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            return 0
+    try:
+        inner = zipfile.ZipFile(io.BytesIO(archive.read(member)))
+        infos = inner.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InvalidInput(f"{label}: member {member.filename!r} is not a readable archive: {exc}") from None
+    if len(infos) > MAX_MEMBERS:
+        raise InvalidInput(f"{label}: member {member.filename!r} has {len(infos)} members of its own")
+    with inner:
+        for info in infos:
+            _check_array(inner, info, f"{label}: member {member.filename!r}")
+    return sum(info.file_size for info in infos)
 
 
 def _check_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> None:

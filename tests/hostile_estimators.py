@@ -27,3 +27,30 @@ class CodeOnUnpickle(ClassifierMixin, BaseEstimator):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Path.touch, (Path(self.marker),))
+
+
+class CrashOnRestore(ClassifierMixin, BaseEstimator):
+    """An estimator whose restoring kills the process that restores it, as a native crash in a trusted type would."""
+
+    def fit(self, X: Any, y: Any) -> CrashOnRestore:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.zeros(len(X), dtype=int)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class GreedyOnRestore(CrashOnRestore):
+    """An estimator whose restoring asks for 3 GiB of address space (never touched, so harmless where it is granted)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.buffer_ = np.empty(3 << 30, dtype=np.uint8)

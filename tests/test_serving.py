@@ -459,8 +459,9 @@ def test_shadow_goes_idle_when_staging_empties_and_follows_the_next_candidate(ca
         assert client.get("/health").json()["status"] == "ok"
         third = register_ready(catalog, trained(3))
         notify(client)
+        # A candidate is tried in a separate process first (a fresh interpreter importing scikit-learn).
         wait_until(lambda: (client.get("/version").json()["shadow"]["serving"] or {}).get("version") == third,
-                   what="shadow on the new candidate")
+                   timeout=60.0, what="shadow on the new candidate")
 
 
 @pytest.mark.parametrize("percent", [25.0, 100.0])

@@ -68,7 +68,7 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--allow-io-parameter", "io_parameters", multiple=True, metavar="CLASS.PARAM", help="Let versions set an estimator parameter that reads or writes files, e.g. CountVectorizer.input (repeatable; replaces the list).")
 @click.option("--clear-io-parameters", is_flag=True, help="Allow no estimator parameter that reads or writes files.")
 @click.option("--max-load-mib", type=click.IntRange(1, 2**30), metavar="MIB", help="The most a version may inflate to when loaded, in MiB (default 512).")
-@click.option("--max-load-objects", type=click.IntRange(1, 2**50), metavar="N", help="The most objects loading a version may construct (default 1,000,000).")
+@click.option("--max-load-objects", type=click.IntRange(1, 2**50), metavar="N", help="The most objects loading a version may construct (default 200,000).")
 @common_options
 @click.pass_context
 def policy(

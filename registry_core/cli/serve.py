@@ -21,8 +21,8 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
               help=f"Shared secret POST /reload must present as 'Authorization: Bearer SECRET' (16+ characters); without it /reload is disabled. Env: {RELOAD_SECRET_ENV}.")
 @click.option("--poll-interval", type=click.FloatRange(0.05, 3600), default=2.0, show_default=True, metavar="SECONDS",
               help="How often to read the catalog's event log for changes (the fallback when no /reload comes).")
-@click.option("--shadow", "shadow_uri", metavar="URI", help="Also score every request with this version, logging (never returning) its answers; needs --prediction-log.")
-@click.option("--canary", "canary_uri", metavar="URI", help="Route --canary-percent of requests to this version.")
+@click.option("--shadow", "shadow_uri", metavar="URI", help="Also score every request with this version, logging (never returning) its answers; needs --prediction-log. Loaded in a separate process first, so one that crashes its loader is reported, not served.")
+@click.option("--canary", "canary_uri", metavar="URI", help="Route --canary-percent of requests to this version (loaded in a separate process first, like --shadow).")
 @click.option("--canary-percent", type=click.FloatRange(0, 100), default=0.0, metavar="N", help="Share of requests the canary answers.")
 @click.option("--prediction-log", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Append every scored request (records, answer, shadow answer) to this JSONL file.")

@@ -47,8 +47,8 @@ class ModelLoader(Protocol):
         """The version ``uri`` points at now."""
         ...
 
-    def load(self, version: VersionInfo) -> Any:
-        """The model object of exactly this version, its bytes verified."""
+    def load(self, version: VersionInfo, *, contained: bool = False) -> Any:
+        """The model object of exactly this version, its bytes verified; ``contained``: tried in another process first."""
         ...
 
 
@@ -80,9 +80,9 @@ class CatalogModelLoader:
         require_alias_still_gated(details, alias)
         return details.version
 
-    def load(self, version: VersionInfo) -> Any:
+    def load(self, version: VersionInfo, *, contained: bool = False) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.
-        return self.registry.load_model(version.uri)
+        return self.registry.load_model(version.uri, contained=contained)
 
 
 #: Stages a version reaches without passing any gate: registering puts it in None, and anyone may archive it.
@@ -322,7 +322,8 @@ class ModelHolder:
                  served.load_seconds)
 
     def _prepare(self, version: VersionInfo, started: float) -> ServedModel:
-        model = self._loader.load(version)
+        # A canary or shadow is an unapproved candidate next to Production: tried in another process first.
+        model = self._loader.load(version, contained=self.optional)
         schema = InputSchema.of(model, version.signature)
         warm_up(model, schema, self._sample)
         elapsed = time.perf_counter() - started
