@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hostile_estimators import CrashOnRestore, GreedyOnRestore
+from hostile_estimators import CrashOnPredict, CrashOnRestore, GreedyOnRestore
 from test_serving import WAIT, client_for, predict, register_ready, trained, training_frame, trust, wait_until
 
 from registry_core import Registry
@@ -26,6 +26,16 @@ def crashing_candidate(registry: Registry) -> Registry:
     register_ready(registry, trained(1))
     registry.promote("fraud", 1)
     register_ready(registry, CrashOnRestore().fit(*training_frame()))
+    return registry
+
+
+@pytest.fixture
+def crashing_at_warm_up(registry: Registry) -> Registry:
+    """Version 1 (plain) in Production; version 2, which loads cleanly and kills its process when it predicts."""
+    trust(registry, CrashOnPredict)
+    register_ready(registry, trained(1))
+    registry.promote("fraud", 1)
+    register_ready(registry, CrashOnPredict().fit(*training_frame()))
     return registry
 
 
@@ -46,11 +56,13 @@ def test_a_contained_load_may_take_only_the_memory_its_policy_allows(registry: R
         registry.load_model(f"models:/fraud/{version}", contained=True)
 
 
+@pytest.mark.parametrize("candidate", ["crashing_candidate", "crashing_at_warm_up"])
 @pytest.mark.parametrize("slot", ["shadow", "canary"])
 def test_a_candidate_that_crashes_its_loader_leaves_production_serving(
-    crashing_candidate: Registry, database_url: str, artifact_root: Path, tmp_path: Path, slot: str
+    request: pytest.FixtureRequest, candidate: str, database_url: str, artifact_root: Path, tmp_path: Path, slot: str
 ):
-    """registry serve on loopback: the candidate's slot reports the crash, Production keeps answering."""
+    """registry serve on loopback: the candidate's slot reports the crash (loading or warming up), Production answers."""
+    request.getfixturevalue(candidate)
     probe = listening_socket("127.0.0.1", 0)
     port = probe.getsockname()[1]
     probe.close()
