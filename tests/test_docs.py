@@ -118,3 +118,22 @@ def test_examples_run(page: Path, tmp_path: Path) -> None:
     ran = subprocess.run(["bash", "-c", "\n".join(bash_script)], cwd=work, env=env, capture_output=True, text=True,
                          timeout=240)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+def test_the_cli_summary_names_only_real_commands() -> None:
+    """The hand-written table at the top of the CLI reference names no command the click group lacks."""
+    import click
+
+    from registry_core.cli.app import cli
+
+    table = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8").split("## Commands at a glance", 1)[1]
+    named = re.findall(r"`registry ([a-z]+(?: [a-z]+)?)", table.split("\n## ", 1)[0])
+    assert len(named) > 20
+    ctx = click.Context(cli)
+    for words in named:
+        command: click.Command | None = cli
+        for word in words.split():
+            if not isinstance(command, click.Group):
+                break  # the second word is an argument (registry tag NAME ...): the first one named the command
+            command = command.get_command(ctx, word)
+            assert command is not None, f"docs/reference/cli.md names 'registry {words}', which does not exist"
