@@ -137,3 +137,18 @@ def test_the_cli_summary_names_only_real_commands() -> None:
                 break  # the second word is an argument (registry tag NAME ...): the first one named the command
             command = command.get_command(ctx, word)
             assert command is not None, f"docs/reference/cli.md names 'registry {words}', which does not exist"
+
+
+def test_every_registry_variable_the_code_reads_is_documented() -> None:
+    """A ``REGISTRY_*`` variable named in the packages appears in the configuration reference."""
+    documented = (DOCS / "reference" / "configuration.md").read_text(encoding="utf-8")
+    packages = ("registry_core", "registry_pipelines", "registry_lifecycle", "registry_airflow")
+    named = {
+        name
+        for package in packages
+        for path in (REPO / package).rglob("*.py")
+        for name in re.findall(r"[\"'](REGISTRY_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8"))
+    }
+    assert named, "no REGISTRY_* variable found: the pattern no longer matches the code"
+    missing = sorted(name for name in named if f"`{name}`" not in documented)
+    assert not missing, f"docs/reference/configuration.md does not list {missing}"
