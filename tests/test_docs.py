@@ -152,3 +152,12 @@ def test_every_registry_variable_the_code_reads_is_documented() -> None:
     assert named, "no REGISTRY_* variable found: the pattern no longer matches the code"
     missing = sorted(name for name in named if f"`{name}`" not in documented)
     assert not missing, f"docs/reference/configuration.md does not list {missing}"
+
+
+def test_the_readme_links_to_files_that_exist() -> None:
+    """The README's map into the site (the strict build checks only the links inside docs/)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert len(targets) > 20
+    missing = sorted({target for target in targets if not (REPO / target).exists()})
+    assert not missing, f"README.md links to missing files: {missing}"
