@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   set up, then run the model lifecycle on the embedded default catalog
 #   make test   set up, then run the whole test suite (PostgreSQL cases skip when none is reachable)
+# and besides them:
 #   make docs   build the documentation site into site/ with warnings as errors; make docs-serve serves it
 #   make test-airflow   the Airflow provider's tests, in an environment of their own (Airflow and Dagster
 #               are not installed side by side; see docs/how-to/run-the-lifecycle-in-airflow.md)
