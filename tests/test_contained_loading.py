@@ -19,24 +19,25 @@ from registry_core.serving.server import listening_socket
 TESTS = Path(__file__).parent
 
 
-@pytest.fixture
-def crashing_candidate(registry: Registry) -> Registry:
-    """Version 1 (plain) in Production; version 2, whose restoring kills its process, approved in Staging."""
-    trust(registry, CrashOnRestore)
+def production_and_candidate(registry: Registry, hostile: type) -> Registry:
+    """Version 1 (plain) in Production; version 2, an instance of ``hostile``, approved in Staging."""
+    trust(registry, hostile)
     register_ready(registry, trained(1))
     registry.promote("fraud", 1)
-    register_ready(registry, CrashOnRestore().fit(*training_frame()))
+    register_ready(registry, hostile().fit(*training_frame()))
     return registry
+
+
+@pytest.fixture
+def crashing_candidate(registry: Registry) -> Registry:
+    """Version 2's restoring kills its process."""
+    return production_and_candidate(registry, CrashOnRestore)
 
 
 @pytest.fixture
 def crashing_at_warm_up(registry: Registry) -> Registry:
-    """Version 1 (plain) in Production; version 2, which loads cleanly and kills its process when it predicts."""
-    trust(registry, CrashOnPredict)
-    register_ready(registry, trained(1))
-    registry.promote("fraud", 1)
-    register_ready(registry, CrashOnPredict().fit(*training_frame()))
-    return registry
+    """Version 2 loads cleanly and kills its process when it predicts."""
+    return production_and_candidate(registry, CrashOnPredict)
 
 
 def test_a_contained_load_reports_a_crash_and_this_process_goes_on(crashing_candidate: Registry):
