@@ -108,6 +108,8 @@ def _recorded_check(
     @asset_check(
         asset=pipeline.asset_key("model_version"), name=dagster_check_name(registry_check),
         partitions_def=partitions.versions, description=description,
+        # The gates' checks block promotion in the registry; the duplicate check only informs.
+        blocking=registry_check != DUPLICATE_CHECK,
     )
     def recorded(context: AssetCheckExecutionContext, registry: RegistryResource) -> AssetCheckResult:
         number = int(context.partition_key)
@@ -121,8 +123,9 @@ def _recorded_check(
                 passed=False, severity=AssetCheckSeverity.WARN,
                 description=f"no {registry_check} result recorded for version {number} yet",
             )
+        passed, severity = _outcome(registry_check, latest.passed, latest.details)
         return AssetCheckResult(
-            passed=latest.passed, severity=_severity(registry_check), description=_summary(latest.details, latest.passed),
+            passed=passed, severity=severity, description=_summary(latest.details, latest.passed),
             metadata=_check_metadata(latest.recorded_by, latest.details),
         )
 
@@ -134,12 +137,13 @@ def check_evaluation(
     recorded_by: str,
 ) -> AssetCheckEvaluation:
     """A registry check result as the Dagster evaluation of the version partition's check (logged by the run that recorded it)."""
+    shown, severity = _outcome(registry_check, passed, details)
     return AssetCheckEvaluation(
         asset_key=pipeline.asset_key("model_version"),
         check_name=dagster_check_name(registry_check),
-        passed=passed,
+        passed=shown,
         partition=str(version),
-        severity=_severity(registry_check),
+        severity=severity,
         description=_summary(details, passed),
         metadata=_check_metadata(recorded_by, details),
     )
@@ -259,8 +263,16 @@ def _evaluation_metrics(details: VersionDetails) -> dict[str, float]:
     return {}
 
 
-def _severity(name: str) -> AssetCheckSeverity:
-    return AssetCheckSeverity.WARN if name == DUPLICATE_CHECK else AssetCheckSeverity.ERROR
+def _outcome(name: str, passed: bool, details: dict[str, Any] | None) -> tuple[bool, AssetCheckSeverity]:
+    """How Dagster shows a registry check: a result that met its gate but carries warnings is yellow, never green.
+
+    A shadow evaluation whose ungated metric fell beyond the tolerance passes the registry's gate; the reviewer
+    must still see it at a glance, so Dagster gets a failed check of warning severity (the registry's result,
+    and the gate, stay passed).
+    """
+    if passed and (details or {}).get("warnings"):
+        return False, AssetCheckSeverity.WARN
+    return passed, AssetCheckSeverity.WARN if name == DUPLICATE_CHECK else AssetCheckSeverity.ERROR
 
 
 def _summary(details: dict[str, Any] | None, passed: bool) -> str:
@@ -269,10 +281,11 @@ def _summary(details: dict[str, Any] | None, passed: bool) -> str:
     if not text and "value" in details and "threshold" in details:
         text = f"{details.get('metric')} = {details['value']} (gate {details.get('operator')} {details['threshold']})"
     text = text or ("passed" if passed else "failed")
-    warnings = details.get("warnings") or []
-    if warnings:
-        text += " — WARNING: " + "; ".join(map(str, warnings))
-    return str(text)
+    text = str(text)
+    unsaid = [str(warning) for warning in details.get("warnings") or [] if str(warning) not in text]
+    if unsaid:  # said once: a summary that already names a warning is not repeated
+        text += " — WARNING: " + "; ".join(unsaid)
+    return text
 
 
 def _check_metadata(recorded_by: str, details: dict[str, Any] | None) -> dict[str, Any]:
