@@ -8,7 +8,10 @@ knows which key was enrolled when each decision was signed.
 
 Trust starts at the first enrolment of an identity (whoever runs it is
 recorded). Once an identity holds a credential, enrolling another one or
-rotating needs a proof by that identity: nobody adds a key to someone else's name.
+rotating needs a proof by that identity: nobody adds a key beside someone's
+own. Revoking needs none (a lost key must be stoppable), and an identity whose
+credentials are all revoked is enrolled again like a new one; both are events
+to review (see docs/explanation/proofs-threat-model.md).
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def ssh_signer_key(message: str, signature: str, namespace: str = DECISION_NAMES
         raise ProofRefused("the signature is missing or too long")
     try:
         key = sshsig.check_signature(message.encode("utf-8"), signature, namespace)
-    except Exception as error:  # noqa: BLE001  the library raises several types for a malformed signature
+    except (sshsig.InvalidSignature, ValueError, NotImplementedError) as error:
         raise ProofRefused(f"the SSH signature does not verify ({type(error).__name__})") from None
     return key.openssh_str()
 

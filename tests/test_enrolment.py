@@ -62,3 +62,12 @@ def test_a_deleted_credential_is_named(enrolled, engine):
         connection.execute(text("DELETE FROM credentials"))
     report = registry.verify_audit()
     assert not report.intact and "enrolled but missing" in report.divergences[0]
+
+
+def test_a_name_whose_credentials_are_all_revoked_is_enrolled_again_like_a_new_one(enrolled):
+    """Revoking needs no proof (a lost key must be stoppable); both steps are events to review."""
+    registry, keys = enrolled
+    registry.revoke_identity("bob")
+    registry.enrol_ssh_key("bob", public_key(keys["mallory"]))
+    assert [e.action for e in registry.audit_events(limit=2)] == ["identity.revoke", "identity.enrol"]
+    assert registry.verify_audit().intact

@@ -269,3 +269,15 @@ def test_an_agent_held_key_signs_through_its_public_half(proven: Registry, keys,
     pub = keys["bob"].with_name("bob.pub")
     proven.as_actor("bob").approve("fraud", 1, sign_with=pub)
     assert proven.promote("fraud", 1).version.stage is Stage.PRODUCTION
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["", "garbage", "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n", "x" * 20_000],
+    ids=["empty", "garbage", "truncated", "huge"],
+)
+def test_a_malformed_signature_is_a_one_line_refusal(proven: Registry, keys, signature):
+    digest = proven.get_version("fraud", 1).artifact_sha256
+    proof = sign_statement(proven.catalog, "bob", decision_subject("fraud", 1, digest, "approve", None), keys["bob"])
+    with pytest.raises(ProofRefused):
+        decide(proven.catalog, "bob", "fraud", 1, Decision.APPROVE, None, SshProof(proof.statement, signature))
