@@ -45,6 +45,7 @@ _REGISTERED = select(AUDIT.c.after).where(
 
 @dataclass
 class _Enrolled:
+    fingerprint: str
     identity: str
     kind: str
     public_key: str | None
@@ -55,6 +56,7 @@ class _Enrolled:
 def proof_divergences(connection: Connection) -> list[Divergence]:
     """Every stored proof that does not verify, and every credential row that differs from its events."""
     enrolled: dict[str, _Enrolled] = {}
+    history: list[_Enrolled] = []
     found: list[Divergence] = []
     secrets = {row.fingerprint: row.secret for row in connection.execute(
         select(Credential.fingerprint, Credential.secret).where(Credential.kind == "totp"))}
@@ -66,8 +68,8 @@ def proof_divergences(connection: Connection) -> list[Divergence]:
             if problem:
                 found.append(Divergence("audit_events", f"event {seq}", f"{label}: its proof does not verify: {problem}", seq))
         if action in _IDENTITY:
-            _apply(enrolled, seq, action, json.loads(before_text), after)
-    found.extend(_credential_rows(connection, enrolled))
+            _apply(enrolled, history, seq, action, json.loads(before_text), after)
+    found.extend(_credential_rows(connection, history))
     return found
 
 
@@ -130,28 +132,36 @@ def _problem(
     return None
 
 
-def _apply(enrolled: dict[str, _Enrolled], seq: int, action: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _apply(
+    enrolled: dict[str, _Enrolled], history: list[_Enrolled], seq: int, action: str,
+    before: dict[str, Any], after: dict[str, Any],
+) -> None:
     ended = before.get("fingerprints", []) if action == AuditAction.IDENTITY_ROTATE else after.get("fingerprints", [])
     for fingerprint in ended if action != AuditAction.IDENTITY_ENROL else ():
         if fingerprint in enrolled and enrolled[fingerprint].revoke_seq is None:
             enrolled[fingerprint].revoke_seq = seq
     if action != AuditAction.IDENTITY_REVOKE:
-        enrolled[after["fingerprint"]] = _Enrolled(after["identity"], after["kind"], after.get("public_key"), seq)
+        entry = _Enrolled(after["fingerprint"], after["identity"], after["kind"], after.get("public_key"), seq)
+        enrolled[entry.fingerprint] = entry
+        history.append(entry)
 
 
-def _credential_rows(connection: Connection, enrolled: dict[str, _Enrolled]) -> Iterator[Divergence]:
-    seen: set[str] = set()
+def _credential_rows(connection: Connection, history: list[_Enrolled]) -> Iterator[Divergence]:
+    """Each row against the enrolment event it names (a key may be enrolled, revoked and enrolled again)."""
+    by_event = {(entry.fingerprint, entry.enrol_seq): entry for entry in history}
+    fingerprints = {entry.fingerprint for entry in history}
+    seen: set[tuple[str, int]] = set()
     for row in connection.execute(select(Credential.__table__).order_by(Credential.id)):
         label = f"{row.fingerprint} of {shown_actor(row.identity)}"
-        wanted = enrolled.get(row.fingerprint)
-        seen.add(row.fingerprint)
+        wanted = by_event.get((row.fingerprint, row.enrol_seq))
         if wanted is None:
-            yield Divergence("credentials", label, "no audit event enrolled this credential")
-        elif (row.identity, row.kind, row.public_key, row.enrol_seq) != (
-            wanted.identity, wanted.kind, wanted.public_key, wanted.enrol_seq
-        ):
+            problem = "differs from the event that enrolled it" if row.fingerprint in fingerprints else "no audit event enrolled this credential"
+            yield Divergence("credentials", label, problem)
+            continue
+        seen.add((row.fingerprint, row.enrol_seq))
+        if (row.identity, row.kind, row.public_key) != (wanted.identity, wanted.kind, wanted.public_key):
             yield Divergence("credentials", label, "differs from the event that enrolled it", wanted.enrol_seq)
         elif (row.revoked_at is None) != (wanted.revoke_seq is None) or row.revoke_seq != wanted.revoke_seq:
             yield Divergence("credentials", label, "its revocation differs from the audit log", wanted.revoke_seq or wanted.enrol_seq)
-    for fingerprint in sorted(set(enrolled) - seen):
-        yield Divergence("credentials", fingerprint, "enrolled but missing", enrolled[fingerprint].enrol_seq)
+    for key in sorted(set(by_event) - seen, key=lambda key: key[1]):
+        yield Divergence("credentials", key[0], "enrolled but missing", key[1])

@@ -71,3 +71,12 @@ def test_a_name_whose_credentials_are_all_revoked_is_enrolled_again_like_a_new_o
     registry.enrol_ssh_key("bob", public_key(keys["mallory"]))
     assert [e.action for e in registry.audit_events(limit=2)] == ["identity.revoke", "identity.enrol"]
     assert registry.verify_audit().intact
+
+
+def test_a_key_enrolled_revoked_and_enrolled_again_reconciles(enrolled):
+    registry, keys = enrolled
+    registry.revoke_identity("bob")
+    registry.enrol_ssh_key("bob", public_key(keys["bob"]))
+    registry.as_actor("bob").approve("fraud", 1, sign_with=keys["bob"])
+    assert len(registry.list_identities(include_revoked=True)) == 2
+    assert registry.verify_audit().intact
