@@ -31,6 +31,9 @@ class AuditAction(enum.StrEnum):
     ALIAS_DELETE = "alias.delete"
     WEBHOOK_ADD = "webhook.add"
     WEBHOOK_REMOVE = "webhook.remove"
+    IDENTITY_ENROL = "identity.enrol"
+    IDENTITY_ROTATE = "identity.rotate"
+    IDENTITY_REVOKE = "identity.revoke"
 
 
 #: Actions that change a version's stage (registration puts it in None).

@@ -24,6 +24,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PickleNotAllowed",
+    "ProofRefused",
     "RegistryError",
     "SchemaMismatch",
     "StoreUnavailable",
@@ -109,6 +110,12 @@ class UntrustedType(RegistryError):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "types": self.types}
+
+
+class ProofRefused(NotPermitted):
+    """A decision or policy change that needs a proof came without one, or with one that does not verify."""
+
+    kind = "proof_refused"
 
 
 class PickleNotAllowed(RegistryError):

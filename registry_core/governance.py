@@ -17,8 +17,11 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from .actions import AuditAction
 from .errors import GateUnmet, InvalidInput, NotPermitted
 from .gates import GateKind
+from .identities import shown_actor
 from .lookups import lock_model, lock_version, model_row, no_such_model, version_row
 from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_gate, check_gates, counted_approvers
+from .proofs import Proof, decision_subject, policy_subject
+from .proving import prove
 from .records import ApprovalRecord, CheckRecord, VersionDetails
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
@@ -36,6 +39,7 @@ __all__ = [
     "GATE_ACTIONS",
     "decide",
     "get_policy",
+    "proposed_policy",
     "gates_unmet_by",
     "protected_alias_facts",
     "protected_alias_gates",
@@ -93,7 +97,9 @@ def gate_inputs(rows: Iterable[Any], numbers: Iterable[int]) -> dict[int, GateIn
         if action == AuditAction.CHECK_RECORD:
             inputs[version].latest[after["check"]] = bool(after["passed"])
         else:
-            inputs[version].decisions.append(RecordedDecision(actor, Decision(after["decision"]), after.get("comment")))
+            inputs[version].decisions.append(
+                RecordedDecision(actor, Decision(after["decision"]), after.get("comment"), "proof" in after)
+            )
     return inputs
 
 
@@ -173,9 +179,14 @@ def record_check(
 
 
 def decide(
-    catalog: Catalog, actor: str, name: str, version: int | str, decision: Decision, comment: str | None
+    catalog: Catalog, actor: str, name: str, version: int | str, decision: Decision, comment: str | None,
+    proof: Proof | None = None,
 ) -> ApprovalRecord:
-    """Record ``actor``'s approval or rejection of a version on its way to Production."""
+    """Record ``actor``'s approval or rejection of a version on its way to Production.
+
+    Under a policy that requires proof, ``proof`` must verify (:class:`ProofRefused` otherwise); a proof
+    given under another policy is checked and kept too.
+    """
     number = validate_version_number(version)
     decision = Decision(decision)
     comment = validate_text(comment, what="comment", limit=MAX_DESCRIPTION)
@@ -185,12 +196,13 @@ def decide(
         label = f"{name} version {number}"
         if row.stage not in (Stage.NONE, Stage.STAGING):
             raise InvalidInput(f"{label} is {row.stage}: approvals are for versions on their way to Production")
-        GatePolicy.from_dict(row.model_policy).check_may_decide(
-            actor, registrant=row.registered_by, decision=decision, label=label
-        )
-        event = work.record(
-            AuditAction.APPROVAL_RECORD, name, number, {}, {"decision": decision.value, "comment": comment}
-        )
+        policy = GatePolicy.from_dict(row.model_policy)
+        policy.check_may_decide(actor, registrant=row.registered_by, decision=decision, label=label)
+        after: dict[str, Any] = {"decision": decision.value, "comment": comment}
+        if policy.require_proof or proof is not None:
+            subject = decision_subject(name, number, row.artifact_sha256, decision.value, comment)
+            after["proof"] = prove(work, actor, subject, proof)
+        event = work.record(AuditAction.APPROVAL_RECORD, name, number, {}, after)
         work.connection.execute(
             _INSERT_DECISION,
             {"version_id": row.id, "approver": actor, "decision": decision, "comment": comment,
@@ -213,13 +225,52 @@ def get_policy(catalog: Catalog, name: str) -> GatePolicy:
 
 def set_policy(
     catalog: Catalog, actor: str, name: str, *, protect_aliases: Iterable[str] = (),
-    unprotect_aliases: Iterable[str] = (), **fields: Any,
+    unprotect_aliases: Iterable[str] = (), proof: Proof | None = None, **fields: Any,
 ) -> GatePolicy:
     """Change the policy fields given (``None`` keeps a field); audited when anything changed.
 
     ``protect_aliases`` and ``unprotect_aliases`` add to and remove from the
-    protected aliases of the policy as it is when the change is made.
+    protected aliases of the policy as it is when the change is made. A policy
+    that requires proof changes only by one of its owners with a ``proof`` over
+    the new policy (see :func:`~registry_core.proofs.policy_subject`).
     """
+    changes, protect, unprotect = _policy_changes(fields, protect_aliases, unprotect_aliases)
+    validate_name(name)
+    with catalog.write(actor) as work:
+        model = lock_model(work.connection, name)
+        old = GatePolicy.from_dict(model.policy)
+        new = _changed_policy(old, changes, protect, unprotect)
+        for alias in new.protected_aliases:
+            if not old.protects(alias):
+                _require_gated_target(work, name, model.id, new, alias)
+        if new != old:
+            after: dict[str, Any] = new.to_dict()
+            if old.require_proof:
+                if not old.owned_by(actor):
+                    raise NotPermitted(
+                        f"{shown_actor(actor)} may not change the policy of {name}: it requires proof, and only its "
+                        f"owners ({', '.join(old.owners)}) change it"
+                    )
+                after = {"policy": new.to_dict(), "proof": prove(work, actor, policy_subject(name, new.to_dict()), proof)}
+            work.connection.execute(
+                update(MODELS).where(MODELS.c.id == model.id).values(policy=new.to_dict(), updated_at=work.now)
+            )
+            work.record(AuditAction.POLICY_SET, name, None, old.to_dict(), after)
+        return new
+
+
+def proposed_policy(
+    catalog: Catalog, name: str, *, protect_aliases: Iterable[str] = (), unprotect_aliases: Iterable[str] = (),
+    **fields: Any,
+) -> GatePolicy:
+    """The policy :func:`set_policy` would make now from these changes: what an owner signs before making them."""
+    changes, protect, unprotect = _policy_changes(fields, protect_aliases, unprotect_aliases)
+    return _changed_policy(get_policy(catalog, name), changes, protect, unprotect)
+
+
+def _policy_changes(
+    fields: dict[str, Any], protect_aliases: Iterable[str], unprotect_aliases: Iterable[str]
+) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
     unknown = sorted(set(fields) - {f.name for f in dataclass_fields(GatePolicy)})
     if unknown:
         raise InvalidInput(f"unknown policy field(s): {', '.join(unknown)}")
@@ -233,26 +284,23 @@ def set_policy(
         validate_alias(alias)
     if set(protect) & set(unprotect):
         raise InvalidInput("an alias cannot be protected and unprotected in one change")
-    validate_name(name)
-    with catalog.write(actor) as work:
-        model = lock_model(work.connection, name)
-        old = GatePolicy.from_dict(model.policy)
-        new = old.updated(**changes)
-        if protect or unprotect:
-            kept = [alias for alias in new.protected_aliases if alias not in unprotect]
-            new = new.updated(protected_aliases=(*kept, *protect))
-        for alias in new.protected_aliases:
-            if not old.protects(alias):
-                _require_gated_target(work, name, model.id, new, alias)
-        if new != old:
-            work.connection.execute(
-                update(MODELS).where(MODELS.c.id == model.id).values(policy=new.to_dict(), updated_at=work.now)
-            )
-            work.record(AuditAction.POLICY_SET, name, None, old.to_dict(), new.to_dict())
-        return new
+    return changes, protect, unprotect
 
 
-_LISTS = ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases", "allow_io_parameters")
+def _changed_policy(
+    old: GatePolicy, changes: dict[str, Any], protect: tuple[str, ...], unprotect: tuple[str, ...]
+) -> GatePolicy:
+    new = old.updated(**changes)
+    if protect or unprotect:
+        kept = [alias for alias in new.protected_aliases if alias not in unprotect]
+        new = new.updated(protected_aliases=(*kept, *protect))
+    return new
+
+
+_LISTS = (
+    "staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases", "allow_io_parameters",
+    "owners",
+)
 
 _ALIAS_TARGET = (
     select(VERSIONS.c.version)

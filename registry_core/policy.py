@@ -70,14 +70,23 @@ class GatePolicy:
     max_load_bytes: int = DEFAULT_MAX_LOAD_BYTES
     #: The most objects loading one version may construct.
     max_load_objects: int = DEFAULT_MAX_LOAD_OBJECTS
+    #: Decisions count only with a proof (an SSH signature or a TOTP code) from an enrolled identity.
+    require_proof: bool = False
+    #: Who may change a proof-requiring policy, each with a proof of their own.
+    owners: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (*self.staging_checks, *self.production_checks):
             validate_name(name, what="check name")
-        for approver in self.approvers:
-            if validate_actor(approver) != approver:
-                raise InvalidInput(f"invalid approver {approver!r}: surrounding spaces are not allowed")
-        if len(self.staging_checks) > MAX_LISTED or len(self.production_checks) > MAX_LISTED or len(self.approvers) > MAX_LISTED:
+        for label, names in (("approver", self.approvers), ("owner", self.owners)):
+            for person in names:
+                if validate_actor(person) != person:
+                    raise InvalidInput(f"invalid {label} {person!r}: surrounding spaces are not allowed")
+        if not isinstance(self.require_proof, bool):
+            raise InvalidInput("require proof must be true or false")
+        if self.require_proof and not self.owners:
+            raise InvalidInput("a policy that requires proof needs at least one owner (--owner NAME) to change it")
+        if max(len(self.staging_checks), len(self.production_checks), len(self.approvers), len(self.owners)) > MAX_LISTED:
             raise InvalidInput(f"a policy lists at most {MAX_LISTED} checks or approvers each")
         if isinstance(self.approvals_required, bool) or not isinstance(self.approvals_required, int):
             raise InvalidInput("approvals required must be a whole number")
@@ -125,6 +134,8 @@ class GatePolicy:
             "allow_io_parameters": list(self.allow_io_parameters),
             "max_load_bytes": self.max_load_bytes,
             "max_load_objects": self.max_load_objects,
+            "require_proof": self.require_proof,
+            "owners": list(self.owners),
         }
 
     @classmethod
@@ -142,17 +153,21 @@ class GatePolicy:
             allow_io_parameters=tuple(data.get("allow_io_parameters", ())),
             max_load_bytes=data.get("max_load_bytes", DEFAULT_MAX_LOAD_BYTES),
             max_load_objects=data.get("max_load_objects", DEFAULT_MAX_LOAD_OBJECTS),
+            require_proof=bool(data.get("require_proof", False)),
+            owners=tuple(data.get("owners", ())),
         )
 
     def updated(self, **changes: Any) -> GatePolicy:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
         kept = {key: value for key, value in changes.items() if value is not None}
-        for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases", "allow_io_parameters"):
+        for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases",
+                    "allow_io_parameters", "owners"):
             if key in kept:
                 kept[key] = tuple(dict.fromkeys(kept[key]))
-        if "approvers" in kept:
-            # One entry per person: the first spelling given is the one kept for display.
-            kept["approvers"] = tuple(distinct_people(kept["approvers"]))
+        for key in ("approvers", "owners"):
+            if key in kept:
+                # One entry per person: the first spelling given is the one kept for display.
+                kept[key] = tuple(distinct_people(kept[key]))
         return replace(self, **kept)
 
     def protects(self, alias: str) -> bool:
@@ -162,6 +177,10 @@ class GatePolicy:
     def lists(self, actor: str) -> bool:
         """Whether ``actor`` is on the approvers list (compared by :func:`same_person`)."""
         return any(same_person(actor, approver) for approver in self.approvers)
+
+    def owned_by(self, actor: str) -> bool:
+        """Whether ``actor`` is one of the policy's owners (compared by :func:`same_person`)."""
+        return any(same_person(actor, owner) for owner in self.owners)
 
     def check_may_decide(self, actor: str, *, registrant: str, decision: Decision, label: str) -> None:
         """Raise :class:`NotPermitted` unless ``actor`` may record ``decision`` on a version."""
@@ -182,6 +201,8 @@ class RecordedDecision:
     approver: str
     decision: Decision
     comment: str | None
+    #: Whether the decision was recorded with a proof (see :mod:`registry_core.proofs`).
+    proven: bool = False
 
 
 def check_gates(required: Sequence[str], latest: Mapping[str, bool], *, all_recorded: bool) -> list[UnmetGate]:
@@ -204,9 +225,12 @@ def counted_approvers(policy: GatePolicy, decisions: Sequence[RecordedDecision],
 
     Approvals count once per eligible approver and only when recorded after the
     most recent rejection: a rejection blocks promotion until later approvals.
+    Under a policy that requires proof, only proven decisions count, rejections too.
     """
     counted: list[str] = []
     for decision in decisions:
+        if policy.require_proof and not decision.proven:
+            continue
         if decision.decision is Decision.REJECT:
             counted = []
         elif _eligible(policy, decision.approver, registrant):
@@ -220,12 +244,15 @@ def approval_gate(policy: GatePolicy, decisions: Sequence[RecordedDecision], *, 
     if len(counted) >= policy.approvals_required:
         return []
     need = f"{policy.approvals_required} approval(s) required, {len(counted)} eligible"
-    rejections = [d for d in decisions if d.decision is Decision.REJECT]
+    rejections = [
+        d for d in decisions if d.decision is Decision.REJECT and (d.proven or not policy.require_proof)
+    ]
     if rejections:
         last = rejections[-1]
         note = f" ({last.comment})" if last.comment else ""
         return [UnmetGate(GateKind.APPROVAL, "approvals", f"{need} since the rejection by {shown_actor(last.approver)}{note}")]
-    return [UnmetGate(GateKind.APPROVAL, "approvals", need + " recorded")]
+    proof = " with a proof" if policy.require_proof else ""
+    return [UnmetGate(GateKind.APPROVAL, "approvals", need + proof + " recorded")]
 
 
 def _eligible(policy: GatePolicy, approver: str, registrant: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -20,7 +21,7 @@ from .errors import InvalidInput
 from .governance import GATE_ACTIONS, gate_inputs, protected_alias_gates, unmet_gates
 from .lookups import MODEL_ID, model_row, no_such_model, resolved_row, version_row
 from .policy import GatePolicy
-from .reconcile import reconcile
+from .reconcile import MAX_REPORTED, reconcile
 from .records import AuditEntry, ModelInfo, VersionDetails, VersionInfo
 from .rows import (
     ALIASES,
@@ -310,18 +311,31 @@ def parse_actions(actions: Iterable[str | AuditAction]) -> list[str]:
     return sorted(set(result))
 
 
-def verify_audit(catalog: Catalog) -> AuditReport:
+def verify_audit(
+    catalog: Catalog, *, checkpoint: str | Path | None = None, trusted_key: str | None = None
+) -> AuditReport:
     """Walk the whole audit chain, then check every catalog row the gates, URIs and loads read against it.
 
-    Both see one snapshot of the catalog. A broken chain is reported first;
-    an intact chain with rows that differ from it is reported as not intact,
-    with the first divergences named.
+    Both see one snapshot of the catalog. A broken chain is reported first,
+    then a history that differs from the signed ``checkpoint``; an intact chain
+    with rows that differ from it, or with a stored proof that does not verify
+    (see :mod:`.proof_audit`), is reported as not intact, with the first
+    divergences named.
     """
+    from .checkpoints import checkpoint_problem
+    from .proof_audit import proof_divergences
+
     with catalog.read(snapshot=True) as connection:
         report = verify_chain(connection)
         if not report.intact:
             return report
+        rewritten = checkpoint_problem(connection, checkpoint, trusted_key) if checkpoint is not None else None
+        if rewritten is not None:
+            return replace(report, intact=False, problem=rewritten[0], first_bad_seq=rewritten[1])
         count, found = reconcile(connection)
+        unproven = proof_divergences(connection)
+    count += len(unproven)
+    found = [*found, *unproven][:MAX_REPORTED]
     if not count:
         return report
     return replace(

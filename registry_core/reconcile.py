@@ -101,7 +101,7 @@ def _replay(events: Iterator[Any]) -> _Expected:
         elif action == AuditAction.APPROVAL_RECORD:
             expected.decisions[seq] = (model, version, actor, after)
             expected.gates.setdefault((model, version), GateInputs()).decisions.append(
-                RecordedDecision(actor, Decision(after["decision"]), after.get("comment"))
+                RecordedDecision(actor, Decision(after["decision"]), after.get("comment"), "proof" in after)
             )
         elif action == AuditAction.CHECK_RECORD:
             expected.checks[seq] = (model, version, actor, after)

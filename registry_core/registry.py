@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 from . import garbage, governance, labels, queries, versions, workflow
 from .actions import AuditAction
 from .artifacts import download_artifact, load_artifact, pack_artifact
-from .audit import AuditReport
 from .blobstore import BlobStore, Progress, open_store
 from .config import default_actor, default_artifact_root, default_database_url
 from .database import Database
 from .errors import InvalidInput
-from .policy import Decision, GatePolicy, UnmetGate
+from .policy import UnmetGate
+from .proven_decisions import ProvenDecisions
 from .records import (
-    ApprovalRecord,
     AuditEntry,
     CheckRecord,
     GarbageReport,
@@ -55,7 +54,7 @@ if TYPE_CHECKING:  # searching is imported when first used: it is off the start-
 __all__ = ["Registry"]
 
 
-class Registry:
+class Registry(ProvenDecisions):
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
@@ -225,10 +224,6 @@ class Registry:
             self.catalog, name, version=version, limit=limit, after_seq=after_seq, actions=actions
         )
 
-    def verify_audit(self) -> AuditReport:
-        """Walk the whole audit chain and report the first break, if any."""
-        return queries.verify_audit(self.catalog)
-
     # --- artifacts ----------------------------------------------------------------------
 
     def download(self, uri: str, dest: str | Path, *, progress: Progress | None = None) -> Path:
@@ -301,35 +296,6 @@ class Registry:
     ) -> CheckRecord:
         """Record one result of a named check; the latest result per name is the one that counts."""
         return governance.record_check(self.catalog, self.actor, name, version, check, passed=passed, details=details)
-
-    def approve(self, name: str, version: int | str, *, comment: str | None = None) -> ApprovalRecord:
-        """Approve a version for Production, as this registry's actor."""
-        return governance.decide(self.catalog, self.actor, name, version, Decision.APPROVE, comment)
-
-    def reject(self, name: str, version: int | str, *, comment: str | None = None) -> ApprovalRecord:
-        """Reject a version: it cannot be promoted until approved again after this."""
-        return governance.decide(self.catalog, self.actor, name, version, Decision.REJECT, comment)
-
-    def get_policy(self, name: str) -> GatePolicy:
-        """The model's governance policy."""
-        return governance.get_policy(self.catalog, name)
-
-    def set_policy(
-        self, name: str, *, protect_aliases: Iterable[str] = (), unprotect_aliases: Iterable[str] = (),
-        **fields: Any,
-    ) -> GatePolicy:
-        """Change the :class:`GatePolicy` fields given by name (``None`` keeps a field); returns the new policy.
-
-        ``trusted_types``, ``allow_pickle``, ``allow_io_parameters`` and the load
-        limits decide what loading its versions may run and inflate.
-        ``protect_aliases`` and ``unprotect_aliases`` add to and remove from
-        ``protected_aliases``: aliases that may point only at a version meeting
-        the Production gates (an alias is protected only while it does).
-        """
-        return governance.set_policy(
-            self.catalog, self.actor, name, protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases,
-            **fields,
-        )
 
     # --- aliases, tags, descriptions ----------------------------------------------------
 

@@ -8,29 +8,26 @@ values (check constraints), foreign keys, and an append-only audit table
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .orm_base import NAMING_CONVENTION, Base, StrEnumColumn, UTCDateTime
 from .policy import Decision
 from .stages import Stage
 
@@ -41,75 +38,23 @@ __all__ = [
     "AuditHead",
     "Base",
     "CheckResult",
+    "Credential",
+    "NAMING_CONVENTION",
     "ModelTag",
     "ModelVersion",
     "RegisteredModel",
+    "StrEnumColumn",
+    "UTCDateTime",
     "VersionTag",
     "WebhookAttempt",
     "WebhookOutbox",
     "WebhookSubscription",
 ]
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
 STAGE_VALUES = "('None', 'Staging', 'Production', 'Archived')"
 WEBHOOK_EVENT_VALUES = (
     "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', 'deployed')"
 )
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every dialect (SQLite stores it naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-E = TypeVar("E", bound=enum.StrEnum)
-
-
-class StrEnumColumn(TypeDecorator[E], Generic[E]):
-    """A ``StrEnum`` stored as its plain value in a VARCHAR: the code sees enum members, never strings.
-
-    The allowed values are enforced by the check constraints the migrations
-    create; this type only converts at the boundary.
-    """
-
-    impl = String
-    cache_ok = True
-
-    def __init__(self, enum_type: type[E], length: int) -> None:
-        super().__init__(length)
-        self.enum_type = enum_type
-
-    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
-        return None if value is None else self.enum_type(value).value
-
-    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
-        return None if value is None else self.enum_type(value)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class RegisteredModel(Base):
@@ -387,3 +332,6 @@ class WebhookAttempt(Base):
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+from .credential_table import Credential  # noqa: E402  (the table lives apart; importing it registers it on Base)

@@ -115,6 +115,10 @@ class UnitOfWork:
             listener(self, entry)
         return entry
 
+    def head(self) -> tuple[int, str]:
+        """The newest event's sequence number and hash, as this transaction sees them (locked)."""
+        return self._locked_head()
+
     def next_seq(self) -> int:
         """The sequence number the next :meth:`record` will give its event."""
         return self._locked_head()[0] + 1

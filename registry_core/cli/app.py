@@ -32,6 +32,7 @@ COMMAND_MODULES = {
     "download": "versions",
     "gc": "versions",
     "history": "audit",
+    "identity": "identity",
     "models": "versions",
     "policy": "governance",
     "promote": "workflow",

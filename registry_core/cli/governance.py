@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from . import render
 from .context import common_options, emit, registry
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command()
@@ -26,28 +31,43 @@ def check(ctx: click.Context, name: str, version: str, check_name: str, passed: 
     ])
 
 
+def proof_options(func: F) -> F:
+    """``--sign-with KEY`` and ``--totp CODE``: the proof of a decision, policy change or enrolment."""
+    func = click.option(
+        "--totp", metavar="CODE", help="A code from the authenticator app enrolled for you (good once).",
+    )(func)
+    return click.option(
+        "--sign-with", "sign_with", metavar="KEY", type=click.Path(dir_okay=False),
+        help="Sign with this SSH key (ssh-keygen -Y sign): a private key file, or a .pub whose key ssh-agent holds.",
+    )(func)
+
+
 @click.command()
 @click.argument("name")
 @click.argument("version")
 @click.option("--comment", help="A note for the record.")
+@proof_options
 @common_options
 @click.pass_context
-def approve(ctx: click.Context, name: str, version: str, comment: str | None) -> None:
-    """Approve VERSION of NAME for Production, as --actor."""
-    record = registry(ctx).approve(name, version, comment=comment)
-    emit(ctx, record, lambda: [f"{record.approver} approved {name} version {record.version}"])
+def approve(ctx: click.Context, name: str, version: str, comment: str | None, sign_with: str | None, totp: str | None) -> None:
+    """Approve VERSION of NAME for Production, as --actor; under a policy that requires proof, with --sign-with or --totp."""
+    record = registry(ctx).approve(name, version, comment=comment, sign_with=sign_with, totp=totp)
+    proven = " (proven)" if sign_with or totp else ""
+    emit(ctx, record, lambda: [f"{record.approver} approved {name} version {record.version}{proven}"])
 
 
 @click.command()
 @click.argument("name")
 @click.argument("version")
 @click.option("--comment", help="Why; shown to whoever tries to promote.")
+@proof_options
 @common_options
 @click.pass_context
-def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> None:
-    """Reject VERSION of NAME: it cannot be promoted until approved again."""
-    record = registry(ctx).reject(name, version, comment=comment)
-    emit(ctx, record, lambda: [f"{record.approver} rejected {name} version {record.version}"])
+def reject(ctx: click.Context, name: str, version: str, comment: str | None, sign_with: str | None, totp: str | None) -> None:
+    """Reject VERSION of NAME: it cannot be promoted until approved again (proofs as for approve)."""
+    record = registry(ctx).reject(name, version, comment=comment, sign_with=sign_with, totp=totp)
+    proven = " (proven)" if sign_with or totp else ""
+    emit(ctx, record, lambda: [f"{record.approver} rejected {name} version {record.version}{proven}"])
 
 
 @click.command()
@@ -69,6 +89,9 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None) -> 
 @click.option("--clear-io-parameters", is_flag=True, help="Allow no estimator parameter that reads or writes files.")
 @click.option("--max-load-mib", type=click.IntRange(1, 2**30), metavar="MIB", help="The most a version may inflate to when loaded, in MiB (default 512).")
 @click.option("--max-load-objects", type=click.IntRange(1, 2**50), metavar="N", help="The most objects loading a version may construct (default 200,000).")
+@click.option("--require-proof/--no-require-proof", "require_proof", default=None, help="Whether approvals and rejections count only with a proof (--sign-with or --totp) from an enrolled identity.")
+@click.option("--owner", "owners", multiple=True, metavar="NAME", help="Who may change a proof-requiring policy, with a proof (repeatable; replaces the list).")
+@proof_options
 @common_options
 @click.pass_context
 def policy(
@@ -77,8 +100,12 @@ def policy(
     clear_approvers: bool, self_approval: bool | None, trusted_types: tuple[str, ...], clear_trusted_types: bool,
     allow_pickle: bool | None, protect_aliases: tuple[str, ...], unprotect_aliases: tuple[str, ...],
     io_parameters: tuple[str, ...], clear_io_parameters: bool, max_load_mib: int | None, max_load_objects: int | None,
+    require_proof: bool | None, owners: tuple[str, ...], sign_with: str | None, totp: str | None,
 ) -> None:
-    """Show the governance policy of NAME, or change the parts given."""
+    """Show the governance policy of NAME, or change the parts given.
+
+    A policy that requires proof is changed only by one of its owners, with --sign-with or --totp.
+    """
     for flag, values, label in (
         (clear_staging_checks, staging_checks, "staging checks"),
         (clear_production_checks, production_checks, "production checks"),
@@ -99,12 +126,15 @@ def policy(
         "allow_io_parameters": () if clear_io_parameters else (io_parameters or None),
         "max_load_bytes": max_load_mib * 1024 * 1024 if max_load_mib is not None else None,
         "max_load_objects": max_load_objects,
+        "require_proof": require_proof,
+        "owners": owners or None,
     }
     if all(value is None for value in changes.values()) and not protect_aliases and not unprotect_aliases:
         current = registry(ctx, read_only=True).get_policy(name)
     else:
         current = registry(ctx).set_policy(
-            name, **changes, protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases
+            name, **changes, protect_aliases=protect_aliases, unprotect_aliases=unprotect_aliases,
+            sign_with=sign_with, totp=totp,
         )
     emit(ctx, current, lambda: render.policy_lines(current))
 

@@ -262,6 +262,8 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"protected aliases:  {', '.join(policy.protected_aliases) or '(none)'}",
         f"I/O parameters:     {', '.join(policy.allow_io_parameters) or '(none allowed)'}",
         f"load limits:        {policy.max_load_bytes // (1024 * 1024)} MiB, {policy.max_load_objects:,} objects",
+        f"proof:              {'required' if policy.require_proof else 'not required'}"
+        + (f" (owners: {', '.join(map(shown_actor, policy.owners))})" if policy.owners else ""),
     ]
 
 
