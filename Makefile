@@ -29,7 +29,7 @@ setup-airflow: $(AIRFLOW_STAMP)
 $(AIRFLOW_STAMP): pyproject.toml
 	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8' 'pytest-timeout>=2.3'
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow-dev]'
 	@touch $(AIRFLOW_STAMP)
 
 demo: $(STAMP)

@@ -33,7 +33,9 @@ class RegistryApprovalOperator(ApprovalOperator):
         self, *, model_name: str, version: int | str, registry_conn_id: str = RegistryHook.default_conn_name,
         subject: str | None = None, **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("params", {"comment": Param("", type="string", title="Comment (recorded with the decision)")})
+        # Optional: a required field would keep the Approve button disabled until something is typed.
+        kwargs.setdefault("params", {"comment": Param(None, type=["null", "string"],
+                                                      title="Comment (recorded with the decision)")})
         super().__init__(subject=subject or f"Approve {model_name} version {version} for Production?", **kwargs)
         self.model_name = model_name
         self.version = version
