@@ -72,3 +72,47 @@ def test_a_rejection_in_airflow_is_recorded_and_skips_the_promotion(
     (decision,) = catalog.show(f"models:/{MODEL}/1").decisions
     assert (decision.approver, decision.decision) == ("carol", "reject")
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
+
+
+def answer_from(responder: dict[str, str] | None) -> dict:
+    """The event Airflow resumes the approval step with once ``responder`` has approved (as its REST API records it)."""
+    from datetime import UTC, datetime
+
+    return {"chosen_options": ["Approve"], "params_input": {"comment": "fine"},
+            "responded_at": datetime.now(UTC), "responded_by_user": responder}
+
+
+def approval_step() -> tuple[object, dict]:
+    """The lifecycle's approval operator and the context of a run of it."""
+    from types import SimpleNamespace
+
+    from registry_airflow import RegistryApprovalOperator
+
+    operator = RegistryApprovalOperator(task_id="approve", model_name=MODEL, version=1)
+    return operator, {"ti": SimpleNamespace(dag_id=LIFECYCLE, run_id="manual__fab", task_id="approve")}
+
+
+def staged_version(catalog: Registry, model_file: Path) -> None:
+    catalog.register(MODEL, model_file)
+    catalog.transition(MODEL, 1, Stage.STAGING)
+
+
+def test_a_fab_user_is_recorded_under_their_username_not_their_row_id(catalog: Registry, model_file: Path):
+    """FAB answers as {id: str(row id), name: get_name() = username}: the decision is bob's, not "7"'s."""
+    staged_version(catalog, model_file)
+    operator, context = approval_step()
+    operator.execute_complete(context, answer_from({"id": "7", "name": "bob"}))
+    (decision,) = catalog.show(f"models:/{MODEL}/1").decisions
+    assert (decision.approver, decision.decision) == ("bob", "approve")
+
+
+@pytest.mark.parametrize("responder", [{"id": "7", "name": ""}, {"id": "7"}, None])
+def test_an_answer_without_a_user_name_records_nothing(catalog: Registry, model_file: Path, responder):
+    """An answer with no user name (an id alone, or a default taken at a timeout) is nobody's decision."""
+    from registry_airflow.refusals import RegistryRefusal
+
+    staged_version(catalog, model_file)
+    operator, context = approval_step()
+    with pytest.raises(RegistryRefusal, match="no reviewer answered for fraud-detector version 1: nothing recorded"):
+        operator.execute_complete(context, answer_from(responder))
+    assert catalog.show(f"models:/{MODEL}/1").decisions == []
