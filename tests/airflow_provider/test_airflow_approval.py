@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,53 @@ def test_an_answer_without_a_user_name_records_nothing(catalog: Registry, model_
     with pytest.raises(RegistryRefusal, match="no reviewer answered for fraud-detector version 1: nothing recorded"):
         operator.execute_complete(context, answer_from(responder))
     assert catalog.show(f"models:/{MODEL}/1").decisions == []
+
+
+def sweep_timed_out_approvals_when_due(dag_id: str) -> threading.Thread:
+    """From a thread: once the DAG's approval is parked and past its deadline, run the scheduler's timeout sweep.
+
+    dag.test() runs no scheduler; this is the scheduler's own check (``check_awaiting_input_timeouts``),
+    which writes the defaults as the answer of nobody and resumes the task.
+    """
+    from datetime import UTC, datetime
+
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    def sweep() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                due = session.scalar(select(TaskInstance.id).where(
+                    TaskInstance.dag_id == dag_id, TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                    TaskInstance.trigger_timeout < datetime.now(UTC)))
+            if due is not None:
+                SchedulerJobRunner(job=Job(), executors=[]).check_awaiting_input_timeouts()
+                return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=sweep, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_approval_nobody_answers_before_its_timeout_records_nothing_and_fails(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path, capfd: pytest.CaptureFixture[str],
+):
+    """The timeout's default (Approve) is nobody's decision: the step fails, nothing is recorded, nothing is promoted."""
+    staged_version(catalog, model_file)
+    before_seq = catalog.audit_events(limit=1)[-1].seq
+    before_events = len(asset_events(ASSET_URI))
+    sweeping = sweep_timed_out_approvals_when_due("registry_approval_timeout")
+    states = airflow_dags.run("registry_approval_timeout", version=1)
+    sweeping.join(timeout=60)
+    assert states == {"approve": "failed", "promote": "upstream_failed"}
+    assert "no reviewer answered for fraud-detector version 1: nothing recorded" in capfd.readouterr().out
+    assert catalog.show(f"models:/{MODEL}/1").decisions == []
+    assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
+    assert catalog.audit_events(limit=1)[-1].seq == before_seq
+    assert len(asset_events(ASSET_URI)) == before_events
