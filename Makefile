@@ -7,6 +7,9 @@
 #               are not installed side by side; see docs/how-to/run-the-lifecycle-in-airflow.md)
 # Setup installs the project with every extra and the test tools ('.[dev]' includes '.[all]');
 # tests/test_lean_install.py checks the base package alone in a virtualenv of its own.
+#   make constraints    re-resolve both environments from pyproject.toml and freeze them into constraints/
+# Both setups install with pip's -c constraints/*.txt, so every clone gets the same versions and pip does no
+# resolving of its own; CONSTRAINTS= / AIRFLOW_CONSTRAINTS= (empty) install the newest versions allowed instead.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,25 +17,42 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+CONSTRAINTS ?= constraints/main.txt
+AIRFLOW_CONSTRAINTS ?= constraints/airflow.txt
+FREEZE_VENV := .venv-constraints
 
-.PHONY: setup setup-airflow demo cli-demo test test-airflow lint docs docs-serve docs-screenshots bench clean
+.PHONY: setup setup-airflow constraints demo cli-demo test test-airflow lint docs docs-serve docs-screenshots bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "registry needs Python 3.11 or newer; run make with PYTHON=python3.11 (or newer)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	@touch $(STAMP)
 
 setup-airflow: $(AIRFLOW_STAMP)
 
-$(AIRFLOW_STAMP): pyproject.toml
+$(AIRFLOW_STAMP): pyproject.toml $(AIRFLOW_CONSTRAINTS)
 	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8' 'pytest-timeout>=2.3'
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow-dev]' $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS))
 	@touch $(AIRFLOW_STAMP)
+
+# Each environment resolved afresh in a scratch virtualenv, then frozen (the project itself left out).
+constraints:
+	$(MAKE) --no-print-directory freeze EXTRA=dev OUT=constraints/main.txt
+	$(MAKE) --no-print-directory freeze EXTRA=airflow-dev OUT=constraints/airflow.txt
+
+freeze:
+	rm -rf $(FREEZE_VENV) && $(PYTHON) -m venv $(FREEZE_VENV)
+	$(FREEZE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FREEZE_VENV)/bin/python -m pip install --quiet -e '.[$(EXTRA)]'
+	{ echo "# Every package that '.[$(EXTRA)]' installs, resolved and frozen by 'make constraints' (Python" \
+	    "$$($(FREEZE_VENV)/bin/python -c 'import platform; print(platform.python_version(), platform.system(), platform.machine())'))."; \
+	  $(FREEZE_VENV)/bin/python -m pip freeze --exclude-editable; } > $(OUT)
+	rm -rf $(FREEZE_VENV)
 
 demo: $(STAMP)
 	$(BIN)/python -m registry_pipelines.demo
@@ -70,4 +90,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/catalog_benchmark.py --markdown
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .registry .registry-demo site
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(FREEZE_VENV) .registry .registry-demo site

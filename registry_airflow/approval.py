@@ -21,7 +21,7 @@ from .hook import RegistryHook
 from .lineage import AirflowLineage
 from .refusals import RegistryRefusal, registry_refusals
 
-__all__ = ["RegistryApprovalOperator"]
+__all__ = ["RegistryApprovalOperator", "reviewer_name"]
 
 
 class RegistryApprovalOperator(ApprovalOperator):
@@ -33,7 +33,9 @@ class RegistryApprovalOperator(ApprovalOperator):
         self, *, model_name: str, version: int | str, registry_conn_id: str = RegistryHook.default_conn_name,
         subject: str | None = None, **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("params", {"comment": Param("", type="string", title="Comment (recorded with the decision)")})
+        # Optional: a required field would keep the Approve button disabled until something is typed.
+        kwargs.setdefault("params", {"comment": Param(None, type=["null", "string"],
+                                                      title="Comment (recorded with the decision)")})
         super().__init__(subject=subject or f"Approve {model_name} version {version} for Production?", **kwargs)
         self.model_name = model_name
         self.version = version
@@ -41,8 +43,7 @@ class RegistryApprovalOperator(ApprovalOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         answer = HITLOperator.execute_complete(self, context, event)
-        user = answer.get("responded_by_user") or {}
-        reviewer = user.get("name") or user.get("id")
+        reviewer = reviewer_name(answer.get("responded_by_user"))
         if not reviewer:
             # A default taken at a timeout is nobody's decision.
             raise RegistryRefusal(f"no reviewer answered for {self.model_name} version {self.version}: nothing recorded")
@@ -55,3 +56,16 @@ class RegistryApprovalOperator(ApprovalOperator):
         self.log.info("%s %s %s version %s", reviewer, "approved" if approved else "rejected",
                       self.model_name, record.version)
         return ApprovalOperator.execute_complete(self, context, event)
+
+
+def reviewer_name(responder: dict[str, Any] | None) -> str | None:
+    """The name a decision is recorded under: the auth manager's user name, never its id.
+
+    Airflow records the responder as ``{"id": user.get_id(), "name": user.get_name()}``.
+    The simple auth manager gives the username for both; FAB's ``get_name()`` is the
+    username too, but its id is the row number (``"7"``), and Keycloak's is a UUID: an
+    id would put a number where the registry's approvers list and self-approval
+    check expect a login. A responder without a name is nobody's decision.
+    """
+    name = (responder or {}).get("name")
+    return name if isinstance(name, str) and name else None

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .hook import RegistryHook
+from registry_core import Registry
 
 __all__ = ["first_event_after", "newest_seq"]
 
 
 def first_event_after(
-    registry_conn_id: str, model_name: str, *, actions: Sequence[str], after_seq: int, version: int | None = None
+    registry: Registry, model_name: str, *, actions: Sequence[str], after_seq: int, version: int | None = None
 ) -> dict[str, Any] | None:
     """The first event after ``after_seq`` of ``actions`` on the model (and version), as JSON, or None."""
-    with RegistryHook(registry_conn_id).registry() as registry:
-        events = registry.audit_events(model_name, version=version, after_seq=after_seq, limit=1, actions=actions)
+    events = registry.audit_events(model_name, version=version, after_seq=after_seq, limit=1, actions=actions)
     if not events:
         return None
     (event,) = events
@@ -23,8 +22,7 @@ def first_event_after(
             "version": event.version, "after": event.after, "recorded_at": str(event.recorded_at)}
 
 
-def newest_seq(registry_conn_id: str) -> int:
+def newest_seq(registry: Registry) -> int:
     """The audit log's newest sequence number (0 for an empty log)."""
-    with RegistryHook(registry_conn_id).registry() as registry:
-        events = registry.audit_events(limit=1)
+    events = registry.audit_events(limit=1)
     return events[-1].seq if events else 0

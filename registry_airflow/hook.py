@@ -57,9 +57,13 @@ class RegistryHook(BaseHook):
             database_url = make_url(database_url).set(password=connection.password).render_as_string(hide_password=False)
         return database_url, artifact_root, connection.login or DEFAULT_ACTOR
 
+    def open_registry(self, *, actor: str | None = None) -> Registry:
+        """The registry, acting as ``actor`` (else the connection's Login); the caller closes it."""
+        database_url, artifact_root, default_actor = self.settings()
+        return Registry(database_url, artifact_root, actor=actor or default_actor, create=False)
+
     @contextlib.contextmanager
     def registry(self, *, actor: str | None = None) -> Iterator[Registry]:
         """The registry, acting as ``actor`` (else the connection's Login), closed on exit."""
-        database_url, artifact_root, default_actor = self.settings()
-        with Registry(database_url, artifact_root, actor=actor or default_actor, create=False) as registry:
+        with self.open_registry(actor=actor) as registry:
             yield registry

@@ -48,11 +48,11 @@ class CatalogEventSensor(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from registry_core.validation import validate_version_number
 
-        with registry_refusals():
+        with registry_refusals(), RegistryHook(self.registry_conn_id).registry() as registry:
             version = None if self.version in (None, "", "None") else validate_version_number(self.version)
-            after_seq = newest_seq(self.registry_conn_id) if self.after_seq in (None, "", "None") else int(self.after_seq)
-            found = first_event_after(self.registry_conn_id, self.model_name, actions=self.actions,
-                                      after_seq=after_seq, version=version)
+            after_seq = newest_seq(registry) if self.after_seq in (None, "", "None") else int(self.after_seq)
+            found = first_event_after(registry, self.model_name, actions=self.actions, after_seq=after_seq,
+                                      version=version)
         if found is not None:
             return found
         self.log.info("Waiting for %s on %s after audit event %s", ", ".join(self.actions), self.model_name, after_seq)

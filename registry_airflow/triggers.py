@@ -33,18 +33,22 @@ class CatalogEventTrigger(BaseTrigger):
              "after_seq": self.after_seq, "version": self.version, "poll_interval": self.poll_interval},
         )
 
-    def first_event(self) -> dict[str, Any] | None:
-        from .catalog_events import first_event_after
-
-        return first_event_after(
-            self.registry_conn_id, self.model_name, actions=self.actions, after_seq=self.after_seq, version=self.version
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        while True:
-            # The catalog's driver is synchronous: a thread keeps the triggerer's event loop free.
-            found = await asyncio.to_thread(self.first_event)
-            if found is not None:
-                yield TriggerEvent(found)
-                return
-            await asyncio.sleep(self.poll_interval)
+        from .catalog_events import first_event_after
+        from .hook import RegistryHook
+
+        # The catalog's driver is synchronous: a thread keeps the triggerer's event loop free. One registry
+        # (one engine, its pooled connection) serves every poll: a wait of days must not open a connection a poll.
+        registry = await asyncio.to_thread(RegistryHook(self.registry_conn_id).open_registry)
+        try:
+            while True:
+                found = await asyncio.to_thread(
+                    first_event_after, registry, self.model_name, actions=self.actions, after_seq=self.after_seq,
+                    version=self.version,
+                )
+                if found is not None:
+                    yield TriggerEvent(found)
+                    return
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            registry.close()

@@ -5,7 +5,7 @@ Three DAGs:
 * ``fraud_detector_lifecycle`` (daily): retrain and register -> validate (expectations, metric gates;
   Staging) -> shadow-evaluate against Production -> approval in Airflow's UI -> promote;
 * ``fraud_detector_redeploy``: scheduled by the model's Production asset, which every promotion and
-  rollback updates; it reads the new Production version from the asset event;
+  rollback updates; it deploys the catalog's Production version (the events only say that it changed);
 * ``fraud_detector_rollback`` (manual): back to the previous Production version, recorded as the user
   who triggered it.
 
@@ -90,10 +90,20 @@ with DAG("fraud_detector_redeploy", schedule=[production_asset(MODEL)], catchup=
 
     @task
     def deploy_production(*, triggering_asset_events: Any = None) -> dict[str, Any]:
-        """Hand the new Production version to the serving fleet (here: report it)."""
-        (event, *_) = triggering_asset_events[production_asset(MODEL)]
-        print(f"deploying {MODEL} version {event.extra['version']} (was {event.extra['previous']})")
-        return dict(event.extra)
+        """Hand the catalog's Production version to the serving fleet (here: report it).
+
+        The catalog, not the asset event, says what to deploy: promotions and rollbacks made while the
+        DAG was paused or busy queue one run with all their events, and only the catalog knows which
+        of them is current. A manual run (no events) redeploys what is in Production.
+        """
+        from registry_airflow import RegistryHook
+        from registry_airflow.refusals import registry_refusals
+
+        announced = [event.extra for event in (triggering_asset_events or {}).get(production_asset(MODEL), [])]
+        with registry_refusals(), RegistryHook().registry() as registry:
+            production = registry.resolve(f"models:/{MODEL}/Production")
+        print(f"deploying {production.uri} ({len(announced)} change(s) announced: {announced})")
+        return {"model": MODEL, "version": production.version, "uri": production.uri, "announced": announced}
 
     deploy_production()
 

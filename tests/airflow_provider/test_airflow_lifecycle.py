@@ -144,3 +144,25 @@ def test_the_example_gates_are_the_dagster_examples(airflow_dags: AirflowDags):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert example.METRIC_GATES == FRAUD_METRIC_GATES
+
+
+def test_the_redeploy_dag_deploys_the_catalogs_production_version(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path,
+):
+    """The redeploy DAG's task deploys what the catalog has in Production (2), and after a rollback, that (1)."""
+    production_history(catalog, model_file)
+    assert airflow_dags.run("fraud_detector_redeploy") == {"deploy_production": "success"}
+    deployed = airflow_dags.last_result("fraud_detector_redeploy", "deploy_production")
+    assert deployed == {"model": MODEL, "version": 2, "uri": f"models:/{MODEL}/2", "announced": []}
+    catalog.rollback(MODEL, reason="canary errors")
+    assert airflow_dags.run("fraud_detector_redeploy") == {"deploy_production": "success"}
+    assert airflow_dags.last_result("fraud_detector_redeploy", "deploy_production")["version"] == 1
+
+
+def test_the_redeploy_dag_without_a_production_version_fails_with_one_line(
+    airflow_dags: AirflowDags, catalog: Registry, model_file: Path, capfd: pytest.CaptureFixture[str],
+):
+    """Nothing in Production: the redeploy task fails with the registry's reason, deploying nothing."""
+    catalog.register(MODEL, model_file)
+    assert airflow_dags.run("fraud_detector_redeploy") == {"deploy_production": "failed"}
+    assert "model 'fraud-detector' has no version in Production" in capfd.readouterr().out

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param
 
-from registry_airflow import DecisionSensor, ProductionChangeSensor, PromoteOperator, RecordCheckOperator
+from registry_airflow import (
+    DecisionSensor,
+    ProductionChangeSensor,
+    PromoteOperator,
+    RecordCheckOperator,
+    RegistryApprovalOperator,
+)
 from registry_airflow.hook import RegistryHook
 from registry_airflow.operators import CheckOutcome
 
@@ -26,6 +33,12 @@ with DAG("registry_record_check", schedule=None, params=VERSION) as record_check
 
 with DAG("registry_promote", schedule=None, params=VERSION) as promote:
     PromoteOperator(task_id="promote", model_name=MODEL, version="{{ params.version }}", reason="tested")
+
+# Nobody answers within a second, and the default is Approve: the most tempting answer to record by mistake.
+with DAG("registry_approval_timeout", schedule=None, params=VERSION) as approval_timeout:
+    (RegistryApprovalOperator(task_id="approve", model_name=MODEL, version="{{ params.version }}",
+                              response_timeout=timedelta(seconds=1), defaults=["Approve"])
+     >> PromoteOperator(task_id="promote", model_name=MODEL, version="{{ params.version }}", reason="timed out"))
 
 
 
