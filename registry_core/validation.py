@@ -45,6 +45,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
 _RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
+#: Aliases MLflow reserves for version references (``v1``, ``V12``): refused when an alias is set, as MLflow does.
+_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
 #: Tag keys under this prefix, in any case, belong to the registry: shown, never written by users.
 RESERVED_TAG_PREFIX = "registry."
 #: The reserved keys the MLflow plugin writes when it registers a version (MLflow's source, logged model, run link).
@@ -53,7 +55,8 @@ LINEAGE_TAGS = frozenset({"registry.mlflow.source", "registry.mlflow.model_id", 
 MAX_DESCRIPTION = 10_000
 MAX_MODEL_CARD = 200_000
 MAX_TAGS = 100
-MAX_TAG_VALUE = 5_000
+#: MLflow 3's limit for registry tag values, so that what MLflow accepts, the catalog stores.
+MAX_TAG_VALUE = 100_000
 MAX_PARAM_VALUE = 6_000
 MAX_PARAMS = 1_000
 MAX_REFERENCE = 512
@@ -74,14 +77,16 @@ def validate_name(name: str, *, what: str = "model name") -> str:
     return name
 
 
-def validate_alias(alias: str) -> str:
-    """Return ``alias`` if it is a valid alias that cannot be mistaken for a stage."""
+def validate_alias(alias: str, *, new: bool = False) -> str:
+    """Return ``alias`` if it is a valid alias that cannot be mistaken for a stage (with ``new``, nor a version)."""
     if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
         raise InvalidInput(
             f"invalid alias {_shown(alias)}: use 1-64 letters, digits, '_' or '-', starting with a letter"
         )
     if alias.lower() in _RESERVED_ALIASES:
         raise InvalidInput(f"invalid alias {alias!r}: stage names and 'latest' are reserved")
+    if new and _VERSION_ALIAS.fullmatch(alias):
+        raise InvalidInput(f"invalid alias {alias!r}: 'v' followed by digits names a version and is reserved, as in MLflow")
     return alias
 
 
