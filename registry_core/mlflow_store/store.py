@@ -26,6 +26,7 @@ from sqlalchemy import and_, select
 
 from ..errors import ConflictError
 from ..governance import require_alias_still_gated
+from ..queries import show_versions_of
 from ..records import ModelInfo, VersionInfo
 from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
@@ -224,7 +225,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
         for row in kept:
             by_model.setdefault(row.name, []).append(row.version)
         with mlflow_errors():
-            details = {name: self.registry.show_versions(name, numbers) for name, numbers in by_model.items()}
+            details = show_versions_of(self.registry.catalog, by_model)
         versions = [version_entity(details[r.name][r.version].version, details=details[r.name][r.version]) for r in kept]
         return PagedList(versions, page.next_token(len(rows)))
 
