@@ -1,8 +1,10 @@
 # The two commands of the README:
 #   make demo   set up, then run the model lifecycle on the embedded default catalog
 #   make test   set up, then run the whole test suite (PostgreSQL cases skip when none is reachable)
+# and besides them:
+#   make docs   build the documentation site into site/ with warnings as errors; make docs-serve serves it
 #   make test-airflow   the Airflow provider's tests, in an environment of their own (Airflow and Dagster
-#               are not installed side by side; see the README, "The lifecycle in Airflow")
+#               are not installed side by side; see docs/how-to/run-the-lifecycle-in-airflow.md)
 # Setup installs the project with every extra and the test tools ('.[dev]' includes '.[all]');
 # tests/test_lean_install.py checks the base package alone in a virtualenv of its own.
 
@@ -13,7 +15,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: setup setup-airflow demo cli-demo test test-airflow lint bench clean
+.PHONY: setup setup-airflow demo cli-demo test test-airflow lint docs docs-serve docs-screenshots bench clean
 
 setup: $(STAMP)
 
@@ -46,10 +48,26 @@ test-airflow: $(AIRFLOW_STAMP)
 	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/airflow_provider
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples
+	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples docs/_tools
+
+# Material for MkDocs prints a notice about MkDocs 2 on every build unless told not to.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: $(STAMP)
+	$(MKDOCS) build --strict
+
+docs-serve: $(STAMP)
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:8000
+
+# The screenshots in docs/images/ are the browser test's: run it (it saves every step under .browser-shots/),
+# then copy the steps the documentation shows. Needs Chromium (apt-get install chromium).
+SHOTS ?= .browser-shots
+docs-screenshots: $(STAMP)
+	REGISTRY_BROWSER_SHOTS=$(abspath $(SHOTS)) $(BIN)/python -m pytest tests/pipelines/test_pipeline_browser.py -q
+	$(BIN)/python docs/_tools/screenshots.py $(SHOTS) docs/images
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/catalog_benchmark.py --markdown
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .registry .registry-demo
+	rm -rf $(VENV) $(AIRFLOW_VENV) .registry .registry-demo site

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
+from .contained_load import Rehearsal
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
 from .policy import GatePolicy
@@ -171,7 +172,7 @@ def _publish(temp: Path, dest: Path) -> None:
 
 def load_artifact(
     store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None, model: str,
-    policy: GatePolicy, contained: bool = False,
+    policy: GatePolicy, contained: bool | Rehearsal = False,
 ) -> Any:
     """Deserialize a version's model after verifying every byte; only registry-serialized kinds load.
 

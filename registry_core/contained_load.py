@@ -6,8 +6,11 @@ extension reading a forged state), exhaust memory or hang. A server that loads
 an unapproved candidate next to Production (``registry serve --shadow`` or
 ``--canary``) therefore tries it in a child process first: the child gets the
 verified bytes on stdin, limits its own address space to what the model's
-policy allows plus the interpreter, loads the version the same way, and
+policy allows plus the interpreter, loads the version the same way, warms it
+up on the records the server will warm it up on (a :class:`Rehearsal`), and
 exits. Only when that succeeds is the version loaded in the server itself.
+What no rehearsal can cover (a crash on some later input) the checks after
+loading answer for scikit-learn's own classes (:mod:`.tree_structure`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput, RegistryError
@@ -25,7 +29,7 @@ from .errors import InvalidInput, RegistryError
 if TYPE_CHECKING:
     from .policy import GatePolicy
 
-__all__ = ["TRIAL_TIMEOUT_SECONDS", "LoadCrashed", "try_in_separate_process"]
+__all__ = ["TRIAL_TIMEOUT_SECONDS", "LoadCrashed", "Rehearsal", "try_in_separate_process"]
 
 #: How long the separate process may take to load a version.
 TRIAL_TIMEOUT_SECONDS = 300.0
@@ -41,14 +45,31 @@ class LoadCrashed(InvalidInput):
     kind = "load_crashed"
 
 
+@dataclass(frozen=True)
+class Rehearsal:
+    """What the separate process does after loading: warm the version up as a server is about to.
+
+    ``records`` are the recent real records (None: zeros of the version's inputs); ``signature`` is the version's.
+    """
+
+    records: list[Any] | None
+    signature: dict[str, Any] | None
+
+
 def try_in_separate_process(
     data: bytes, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
-    timeout: float = TRIAL_TIMEOUT_SECONDS,
+    timeout: float = TRIAL_TIMEOUT_SECONDS, rehearsal: Rehearsal | bool | None = None,
 ) -> None:
-    """Load ``data`` (a version's verified bytes) in a child process; raise :class:`LoadCrashed` unless it loads."""
+    """Load ``data`` (a version's verified bytes) in a child process; raise :class:`LoadCrashed` unless it loads.
+
+    With a :class:`Rehearsal`, the child also warms the loaded version up, and must survive that too.
+    """
+    if not isinstance(rehearsal, Rehearsal):
+        rehearsal = None
     header = {
         "sha256": sha256, "label": label, "format": format, "model": model, "policy": policy.to_dict(),
         "address_space": _INTERPRETER_BYTES + _PER_INFLATED_BYTE * policy.max_load_bytes,
+        "rehearsal": None if rehearsal is None else {"records": rehearsal.records, "signature": rehearsal.signature},
     }
     # The child imports what this process would: the same path, whatever added to it since start.
     path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
@@ -94,10 +115,12 @@ def _main() -> int:
     from .policy import GatePolicy
 
     try:
-        load_estimator(
+        estimator = load_estimator(
             _OneBlob(data), sha256=header["sha256"], label=header["label"], format=header["format"],  # type: ignore[arg-type]
             model=header["model"], policy=GatePolicy.from_dict(header["policy"]),
         )
+        if header.get("rehearsal") is not None:
+            _rehearse(estimator, header["rehearsal"])
     except RegistryError as exc:
         print(exc.message.replace("\n", " "))
         return 1
@@ -108,6 +131,13 @@ def _main() -> int:
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:2000])
         return 1
     return 0
+
+
+def _rehearse(estimator: Any, rehearsal: dict[str, Any]) -> None:
+    from .serving.model_holder import warm_up
+    from .serving.payload import InputSchema
+
+    warm_up(estimator, InputSchema.of(estimator, rehearsal["signature"]), rehearsal["records"])
 
 
 if __name__ == "__main__":

@@ -21,14 +21,12 @@ rule already judges.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import BuiltinFunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import UntrustedType
+from .object_graph import walk
 
 if TYPE_CHECKING:
     from .policy import GatePolicy
@@ -98,58 +96,12 @@ def check_io_parameters(estimator: Any, *, subject: str, model: str, policy: Gat
 
 
 def _found(root: Any) -> Iterator[IoParameter]:
-    """Every I/O parameter set anywhere in the object graph under ``root``.
-
-    Walked without recursion and without a depth limit (a limit would be a place to hide), through every
-    container and every object's attributes: an estimator can sit in an object array, a ``functools.partial``,
-    a bound method or any plain object as well as in a list, a dict or another estimator's parameters.
-    """
-    seen: dict[int, Any] = {}  # holding each value keeps its id from being reused by a temporary
-    pending: list[Any] = [root]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, _LEAVES) or id(value) in seen:
-            continue
-        seen[id(value)] = value
-        pending.extend(_children(value))
+    """Every I/O parameter set anywhere in the object graph under ``root`` (see :func:`.object_graph.walk`)."""
+    for value in walk(root):
         if _is_estimator(value):
             for parameter in _BY_CLASS.get(_sklearn_class_name(value) or "", ()):
                 if parameter.does_io(getattr(value, parameter.param, None)):
                     yield parameter
-
-
-#: Values that hold nothing: walked past at once.
-_LEAVES = (str, bytes, bytearray, int, float, complex, bool, type(None), type, ModuleType, BuiltinFunctionType)
-
-
-def _children(value: Any) -> list[Any]:
-    """What ``value`` holds: items of containers and object arrays, a partial's or method's parts, every attribute."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        return list(value.ravel()) if value.dtype.hasobject else []
-    children: list[Any] = []
-    if isinstance(value, dict):
-        children.extend(value.keys())
-        children.extend(value.values())
-    elif isinstance(value, list | tuple | set | frozenset):
-        children.extend(value)
-    if isinstance(value, functools.partial):
-        children.extend((value.func, value.args, value.keywords))
-    if isinstance(value, MethodType):
-        children.extend((value.__self__, value.__func__))
-    try:
-        attributes = object.__getattribute__(value, "__dict__")
-    except (AttributeError, TypeError):
-        attributes = None
-    if isinstance(attributes, dict):
-        children.extend(attributes.values())
-    for cls in type(value).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots if isinstance(slots, tuple | list) else ():
-            with contextlib.suppress(AttributeError, TypeError):
-                children.append(object.__getattribute__(value, slot))
-    return children
 
 
 def _is_estimator(value: Any) -> bool:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import enum
 import importlib
 import io
-import json
 import pickle
 import platform
 import sys
@@ -40,11 +39,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .blobstore import BlobStore, copy_verified
-from .contained_load import try_in_separate_process
+from .contained_load import Rehearsal, try_in_separate_process
 from .errors import InvalidInput, PickleNotAllowed, RegistryError, UntrustedType
-from .estimator_io import check_io_parameters
+from .estimator_checks import check_estimator
 from .extras import require_extra, requiring_extra
-from .skops_archive import LoadLimits, measure
+from .skops_archive import LoadLimits, bounded_copy, measure, reproducible
 
 if TYPE_CHECKING:
     from .policy import GatePolicy
@@ -183,8 +182,8 @@ def serialize_estimator(
     """
     sklearn = sys.modules["sklearn"]
     cls = type(estimator)
-    io_parameters = check_io_parameters(estimator, subject=f"cannot register {model}: the estimator", model=model,
-                                        policy=policy)
+    io_parameters = check_estimator(estimator, subject=f"cannot register {model}: the estimator", model=model,
+                                    policy=policy)
     record: dict[str, Any] = {
         "serializer": serialization.value,
         "class": f"{cls.__module__}.{cls.__qualname__}",
@@ -209,7 +208,7 @@ def serialize_estimator(
 
     try:
         # Deflated: a forest's node arrays shrink about ninefold, for a few milliseconds more per load.
-        data = _reproducible_zip(skops.io.dumps(estimator, compression=zipfile.ZIP_DEFLATED))
+        data = reproducible(skops.io.dumps(estimator, compression=zipfile.ZIP_DEFLATED))
     except Exception as exc:  # skops raises many kinds for objects it cannot walk; one line says which
         raise InvalidInput(
             f"cannot serialize {cls.__qualname__} with skops ({type(exc).__name__}: {exc}); to store it as a pickle "
@@ -252,12 +251,12 @@ def check_format_allowed(format: dict[str, Any], *, model: str, policy: GatePoli
 
 def load_estimator(
     store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
-    contained: bool = False,
+    contained: bool | Rehearsal = False,
 ) -> Any:
     """A version's estimator, its bytes verified first and its types or pickle checked against ``policy``.
 
-    With ``contained``, the version is first loaded in a separate process (see
-    :mod:`registry_core.contained_load`), so a crash there leaves this one running.
+    With ``contained`` (True, or a :class:`Rehearsal` to warm it up there too), the version is first loaded in a
+    separate process (see :mod:`registry_core.contained_load`), so a crash there leaves this one running.
     """
     serializer = format.get("serializer")
     if serializer == Serialization.SKOPS:
@@ -272,7 +271,8 @@ def load_estimator(
     if contained:
         buffer = io.BytesIO()
         copy_verified(store, sha256, buffer.write, label=label)
-        try_in_separate_process(buffer.getvalue(), sha256=sha256, label=label, format=format, model=model, policy=policy)
+        try_in_separate_process(buffer.getvalue(), sha256=sha256, label=label, format=format, model=model,
+                                policy=policy, rehearsal=contained)
     with tempfile.TemporaryFile() as spool:
         copy_verified(store, sha256, spool.write, label=label)
         # Only verified bytes reach the unpickler.
@@ -287,24 +287,26 @@ def load_estimator(
             )
         spool.seek(0)
         estimator = pickle.load(spool)  # noqa: S301 - verified bytes, and the policy (or the legacy mark) allows pickle
-    check_io_parameters(estimator, subject=label, model=model, policy=policy)
+    check_estimator(estimator, subject=label, model=model, policy=policy)
     return estimator
 
 
 def _load_skops(
     store: BlobStore, *, sha256: str, label: str, format: dict[str, Any], model: str, policy: GatePolicy,
-    contained: bool,
+    contained: bool | Rehearsal,
 ) -> Any:
     with requiring_extra("sklearn", f"loading {label} (a scikit-learn model)"):
         import skops.io
 
     buffer = io.BytesIO()
     copy_verified(store, sha256, buffer.write, label=label)
-    data = buffer.getvalue()
-    # Measured before anything is inflated: member sizes, array headers, object count and nesting.
+    # Inflated a megabyte at a time, never past each member's declared size (bounded by the policy), then measured
+    # before skops reads anything: array headers, object count and nesting.
+    data = bounded_copy(buffer.getvalue(), label=label, limits=_limits(policy), hint=_limit_hint(model))
     measure(data, label=label, limits=_limits(policy), hint=_limit_hint(model))
-    if contained:
-        try_in_separate_process(data, sha256=sha256, label=label, format=format, model=model, policy=policy)
+    if contained:  # the verified bytes themselves: the separate process checks their digest again
+        try_in_separate_process(buffer.getvalue(), sha256=sha256, label=label, format=format, model=model, policy=policy,
+                                rehearsal=contained)
     _warn_on_library_mismatch(format, label)
     try:
         needed = skops.io.get_untrusted_types(data=data)
@@ -322,7 +324,7 @@ def _load_skops(
         raise InvalidInput(f"{label} needs more memory to load than this process may use") from None
     except Exception as exc:  # as above: a malformed schema is the file's fault, said in one line
         raise InvalidInput(f"{label} is not a readable skops file: {type(exc).__name__}: {exc}"[:500]) from None
-    check_io_parameters(estimator, subject=label, model=model, policy=policy)
+    check_estimator(estimator, subject=label, model=model, policy=policy)
     return estimator
 
 
@@ -352,49 +354,3 @@ def _warn_on_library_mismatch(format: dict[str, Any], label: str) -> None:
             ModelVersionWarning,
             stacklevel=4,
         )
-
-
-def _reproducible_zip(data: bytes) -> bytes:
-    """The same archive made reproducible: an identical model gives identical bytes.
-
-    skops names objects and their array files after ``id()`` (memory addresses)
-    and stamps each entry with the time of writing, so the same model would
-    never be byte-identical twice. The ids are renumbered in order of first
-    appearance in the schema, the files renamed to match, the entries written
-    in name order with a fixed time.
-    """
-    with zipfile.ZipFile(io.BytesIO(data)) as source:
-        entries = {info.filename: (info, source.read(info.filename)) for info in source.infolist()}
-    schema = json.loads(entries["schema.json"][1])
-    numbers: dict[str, str] = {}
-
-    def renumber(value: Any) -> Any:
-        if isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                if key == "__id__" and isinstance(item, int):
-                    out[key] = int(numbers.setdefault(str(item), str(len(numbers) + 1)))
-                elif key == "file" and isinstance(item, str) and item.endswith(".npy") and item[:-4].isdigit():
-                    out[key] = numbers.setdefault(item[:-4], str(len(numbers) + 1)) + ".npy"
-                else:
-                    out[key] = renumber(item)
-            return out
-        if isinstance(value, list):
-            return [renumber(item) for item in value]
-        return value
-
-    renamed = {"schema.json": json.dumps(renumber(schema), sort_keys=True).encode()}
-    for name, (_info, content) in entries.items():
-        if name == "schema.json":
-            continue
-        if name.endswith(".npy") and name[:-4] in numbers:
-            renamed[numbers[name[:-4]] + ".npy"] = content
-        else:
-            renamed[name] = content
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for name in sorted(renamed):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = entries[name][0].compress_type if name in entries else zipfile.ZIP_DEFLATED
-            target.writestr(info, renamed[name])
-    return out.getvalue()

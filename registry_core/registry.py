@@ -3,9 +3,8 @@
 :class:`Registry` is a thin facade. Each method validates what only it knows
 and delegates to the module that holds its concern: :mod:`.versions`
 (models and registration), :mod:`.workflow` (stages), :mod:`.governance`
-(checks, approvals, policy), :mod:`.labels` (aliases, tags,
-descriptions), :mod:`.queries` (reads) and :mod:`.garbage`. Every change is
-one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
+(checks, approvals, policy), :mod:`.labels` (aliases, tags, descriptions), :mod:`.queries` (reads) and
+:mod:`.garbage`. Every change is one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
 appends its audit event and queues its webhook events.
 """
 
@@ -50,6 +49,7 @@ from .webhooks import subscriptions as _webhooks
 from .webhooks.outbox import enqueue_events
 
 if TYPE_CHECKING:  # searching is imported when first used: it is off the start-up path of every command
+    from .contained_load import Rehearsal
     from .search import SearchPage
 
 __all__ = ["Registry"]
@@ -243,7 +243,7 @@ class Registry:
             label=version.uri, dest=Path(dest), progress=progress,
         )
 
-    def load_model(self, uri: str, *, contained: bool = False) -> Any:
+    def load_model(self, uri: str, *, contained: bool | Rehearsal = False) -> Any:
         """The model object of the version ``uri`` points at, deserialized only after its bytes verify.
 
         For versions registered from a live estimator, judged by the model's policy

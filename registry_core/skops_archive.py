@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import InvalidInput
 
-__all__ = ["ArchiveSize", "LoadLimits", "measure"]
+__all__ = ["ArchiveSize", "LoadLimits", "bounded_copy", "measure", "reproducible"]
 
 #: The deepest schema nesting accepted: a pipeline of pipelines is a few dozen levels; skops recurses per level.
 MAX_NESTING = 200
@@ -29,6 +29,8 @@ MAX_MEMBERS = 100_000
 _NPY_HEADER_BYTES = 65_536
 #: JSON values a schema may hold per object it may construct: a node of a real schema holds about six.
 JSON_VALUES_PER_OBJECT = 16
+#: How much of a member is inflated at a time while it is copied (see :func:`bounded_copy`).
+_PIECE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -52,21 +54,7 @@ def measure(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> Archiv
 
     ``hint`` says how to raise the limits (the policy command); it ends every refusal.
     """
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InvalidInput(f"{label} is not a readable skops file: {exc}") from None
-    if len(members) > MAX_MEMBERS:
-        raise InvalidInput(f"{label} has {len(members)} members, more than the {MAX_MEMBERS} a skops file may have")
-    total = 0
-    for member in members:
-        total += member.file_size
-        if total > limits.max_bytes:
-            raise InvalidInput(
-                f"{label}: member {member.filename!r} inflates to {member.file_size} bytes, bringing the version to "
-                f"{total} bytes, over the limit of {limits.max_bytes} bytes; {hint}"
-            )
+    archive, members = _declared(data, label=label, limits=limits, hint=hint)
     with archive:
         try:
             schema_info = archive.getinfo("schema.json")
@@ -98,6 +86,62 @@ def measure(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> Archiv
             if member.filename.endswith(".npy"):
                 _check_array(archive, member, label)
     return ArchiveSize(max(total, sum(member.file_size for member in members)), objects)
+
+
+def bounded_copy(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> bytes:
+    """The skops file rewritten with its members stored, each inflated a megabyte at a time, never past its size.
+
+    Asked for a whole member, ``zipfile`` inflates everything its deflate stream
+    holds in one call and only then cuts it to the size the member declares: a
+    member whose stream holds more than it declares (its CRC forged to match
+    what is kept) would reach memory whole. Read in bounded pieces instead,
+    nothing is inflated more than a piece past the declared sizes, which are
+    checked against ``limits`` first; everything after reads the stored copy.
+    """
+    archive, members = _declared(data, label=label, limits=limits, hint=hint)
+    out = io.BytesIO()
+    with archive, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+        for member in members:
+            stored = zipfile.ZipInfo(member.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            try:
+                with archive.open(member) as source, copy.open(
+                    stored, "w", force_zip64=member.file_size >= zipfile.ZIP64_LIMIT
+                ) as target:
+                    left = member.file_size
+                    while left > 0:
+                        piece = source.read(min(_PIECE, left))
+                        if not piece:
+                            raise InvalidInput(
+                                f"{label}: member {member.filename!r} holds fewer bytes than the "
+                                f"{member.file_size} it declares"
+                            )
+                        target.write(piece)
+                        left -= len(piece)
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+                raise InvalidInput(f"{label}: member {member.filename!r} is not readable: {exc}") from None
+    return out.getvalue()
+
+
+def _declared(data: bytes, *, label: str, limits: LoadLimits, hint: str) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The archive and its members, once their number and declared inflated sizes are within limits."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise InvalidInput(f"{label} is not a readable skops file: {exc}") from None
+    if len(members) > MAX_MEMBERS:
+        archive.close()
+        raise InvalidInput(f"{label} has {len(members)} members, more than the {MAX_MEMBERS} a skops file may have")
+    total = 0
+    for member in members:
+        total += member.file_size
+        if total > limits.max_bytes:
+            archive.close()
+            raise InvalidInput(
+                f"{label}: member {member.filename!r} inflates to {member.file_size} bytes, bringing the version to "
+                f"{total} bytes, over the limit of {limits.max_bytes} bytes; {hint}"
+            )
+    return archive, members
 
 
 def _read_schema(
@@ -187,3 +231,49 @@ def _check_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) 
         raise InvalidInput(
             f"{label}: array {member.filename!r} declares {declared} bytes but its member holds {member.file_size}"
         )
+
+
+def reproducible(data: bytes) -> bytes:
+    """The same archive made reproducible: an identical model gives identical bytes.
+
+    skops names objects and their array files after ``id()`` (memory addresses)
+    and stamps each entry with the time of writing, so the same model would
+    never be byte-identical twice. The ids are renumbered in order of first
+    appearance in the schema, the files renamed to match, the entries written
+    in name order with a fixed time.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = {info.filename: (info, source.read(info.filename)) for info in source.infolist()}
+    schema = json.loads(entries["schema.json"][1])
+    numbers: dict[str, str] = {}
+
+    def renumber(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key == "__id__" and isinstance(item, int):
+                    out[key] = int(numbers.setdefault(str(item), str(len(numbers) + 1)))
+                elif key == "file" and isinstance(item, str) and item.endswith(".npy") and item[:-4].isdigit():
+                    out[key] = numbers.setdefault(item[:-4], str(len(numbers) + 1)) + ".npy"
+                else:
+                    out[key] = renumber(item)
+            return out
+        if isinstance(value, list):
+            return [renumber(item) for item in value]
+        return value
+
+    renamed = {"schema.json": json.dumps(renumber(schema), sort_keys=True).encode()}
+    for name, (_info, content) in entries.items():
+        if name == "schema.json":
+            continue
+        if name.endswith(".npy") and name[:-4] in numbers:
+            renamed[numbers[name[:-4]] + ".npy"] = content
+        else:
+            renamed[name] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = entries[name][0].compress_type if name in entries else zipfile.ZIP_DEFLATED
+            target.writestr(info, renamed[name])
+    return out.getvalue()

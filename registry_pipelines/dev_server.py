@@ -55,7 +55,7 @@ def dev_environment(
     folder: Path, *, workspace_dir: Path, database_url: str, artifact_root: str, deploy_url: str, sensor_interval: int
 ) -> dict[str, str]:
     """This process's environment for `dagster dev` on a catalog: a fresh ``DAGSTER_HOME`` in ``folder`` holding
-    the project's ``dagster.yaml`` (as the README sets one up), the catalog, the deploy URL and the sensor interval."""
+    the project's ``dagster.yaml`` (as docs/explanation/dagster-lifecycle.md sets one up), the catalog, the deploy URL and the sensor interval."""
     home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(workspace_dir / "dagster.yaml", home / "dagster.yaml")

@@ -54,3 +54,16 @@ class GreedyOnRestore(CrashOnRestore):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.buffer_ = np.empty(3 << 30, dtype=np.uint8)
+
+
+class CrashOnPredict(CrashOnRestore):
+    """An estimator that restores cleanly and kills its process when it predicts, as a forged native structure would."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def predict(self, X: Any) -> Any:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hostile_estimators import CrashOnRestore, GreedyOnRestore
+from hostile_estimators import CrashOnPredict, CrashOnRestore, GreedyOnRestore
 from test_serving import WAIT, client_for, predict, register_ready, trained, training_frame, trust, wait_until
 
 from registry_core import Registry
@@ -19,14 +19,25 @@ from registry_core.serving.server import listening_socket
 TESTS = Path(__file__).parent
 
 
-@pytest.fixture
-def crashing_candidate(registry: Registry) -> Registry:
-    """Version 1 (plain) in Production; version 2, whose restoring kills its process, approved in Staging."""
-    trust(registry, CrashOnRestore)
+def production_and_candidate(registry: Registry, hostile: type) -> Registry:
+    """Version 1 (plain) in Production; version 2, an instance of ``hostile``, approved in Staging."""
+    trust(registry, hostile)
     register_ready(registry, trained(1))
     registry.promote("fraud", 1)
-    register_ready(registry, CrashOnRestore().fit(*training_frame()))
+    register_ready(registry, hostile().fit(*training_frame()))
     return registry
+
+
+@pytest.fixture
+def crashing_candidate(registry: Registry) -> Registry:
+    """Version 2's restoring kills its process."""
+    return production_and_candidate(registry, CrashOnRestore)
+
+
+@pytest.fixture
+def crashing_at_warm_up(registry: Registry) -> Registry:
+    """Version 2 loads cleanly and kills its process when it predicts."""
+    return production_and_candidate(registry, CrashOnPredict)
 
 
 def test_a_contained_load_reports_a_crash_and_this_process_goes_on(crashing_candidate: Registry):
@@ -46,11 +57,13 @@ def test_a_contained_load_may_take_only_the_memory_its_policy_allows(registry: R
         registry.load_model(f"models:/fraud/{version}", contained=True)
 
 
+@pytest.mark.parametrize("candidate", ["crashing_candidate", "crashing_at_warm_up"])
 @pytest.mark.parametrize("slot", ["shadow", "canary"])
 def test_a_candidate_that_crashes_its_loader_leaves_production_serving(
-    crashing_candidate: Registry, database_url: str, artifact_root: Path, tmp_path: Path, slot: str
+    request: pytest.FixtureRequest, candidate: str, database_url: str, artifact_root: Path, tmp_path: Path, slot: str
 ):
-    """registry serve on loopback: the candidate's slot reports the crash, Production keeps answering."""
+    """registry serve on loopback: the candidate's slot reports the crash (loading or warming up), Production answers."""
+    request.getfixturevalue(candidate)
     probe = listening_socket("127.0.0.1", 0)
     port = probe.getsockname()[1]
     probe.close()

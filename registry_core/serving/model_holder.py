@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..contained_load import Rehearsal
 from ..errors import NotPermitted, RegistryError
 from ..governance import require_alias_still_gated
 from ..records import VersionInfo
@@ -47,7 +48,7 @@ class ModelLoader(Protocol):
         """The version ``uri`` points at now."""
         ...
 
-    def load(self, version: VersionInfo, *, contained: bool = False) -> Any:
+    def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         """The model object of exactly this version, its bytes verified; ``contained``: tried in another process first."""
         ...
 
@@ -80,7 +81,7 @@ class CatalogModelLoader:
         require_alias_still_gated(details, alias)
         return details.version
 
-    def load(self, version: VersionInfo, *, contained: bool = False) -> Any:
+    def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.
         return self.registry.load_model(version.uri, contained=contained)
 
@@ -322,8 +323,10 @@ class ModelHolder:
                  served.load_seconds)
 
     def _prepare(self, version: VersionInfo, started: float) -> ServedModel:
-        # A canary or shadow is an unapproved candidate next to Production: tried in another process first.
-        model = self._loader.load(version, contained=self.optional)
+        # A canary or shadow is an unapproved candidate next to Production: loaded and warmed up on the same records
+        # in another process first, so that a crash there leaves Production serving.
+        rehearsal = Rehearsal(self._sample, version.signature) if self.optional else False
+        model = self._loader.load(version, contained=rehearsal)
         schema = InputSchema.of(model, version.signature)
         warm_up(model, schema, self._sample)
         elapsed = time.perf_counter() - started

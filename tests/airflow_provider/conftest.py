@@ -1,6 +1,6 @@
 """Airflow itself, for the provider's tests: a metadata database in a temporary AIRFLOW_HOME, DAGs run with ``dag.test()``.
 
-Airflow and Dagster live in separate environments (README, "The lifecycle in Airflow"):
+Airflow and Dagster live in separate environments (docs/how-to/run-the-lifecycle-in-airflow.md):
 in one without Airflow these tests skip, unless ``REGISTRY_REQUIRE_AIRFLOW=1`` (``make test-airflow``
 and CI set it), which turns a missing Airflow into a failure.
 """
