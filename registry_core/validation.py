@@ -18,6 +18,7 @@ __all__ = [
     "MAX_MODEL_CARD",
     "MAX_TAGS",
     "MAX_TAG_VALUE",
+    "MODEL_NAME_PATTERN",
     "NAME_PATTERN",
     "parse_key_values",
     "validate_actor",
@@ -39,8 +40,12 @@ __all__ = [
     "validate_version_number",
 ]
 
-#: Model and check names: a letter or digit, then letters, digits, ``.``, ``_``, ``-``; 128 at most.
+#: Check names: a letter or digit, then letters, digits, ``.``, ``_``, ``-``; 128 at most.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: Model names, as MLflow's store allows them within what a URI, a filter and a shell can carry: a letter or digit,
+#: then letters, digits, spaces and ``. _ - + ( ) [ ] ,`` (not ending in a space); 128 at most. ``/``, ``:`` and
+#: ``@`` separate a model URI's parts (MLflow refuses the first two too); ``#``, ``?`` and ``%`` change a URI's meaning.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._+(),\[\]-]{0,126}[A-Za-z0-9._+(),\[\]-])?")
 #: Aliases: a letter, then letters, digits, ``_``, ``-``; 64 at most.
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
@@ -69,7 +74,15 @@ _DIGITS = re.compile(r"[0-9]+")
 
 
 def validate_name(name: str, *, what: str = "model name") -> str:
-    """Return ``name`` if it matches :data:`NAME_PATTERN`, else raise :class:`InvalidInput`."""
+    """Return ``name`` if it is a valid model name (:data:`MODEL_NAME_PATTERN`) or, for any other ``what``, matches
+    :data:`NAME_PATTERN`; else raise :class:`InvalidInput`."""
+    if what == "model name":
+        if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+            raise InvalidInput(
+                f"invalid {what} {_shown(name)}: use 1-128 letters, digits, spaces or '.', '_', '-', '+', '(', ')', "
+                "'[', ']', ',', starting with a letter or digit and not ending in a space"
+            )
+        return name
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
             f"invalid {what} {_shown(name)}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"

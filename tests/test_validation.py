@@ -68,7 +68,7 @@ BAD_URIS = [
     "models:/", "models:/a/b/c", "foo:/x/1", "models:/a/staginggg", "models:/a@", "models:/a@Production",
     "models:/fraud", "models:/fraud/", "models:/fraud/0", "models:/fraud/-1", "models:/fraud/1/", "", "models:fraud/1",
 ]
-BAD_NAMES = {"empty": "", "leading-dash": "-fraud", "129-chars": "a" * 129, "slash": "a/b", "at": "a@b", "space": "a b"}
+BAD_NAMES = {"empty": "", "leading-dash": "-fraud", "129-chars": "a" * 129, "slash": "a/b", "at": "a@b", "trailing-space": "a ", "colon": "a:b", "hash": "a#b", "tab": "a\tb"}
 BAD_VERSIONS = {"word": "one", "zero": 0, "negative": -1, "zero-text": "0", "negative-text": "-3", "decimal": "1.5",
                 "boolean": True, "too-large": 2**31, "float": 1.0}
 
