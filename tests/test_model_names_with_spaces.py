@@ -61,3 +61,15 @@ def test_a_name_with_spaces_maps_to_a_valid_dagster_prefix():
     prefix = dagster_prefix("churn+uplift, [beta] v2 (EU)")
     assert prefix == "churn_uplift___beta__v2__EU_"
     AssetKey([prefix, "production_model"])  # a valid key
+
+
+def test_registry_serve_follows_production_of_a_name_with_spaces(registry: Registry):
+    """`models:/My Model/Production` is served, and /version names the model as given."""
+    pytest.importorskip("sklearn")
+    from test_serving import predict, register_ready, serving, trained
+
+    register_ready(registry, trained(1), name="My Model")
+    registry.promote("My Model", 1)
+    with serving(registry, model_uri="models:/My Model/Production") as (_server, client):
+        assert predict(client).json()["version"] == 1
+        assert client.get("/version").json()["serving"]["model"] == "My Model"
