@@ -8,12 +8,12 @@ statement or in one more, never one query per row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from .actions import STAGE_ACTIONS, AuditAction
 from .audit import AuditReport, verify_chain
@@ -59,6 +59,7 @@ __all__ = [
     "resolve_with_policy",
     "show",
     "show_versions",
+    "show_versions_of",
     "verify_audit",
 ]
 
@@ -182,13 +183,45 @@ def show_versions(catalog: Catalog, name: str, versions: Iterable[int | str]) ->
         return _details(connection, name, rows) if rows else {}
 
 
+def show_versions_of(catalog: Catalog, wanted: Mapping[str, Iterable[int | str]]) -> dict[str, dict[int, VersionDetails]]:
+    """Versions of several models in full (name -> numbers), in five statements however many models and versions.
+
+    Models and numbers without a version are left out of the result.
+    """
+    pairs = sorted({(validate_name(name), validate_version_number(v)) for name, numbers in wanted.items() for v in numbers})
+    if len(pairs) > MAX_LIST:
+        raise InvalidInput(f"at most {MAX_LIST} versions at once")
+    if not pairs:
+        return {}
+    query = (
+        select(*VERSIONS.c, version_tags_json(catalog.dialect), MODELS.c.policy.label("model_policy"),
+               MODELS.c.name.label("model_name"))
+        .select_from(VERSIONS.join(MODELS, MODELS.c.id == VERSIONS.c.model_id))
+        .where(tuple_(MODELS.c.name, VERSIONS.c.version).in_(pairs))
+    )
+    with catalog.read() as connection:
+        rows = connection.execute(query).all()
+        details = _details_of(connection, [(row.model_name, row) for row in rows]) if rows else {}
+    result: dict[str, dict[int, VersionDetails]] = {}
+    for (name, number), detail in details.items():
+        result.setdefault(name, {})[number] = detail
+    return result
+
+
 def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, VersionDetails]:
-    """Checks, decisions, aliases, stage history and gates of version rows: four statements for any number of rows.
+    """:func:`_details_of` for version rows of one model, by number."""
+    return {number: detail for (_, number), detail in _details_of(connection, [(name, row) for row in rows]).items()}
+
+
+def _details_of(connection: Connection, named_rows: list[tuple[str, Any]]) -> dict[tuple[str, int], VersionDetails]:
+    """Checks, decisions, aliases, stage history and gates of version rows (each with its model's name), by
+    (name, number): four statements for any number of rows and models.
 
     Every recorded row is shown; the gates count what the audit events say.
     """
-    ids = [row.id for row in rows]
-    numbers = [row.version for row in rows]
+    ids = [row.id for _, row in named_rows]
+    keys = [(name, row.version) for name, row in named_rows]
+    names = sorted({name for name, _ in named_rows})
     checks: dict[int, dict[str, Any]] = {i: {} for i in ids}
     # In the order of their events, not of their row ids: a row copied under an older event's number
     # (or written with none) never shows as the latest.
@@ -211,47 +244,56 @@ def _details(connection: Connection, name: str, rows: list[Any]) -> dict[int, Ve
     ):
         aliases[version_id].append(alias)
     # One query for the stage history and for what the gates count.
-    history: dict[int, list[Any]] = {number: [] for number in numbers}
-    gate_rows: list[tuple[Any, ...]] = []
-    alias_set: dict[tuple[int, str], Any] = {}
+    history: dict[tuple[str, int], list[Any]] = {key: [] for key in keys}
+    gate_rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in names}
+    alias_set: dict[tuple[str, int, str], Any] = {}
+    # One model: its (model, version, seq) index by name and numbers; several: by (name, number) pairs.
+    which = (
+        (AUDIT.c.model == names[0]) & AUDIT.c.version.in_([number for _, number in keys]) if len(names) == 1
+        else tuple_(AUDIT.c.model, AUDIT.c.version).in_(keys)
+    )
     for event in connection.execute(
-        select(AUDIT)
-        .where(AUDIT.c.model == name, AUDIT.c.version.in_(numbers), AUDIT.c.action.in_(_DETAIL_ACTIONS))
-        .order_by(AUDIT.c.seq)
+        select(AUDIT).where(which, AUDIT.c.action.in_(_DETAIL_ACTIONS)).order_by(AUDIT.c.seq)
     ):
+        if (event.model, event.version) not in history:
+            continue
         if event.action in GATE_ACTIONS:
-            gate_rows.append((event.version, event.action, event.actor, event.after))
+            gate_rows[event.model].append((event.version, event.action, event.actor, event.after))
         elif event.action == AuditAction.ALIAS_SET:
-            alias_set[(event.version, json.loads(event.after)["alias"])] = event  # the latest move here wins
+            alias = json.loads(event.after)["alias"]
+            alias_set[(event.model, event.version, alias)] = event  # the latest move here wins
         else:
-            history[event.version].append(event)
-    inputs = gate_inputs(gate_rows, numbers)
-    result: dict[int, VersionDetails] = {}
-    for row in rows:
+            history[(event.model, event.version)].append(event)
+    numbers: dict[str, list[int]] = {name: [] for name in names}
+    for name, number in keys:
+        numbers[name].append(number)
+    inputs = {name: gate_inputs(gate_rows[name], numbers[name]) for name in names}
+    result: dict[tuple[str, int], VersionDetails] = {}
+    for name, row in named_rows:
         info = version_info(name, row)
         next_stage = _NEXT_STAGE.get(info.stage)
         policy = GatePolicy.from_dict(row.model_policy)
         unmet = (
-            unmet_gates(connection, name, policy, row, next_stage, inputs[row.version])
+            unmet_gates(connection, name, policy, row, next_stage, inputs[name][row.version])
             if next_stage
             else []
         )
         protected = [alias for alias in aliases[row.id] if policy.protects(alias)]
-        result[row.version] = VersionDetails(
+        result[(name, row.version)] = VersionDetails(
             version=info,
             checks=[check_record(name, row.version, check) for check in checks[row.id].values()],
             decisions=[approval_record(name, row.version, d) for d in decisions[row.id]],
             aliases=aliases[row.id],
             next_stage=next_stage,
             unmet_gates=unmet,
-            stage_history=[audit_entry(event) for event in history[row.version]],
+            stage_history=[audit_entry(event) for event in history[(name, row.version)]],
             protected_aliases=protected,
             alias_events={
-                alias: audit_entry(alias_set[(row.version, alias)])
-                for alias in aliases[row.id] if (row.version, alias) in alias_set
+                alias: audit_entry(alias_set[(name, row.version, alias)])
+                for alias in aliases[row.id] if (name, row.version, alias) in alias_set
             },
             alias_unmet_gates=(
-                protected_alias_gates(connection, name, policy, row, inputs[row.version]) if protected else []
+                protected_alias_gates(connection, name, policy, row, inputs[name][row.version]) if protected else []
             ),
         )
     return result

@@ -306,7 +306,7 @@ class Registry(ProvenDecisions):
         before Production and is not Archived (:class:`GateUnmet` otherwise);
         its audit event records the approvals and checks it was gated on.
         """
-        validate_alias(alias)
+        validate_alias(alias, new=True)
         number = validate_version_number(version)
         validate_name(name)
         return labels.set_alias(self.catalog, self.actor, name, alias, number)

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_MODEL_CARD",
     "MAX_TAGS",
     "MAX_TAG_VALUE",
+    "MODEL_NAME_PATTERN",
     "NAME_PATTERN",
     "parse_key_values",
     "validate_actor",
@@ -39,12 +40,18 @@ __all__ = [
     "validate_version_number",
 ]
 
-#: Model and check names: a letter or digit, then letters, digits, ``.``, ``_``, ``-``; 128 at most.
+#: Check names: a letter or digit, then letters, digits, ``.``, ``_``, ``-``; 128 at most.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: Model names, as MLflow's store allows them within what a URI, a filter and a shell can carry: a letter or digit,
+#: then letters, digits, spaces and ``. _ - + ( ) [ ] ,`` (not ending in a space); 128 at most. ``/``, ``:`` and
+#: ``@`` separate a model URI's parts (MLflow refuses the first two too); ``#``, ``?`` and ``%`` change a URI's meaning.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._+(),\[\]-]{0,126}[A-Za-z0-9._+(),\[\]-])?")
 #: Aliases: a letter, then letters, digits, ``_``, ``-``; 64 at most.
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
 _RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
+#: Aliases MLflow reserves for version references (``v1``, ``V12``): refused when an alias is set, as MLflow does.
+_VERSION_ALIAS = re.compile(r"[vV][0-9]+")
 #: Tag keys under this prefix, in any case, belong to the registry: shown, never written by users.
 RESERVED_TAG_PREFIX = "registry."
 #: The reserved keys the MLflow plugin writes when it registers a version (MLflow's source, logged model, run link).
@@ -53,7 +60,8 @@ LINEAGE_TAGS = frozenset({"registry.mlflow.source", "registry.mlflow.model_id", 
 MAX_DESCRIPTION = 10_000
 MAX_MODEL_CARD = 200_000
 MAX_TAGS = 100
-MAX_TAG_VALUE = 5_000
+#: MLflow 3's limit for registry tag values, so that what MLflow accepts, the catalog stores.
+MAX_TAG_VALUE = 100_000
 MAX_PARAM_VALUE = 6_000
 MAX_PARAMS = 1_000
 MAX_REFERENCE = 512
@@ -66,7 +74,15 @@ _DIGITS = re.compile(r"[0-9]+")
 
 
 def validate_name(name: str, *, what: str = "model name") -> str:
-    """Return ``name`` if it matches :data:`NAME_PATTERN`, else raise :class:`InvalidInput`."""
+    """Return ``name`` if it is a valid model name (:data:`MODEL_NAME_PATTERN`) or, for any other ``what``, matches
+    :data:`NAME_PATTERN`; else raise :class:`InvalidInput`."""
+    if what == "model name":
+        if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+            raise InvalidInput(
+                f"invalid {what} {_shown(name)}: use 1-128 letters, digits, spaces or '.', '_', '-', '+', '(', ')', "
+                "'[', ']', ',', starting with a letter or digit and not ending in a space"
+            )
+        return name
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidInput(
             f"invalid {what} {_shown(name)}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -74,14 +90,16 @@ def validate_name(name: str, *, what: str = "model name") -> str:
     return name
 
 
-def validate_alias(alias: str) -> str:
-    """Return ``alias`` if it is a valid alias that cannot be mistaken for a stage."""
+def validate_alias(alias: str, *, new: bool = False) -> str:
+    """Return ``alias`` if it is a valid alias that cannot be mistaken for a stage (with ``new``, nor a version)."""
     if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
         raise InvalidInput(
             f"invalid alias {_shown(alias)}: use 1-64 letters, digits, '_' or '-', starting with a letter"
         )
     if alias.lower() in _RESERVED_ALIASES:
         raise InvalidInput(f"invalid alias {alias!r}: stage names and 'latest' are reserved")
+    if new and _VERSION_ALIAS.fullmatch(alias):
+        raise InvalidInput(f"invalid alias {alias!r}: 'v' followed by digits names a version and is reserved, as in MLflow")
     return alias
 
 

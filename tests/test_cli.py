@@ -150,10 +150,10 @@ def test_illegal_transition_is_refused(run, artifact: Path):
         (("transition", "fraud", "1", "Live"), "unknown stage"),
         (("transition", "fraud", "7", "Staging"), "no version 7"),
         (("check", "fraud", "1", "dq", "--passed", "--details", "{oops"), "not valid JSON"),
-        (("register", "bad name", "ARTIFACT"), "invalid model name"),
+        (("register", "bad:name", "ARTIFACT"), "invalid model name"),
         (("register", "fraud", "/no/such/file"), "does not exist"),
         (("register", "fraud", "ARTIFACT", "--metric", "auc=high"), "not a number"),
-        (("register", "fraud", "ARTIFACT", "--tag", "k=" + "v" * 5001), "limit is 5000"),
+        (("register", "fraud", "ARTIFACT", "--tag", "k=" + "v" * 100_001), "limit is 100000"),
         (("versions", "ghost"), "does not exist"),
     ],
 )

@@ -68,7 +68,7 @@ BAD_URIS = [
     "models:/", "models:/a/b/c", "foo:/x/1", "models:/a/staginggg", "models:/a@", "models:/a@Production",
     "models:/fraud", "models:/fraud/", "models:/fraud/0", "models:/fraud/-1", "models:/fraud/1/", "", "models:fraud/1",
 ]
-BAD_NAMES = {"empty": "", "leading-dash": "-fraud", "129-chars": "a" * 129, "slash": "a/b", "at": "a@b", "space": "a b"}
+BAD_NAMES = {"empty": "", "leading-dash": "-fraud", "129-chars": "a" * 129, "slash": "a/b", "at": "a@b", "trailing-space": "a ", "colon": "a:b", "hash": "a#b", "tab": "a\tb"}
 BAD_VERSIONS = {"word": "one", "zero": 0, "negative": -1, "zero-text": "0", "negative-text": "-3", "decimal": "1.5",
                 "boolean": True, "too-large": 2**31, "float": 1.0}
 
@@ -78,8 +78,8 @@ INVALID_INPUT = [
     case(lambda r, f: r.create_model("a/b"), InvalidInput, "invalid model name", "create-model-bad-name"),
     *(case(lambda r, f, v=v: r.get_version("fraud", v), InvalidInput, "invalid version", f"version-{k}") for k, v in BAD_VERSIONS.items()),
     case(lambda r, f: r.transition("fraud", "two", "Archived"), InvalidInput, "invalid version", "transition-bad-version"),
-    case(lambda r, f: r.register("fraud", f, tags={"k": "x" * 5001}), InvalidInput, "limit is 5000", "tag-value-too-long"),
-    case(lambda r, f: r.set_tags("fraud", {"k": "x" * 5001}, version=1), InvalidInput, "limit is 5000", "set-tag-value-too-long"),
+    case(lambda r, f: r.register("fraud", f, tags={"k": "x" * 100_001}), InvalidInput, "limit is 100000", "tag-value-too-long"),
+    case(lambda r, f: r.set_tags("fraud", {"k": "x" * 100_001}, version=1), InvalidInput, "limit is 100000", "set-tag-value-too-long"),
     case(lambda r, f: r.set_tags("fraud", {"bad key": "v"}), InvalidInput, "invalid tag key", "tag-key-with-space"),
     case(lambda r, f: r.set_tags("fraud", {}), InvalidInput, "no tags given", "no-tags"),
     case(lambda r, f: r.delete_tags("fraud", "owner", version=1), InvalidInput, "single string", "tag-keys-as-one-string"),

@@ -89,15 +89,15 @@ def version_entity(
         version=version.version,  # an int, as MLflow's SQL store gives it; the REST layer makes it text
         creation_timestamp=millis(version.created_at),
         last_updated_timestamp=millis(version.stage_changed_at),
-        description=version.description or "",
+        description=version.description,
         user_id=version.registered_by,
         current_stage=version.stage.value,
         source=stored.get(SOURCE_TAG, version.artifact_uri),
-        run_id=version.run_id or "",
+        run_id=version.run_id or None,
         status=_READY,
         status_message=None,
         tags=[ModelVersionTag(k, v) for k, v in sorted(visible.items())],
-        run_link=stored.get(RUN_LINK_TAG, ""),
+        run_link=stored.get(RUN_LINK_TAG),
         aliases=sorted(aliases),
         model_id=stored.get(MODEL_ID_TAG),
     )
@@ -116,8 +116,9 @@ def model_entity(model: ModelInfo, latest: Mapping[str, VersionInfo] | None = No
         name=model.name,
         creation_timestamp=millis(model.created_at),
         last_updated_timestamp=millis(model.updated_at),
-        description=model.description or "",
+        description=model.description,
         latest_versions=latest_versions,
         tags=[RegisteredModelTag(k, v) for k, v in sorted(model.tags.items())],
-        aliases=[RegisteredModelAlias(alias, str(number)) for alias, number in sorted(model.aliases.items())],
+        # int versions, as MLflow's SQL store gives them in-process; its REST layer makes them text for both
+        aliases=[RegisteredModelAlias(alias, number) for alias, number in sorted(model.aliases.items())],
     )

@@ -30,7 +30,16 @@ from ..errors import (
     StoreUnavailable,
 )
 
-__all__ = ["ERROR_CODES", "IMMUTABLE", "NotOffered", "mlflow_errors", "not_implemented", "refused"]
+__all__ = [
+    "ERROR_CODES",
+    "IMMUTABLE",
+    "NotOffered",
+    "alias_not_found",
+    "already_exists",
+    "mlflow_errors",
+    "not_implemented",
+    "refused",
+]
 
 #: Why deleting and renaming are refused.
 IMMUTABLE = "versions are immutable; archive instead"
@@ -74,6 +83,16 @@ def mlflow_errors() -> Iterator[None]:
 def refused(message: str) -> MlflowException:
     """A request the registry's governance does not allow through MLflow."""
     return MlflowException(message, error_code=codes.INVALID_PARAMETER_VALUE)
+
+
+def already_exists(name: str) -> MlflowException:
+    """A second ``create_registered_model`` of ``name``, in MLflow's own words (some clients match the text)."""
+    return MlflowException(f"Registered Model (name={name}) already exists.", error_code=codes.RESOURCE_ALREADY_EXISTS)
+
+
+def alias_not_found(alias: str) -> MlflowException:
+    """An alias the model does not have, with the code and text of MLflow's SQL store (INVALID_PARAMETER_VALUE)."""
+    return MlflowException(f"Registered model alias {alias} not found.", error_code=codes.INVALID_PARAMETER_VALUE)
 
 
 class NotOffered(MlflowException):

@@ -11,6 +11,7 @@ Production a rollback. The actor is the store process's ``$REGISTRY_ACTOR``
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +24,9 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
 from sqlalchemy import and_, select
 
+from ..errors import ConflictError
 from ..governance import require_alias_still_gated
+from ..queries import show_versions_of
 from ..records import ModelInfo, VersionInfo
 from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
@@ -40,7 +43,7 @@ from .conversions import (
     model_entity,
     version_entity,
 )
-from .errors import IMMUTABLE, mlflow_errors, not_implemented, refused
+from .errors import IMMUTABLE, alias_not_found, already_exists, mlflow_errors, not_implemented, refused
 from .refusals import PROMPTS_REFUSED, RefusedOperations
 from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
 from .sources import fetch_source, logged_model_id
@@ -51,6 +54,8 @@ __all__ = ["URI_PREFIX", "RegistryStore", "catalog_url"]
 URI_PREFIX = "registry+"
 #: Set by ``mlflow server`` in its processes: its --backend-store-uri.
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
+#: The alias names MLflow's store accepts at all (``^[\w\-]*$``, non-empty, at most 255).
+_MLFLOW_ALIAS = re.compile(r"[\w\-]{1,255}")
 
 
 def catalog_url(store_uri: str) -> str:
@@ -98,7 +103,10 @@ class RegistryStore(RefusedOperations, AbstractStore):
                                 deployment_job_id: Any = None) -> RegisteredModel:
         clean = _writable_tags(tags)
         with mlflow_errors():
-            info = self.registry.create_model(name, description=description or None, tags=clean)
+            try:
+                info = self.registry.create_model(name, description=description or None, tags=clean)
+            except ConflictError as exc:
+                raise already_exists(name) from exc
         return model_entity(info)
 
     def update_registered_model(self, name: str, description: Any, deployment_job_id: Any = None) -> RegisteredModel:
@@ -217,7 +225,7 @@ class RegistryStore(RefusedOperations, AbstractStore):
         for row in kept:
             by_model.setdefault(row.name, []).append(row.version)
         with mlflow_errors():
-            details = {name: self.registry.show_versions(name, numbers) for name, numbers in by_model.items()}
+            details = show_versions_of(self.registry.catalog, by_model)
         versions = [version_entity(details[r.name][r.version].version, details=details[r.name][r.version]) for r in kept]
         return PagedList(versions, page.next_token(len(rows)))
 
@@ -237,15 +245,23 @@ class RegistryStore(RefusedOperations, AbstractStore):
             self.registry.set_alias(name, alias, version)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias``; as in MLflow, an alias the model does not have is no error (the model must exist)."""
+        if not isinstance(alias, str) or not _MLFLOW_ALIAS.fullmatch(alias):
+            raise refused(f"Invalid alias name: {alias!r}. Names may only contain alphanumerics, underscores (_), and dashes (-).")
         with mlflow_errors():
-            self.registry.delete_alias(name, alias)
+            if alias in self.registry.get_model(name).aliases:
+                self.registry.delete_alias(name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points at; a protected alias only while that version meets the gates, as serving
         follows it (MLflow deploys by alias), so PERMISSION_DENIED names what it misses now."""
         with mlflow_errors():
-            ref = parse_model_uri(f"models:/{name}@{alias}")
-            details = self.registry.show(str(ref))
+            if isinstance(alias, str) and alias.lower() == "latest":  # MLflow's reserved alias: the highest version
+                details = self.registry.show(f"models:/{name}/latest")
+                return version_entity(details.version, details=details)
+            if alias not in self.registry.get_model(name).aliases:
+                raise alias_not_found(alias)
+            details = self.registry.show(str(parse_model_uri(f"models:/{name}@{alias}")))
             require_alias_still_gated(details, alias)
         return version_entity(details.version, details=details)
 

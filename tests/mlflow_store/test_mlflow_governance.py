@@ -79,7 +79,7 @@ def test_a_protected_alias_is_permission_denied_naming_the_unmet_gates(mlflow_se
         registry.record_check(MODEL, 1, "shadow", passed=True)
         registry.approve(MODEL, 1)
     client().set_registered_model_alias(MODEL, "champion", "1")
-    assert client().get_registered_model(MODEL).aliases == {"challenger": "1", "champion": "1"}
+    assert client().get_registered_model(MODEL).aliases == {"challenger": 1, "champion": 1}
 
 
 def test_loading_a_protected_alias_whose_version_no_longer_meets_the_gates_is_permission_denied(
@@ -107,7 +107,7 @@ def test_loading_a_protected_alias_whose_version_no_longer_meets_the_gates_is_pe
         )
     by_number = mlflow.sklearn.load_model(f"models:/{MODEL}/1")
     assert np.array_equal(by_number.predict(fraud_data[0]), model.predict(fraud_data[0]))
-    assert client().get_registered_model(MODEL).aliases == {"champion": "1"}
+    assert client().get_registered_model(MODEL).aliases == {"champion": 1}
 
 
 def test_approved_promotion_archives_the_previous_production(mlflow_setup: MlflowSetup, fraud_data):

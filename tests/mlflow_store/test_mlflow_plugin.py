@@ -87,9 +87,10 @@ def _tag(key: str, value: str):
 
 
 def test_names_mlflow_allows_and_the_registry_refuses_are_invalid(store: RegistryStore):
-    """A model name with a space is INVALID_PARAMETER_VALUE (a 400 MLflow's client does not retry)."""
+    """A model name with '@' (an alias separator in model URIs) is INVALID_PARAMETER_VALUE (a 400 MLflow's client
+    does not retry)."""
     with pytest.raises(MlflowException) as refused:
-        store.create_registered_model("fraud detector")
+        store.create_registered_model("fraud@detector")
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     assert refused.value.get_http_status_code() == 400
 

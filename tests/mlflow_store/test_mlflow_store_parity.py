@@ -1,0 +1,137 @@
+"""Where MLflow's own SQL store and the plugin answer the same call, they answer alike: fields, codes and texts.
+
+Each test makes the call on MLflow's ``SqlAlchemyStore`` (through ``MlflowClient``) and on the catalog, and
+compares what a client sees: values, types, error codes and, where clients match it, the message.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from .conftest import MlflowSetup
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty registry of MLflow's own SQL store in a SQLite file (its migrations run once for the module)."""
+    path = tmp_path_factory.mktemp("mlflow-registry") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+    return path
+
+
+@pytest.fixture
+def both(mlflow_setup: MlflowSetup, mlflow_template: Path, tmp_path: Path) -> dict[str, MlflowClient]:
+    """MLflow's own registry (a fresh copy) and ours, each holding model ``m`` with one version registered from a path."""
+    copy = tmp_path / "mlflow.db"
+    shutil.copyfile(mlflow_template, copy)
+    theirs = MlflowClient(tracking_uri=f"sqlite:///{copy}", registry_uri=f"sqlite:///{copy}")
+    ours = MlflowClient(tracking_uri=mlflow_setup.tracking_uri, registry_uri=mlflow_setup.registry_uri)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    for client in (theirs, ours):
+        client.create_registered_model("m")
+        client.create_model_version("m", str(folder))
+    return {"mlflow": theirs, "ours": ours}
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "ok", call()
+    except MlflowException as exc:
+        return exc.error_code, exc.message
+
+
+def test_an_empty_description_is_none(both: dict[str, MlflowClient]):
+    """A model created without a description has description None, as in MLflow, not ''."""
+    for client in both.values():
+        assert client.get_registered_model("m").description is None
+        assert client.create_registered_model("other").description is None
+
+
+def test_a_version_without_run_has_run_id_and_run_link_none(both: dict[str, MlflowClient]):
+    """A version registered from a path, with no run, has run_id, run_link and description None."""
+    seen = {side: client.get_model_version("m", "1") for side, client in both.items()}
+    assert {side: (v.run_id, v.run_link, v.description) for side, v in seen.items()} == {
+        "mlflow": (None, None, None), "ours": (None, None, None),
+    }
+
+
+def test_alias_versions_are_ints_in_process(both: dict[str, MlflowClient]):
+    """In-process, a registered model's aliases map to int versions, as MLflow's SQL store gives them."""
+    for client in both.values():
+        client.set_registered_model_alias("m", "champ", "1")
+        assert client.get_registered_model("m").aliases == {"champ": 1}
+        assert type(client.get_registered_model("m").aliases["champ"]) is int
+
+
+def test_a_second_create_says_what_mlflow_says(both: dict[str, MlflowClient]):
+    """Creating an existing model is RESOURCE_ALREADY_EXISTS with MLflow's own text."""
+    outcomes = {side: _outcome(lambda c=client: c.create_registered_model("m")) for side, client in both.items()}
+    assert outcomes["ours"] == outcomes["mlflow"] == ("RESOURCE_ALREADY_EXISTS", "Registered Model (name=m) already exists.")
+
+
+def test_deleting_a_missing_alias_does_nothing(both: dict[str, MlflowClient]):
+    """Deleting an alias the model does not have is no error; on a missing model it is RESOURCE_DOES_NOT_EXIST."""
+    for client in both.values():
+        assert client.delete_registered_model_alias("m", "nobody") is None
+    codes = {side: _outcome(lambda c=client: c.delete_registered_model_alias("missing", "a"))[0] for side, client in both.items()}
+    assert codes == {"mlflow": "RESOURCE_DOES_NOT_EXIST", "ours": "RESOURCE_DOES_NOT_EXIST"}
+
+
+@pytest.mark.parametrize("alias", ["v1", "V12", "latest", "LATEST"])
+def test_reserved_alias_names_are_refused(both: dict[str, MlflowClient], alias: str):
+    """``v`` and digits, and ``latest`` in any case, are refused as alias names, as MLflow refuses them."""
+    outcomes = {side: _outcome(lambda c=client: c.set_registered_model_alias("m", alias, "1"))[0] for side, client in both.items()}
+    assert outcomes == {"mlflow": "INVALID_PARAMETER_VALUE", "ours": "INVALID_PARAMETER_VALUE"}
+    assert both["ours"].get_registered_model("m").aliases == {}
+
+
+def test_an_alias_named_like_a_version_is_still_accepted_otherwise(both: dict[str, MlflowClient]):
+    """Only ``v`` and digits alone are reserved: ``v1-candidate`` is an ordinary alias on both sides."""
+    for client in both.values():
+        client.set_registered_model_alias("m", "v1-candidate", "1")
+        assert int(client.get_model_version_by_alias("m", "v1-candidate").version) == 1
+
+
+def test_a_missing_alias_reads_with_mlflows_code_and_text(both: dict[str, MlflowClient]):
+    """Reading a missing alias is MLflow's INVALID_PARAMETER_VALUE "Registered model alias … not found."."""
+    outcomes = {side: _outcome(lambda c=client: c.get_model_version_by_alias("m", "nobody")) for side, client in both.items()}
+    assert outcomes["ours"] == outcomes["mlflow"] == ("INVALID_PARAMETER_VALUE", "Registered model alias nobody not found.")
+    codes = {side: _outcome(lambda c=client: c.get_model_version_by_alias("missing", "a"))[0] for side, client in both.items()}
+    assert codes == {"mlflow": "RESOURCE_DOES_NOT_EXIST", "ours": "RESOURCE_DOES_NOT_EXIST"}
+
+
+def test_the_latest_alias_reads_the_highest_version(both: dict[str, MlflowClient], tmp_path: Path):
+    """``get_model_version_by_alias(name, "latest")`` is the highest version, as in MLflow."""
+    for client in both.values():
+        client.create_model_version("m", str(tmp_path / "model"))
+        assert int(client.get_model_version_by_alias("m", "latest").version) == 2
+
+
+@pytest.mark.parametrize("size", [5_001, 100_000])
+def test_long_tag_values_are_accepted_up_to_mlflows_limit(both: dict[str, MlflowClient], size: int):
+    """Tag values up to MLflow 3's 100,000 characters are stored, on models and versions alike."""
+    for client in both.values():
+        client.set_registered_model_tag("m", "notes", "x" * size)
+        client.set_model_version_tag("m", "1", "notes", "y" * size)
+        assert client.get_registered_model("m").tags["notes"] == "x" * size
+        assert client.get_model_version("m", "1").tags["notes"] == "y" * size
+
+
+def test_a_tag_value_beyond_mlflows_limit_is_refused_alike(both: dict[str, MlflowClient]):
+    """A value of 100,001 characters is INVALID_PARAMETER_VALUE on both sides, and nothing is stored."""
+    outcomes = {side: _outcome(lambda c=client: c.set_model_version_tag("m", "1", "notes", "x" * 100_001))[0]
+                for side, client in both.items()}
+    assert outcomes == {"mlflow": "INVALID_PARAMETER_VALUE", "ours": "INVALID_PARAMETER_VALUE"}
+    assert "notes" not in both["ours"].get_model_version("m", "1").tags
