@@ -29,7 +29,7 @@ setup-airflow: $(AIRFLOW_STAMP)
 $(AIRFLOW_STAMP): pyproject.toml
 	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8' 'pytest-timeout>=2.3'
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e '.[airflow]' 'pytest>=8' 'pytest-timeout>=2.3' 'pytest-xdist>=3.6'
 	@touch $(AIRFLOW_STAMP)
 
 demo: $(STAMP)
@@ -42,8 +42,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # REGISTRY_REQUIRE_AIRFLOW=1: here a missing Airflow fails these tests instead of skipping them.
+# -n 0: in one process; every worker would run `airflow db migrate` for a metadata database of its own.
 test-airflow: $(AIRFLOW_STAMP)
-	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/airflow_provider
+	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest -n 0 tests/airflow_provider
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples
