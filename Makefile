@@ -64,8 +64,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # REGISTRY_REQUIRE_AIRFLOW=1: here a missing Airflow fails these tests instead of skipping them.
+# -n 0: in one process; every worker would run `airflow db migrate` for a metadata database of its own.
 test-airflow: $(AIRFLOW_STAMP)
-	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/airflow_provider
+	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest -n 0 tests/airflow_provider
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples docs/_tools

@@ -56,6 +56,20 @@ LOCK_CLASS = 0x7265_6769  # "regi"
 _postgres_problem: str | None | bool = False
 
 
+#: ``-n auto`` (pyproject's addopts) starts one worker per core, and no more than this many: each worker
+#: holds PostgreSQL connections and session fixtures of its own (migrated templates, an MLflow tracking store).
+MAX_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many workers ``-n auto`` starts: PYTEST_XDIST_AUTO_NUM_WORKERS, else one per core up to MAX_WORKERS."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_WORKERS, cores))
+
+
 def postgres_problem() -> str | None:
     """Why PostgreSQL cannot be used, or None when it can (asked once per session)."""
     global _postgres_problem

@@ -44,6 +44,10 @@ def trained(seed: int) -> LogisticRegression:
     return LogisticRegression(C=1.0 + seed).fit(frame, labels)
 
 
+#: Set when a SlowClassifier starts a prediction: the request it answers is in flight.
+SLOW_PREDICTION_STARTED = threading.Event()
+
+
 class SlowClassifier(ClassifierMixin, BaseEstimator):
     """Answers like ``inner`` after sleeping: keeps a request in flight across a swap."""
 
@@ -59,6 +63,7 @@ class SlowClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> Any:
+        SLOW_PREDICTION_STARTED.set()
         time.sleep(self.delay)
         return self.inner.predict(X)
 
@@ -259,9 +264,11 @@ def test_requests_in_flight_finish_on_the_version_they_started_on(registry: Regi
             with client_for(server.url) as own:
                 answers.append(predict(own))
 
+        SLOW_PREDICTION_STARTED.clear()  # set by the warm-up when the server started
         in_flight = threading.Thread(target=slow_request)
         in_flight.start()
-        time.sleep(0.2)
+        # Swapped only once version 1 is answering: a fixed pause loses that race on a busy machine.
+        assert SLOW_PREDICTION_STARTED.wait(WAIT), "the slow request never reached version 1"
         registry.promote("fraud", 2)
         notify(client)
         wait_until(lambda: served_version(client) == 2, what="version 2 served")
