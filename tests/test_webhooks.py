@@ -286,11 +286,11 @@ def test_a_receiver_down_during_three_promotions_gets_all_three_in_order_once_it
         f"http://127.0.0.1:{port}/hooks/registry", events=["promoted"], secret=SECRET
     )
     versions = [ready_version(registry, model_file) for _ in range(3)]
-    durations = []
-    for version in versions:
-        started = time.perf_counter()
+    for promoted, version in enumerate(versions, start=1):
         registry.promote("fraud", version)
-        durations.append(time.perf_counter() - started)
+        # Returned with its event queued and not delivered (the receiver is down): a promotion never waits on one.
+        queued = registry.webhook_deliveries(subscription.id)
+        assert len(queued) == promoted and all(d.delivered_at is None for d in queued)
     wait_until(
         lambda: registry.webhook_deliveries(subscription.id)[0].attempts >= 2, what="failed attempts recorded"
     )
@@ -301,7 +301,6 @@ def test_a_receiver_down_during_three_promotions_gets_all_three_in_order_once_it
         events = up.events()
     finally:
         up.close()
-    assert max(durations) < 0.5, durations
     assert [(e["type"], e["version"]) for e in events] == [("promoted", v) for v in versions]
     assert len({e["id"] for e in events}) == 3
     log = registry.webhook_deliveries(subscription.id)
@@ -320,7 +319,8 @@ def test_a_receiver_that_never_answers_does_not_slow_a_promotion(
     hanging.bind(("127.0.0.1", 0))
     hanging.listen(8)
     port = hanging.getsockname()[1]
-    deliverer = WebhookDeliverer(registry, retry=FAST_RETRIES, timeout=3.0)
+    # Each attempt waits 60 s on the receiver: a promotion that waited on one would take that long.
+    deliverer = WebhookDeliverer(registry, retry=FAST_RETRIES, timeout=60.0)
     stop = threading.Event()
     worker = threading.Thread(target=deliverer.run, args=(stop,), kwargs={"idle_interval": 0.05}, daemon=True)
     try:
@@ -339,7 +339,7 @@ def test_a_receiver_that_never_answers_does_not_slow_a_promotion(
         hanging.close()
         worker.join(WAIT)
         deliverer.close()
-    assert elapsed < 1.0
+    assert elapsed < 30.0
     assert len(stuck) == 11 and all(at is None for at in stuck)
 
 
