@@ -10,24 +10,22 @@ import contextlib
 import hmac
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..uris import parse_model_uri
 from .metrics import CONTENT_TYPE, ServingMetrics
-from .model_holder import ServedModel
-from .payload import PayloadError, PredictRequest, json_safe, parse_json_body, parse_predict_request, to_model_input
+from .payload import PayloadError, parse_json_body, parse_predict_request
 from .runtime import ServingRuntime
+from .scoring import Scored, error_response, read_body, refusal, route_and_score
 
 __all__ = ["create_app"]
 
@@ -50,34 +48,14 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
 
     async def predict(request: Request) -> Response:
         try:
-            body = await _read_body(request, options.max_body_bytes, options.body_timeout)
+            body = await read_body(request, options.max_body_bytes, options.body_timeout)
             parsed = parse_predict_request(body, max_records=options.max_records)
         except PayloadError as refused:
-            return _refusal(refused)
-        primary = runtime.primary.current
-        if primary is None:
-            return _error(503, "no model version is loaded yet")
-        slot, served = "primary", primary
-        canary = runtime.canary.current if runtime.canary is not None else None
-        if canary is not None and runtime.router.use_canary():
-            slot, served = "canary", canary
-        try:
-            answer = await anyio.to_thread.run_sync(_score, served, parsed, limiter=state["limiter"])
-        except Exception as exc:  # classified below; a failing canary falls back to the primary
-            if slot == "canary":
-                runtime.metrics.canary_fallbacks.inc()
-                log.warning("canary version %d failed, answered by the primary: %s", served.info.version, exc)
-                slot, served = "primary", primary
-                try:
-                    answer = await anyio.to_thread.run_sync(_score, served, parsed, limiter=state["limiter"])
-                except Exception as again:  # the primary itself failed: classified as for any request
-                    return _model_error(again, served)
-            else:
-                return _model_error(exc, served)
-        for holder in runtime.holders:
-            holder.remember_sample(parsed.records)
-        runtime.metrics.records.labels(slot, str(served.info.version)).inc(len(parsed.records))
-        _log_prediction(runtime, parsed, slot, served, answer["predictions"])
+            return refusal(refused)
+        scored = await route_and_score(runtime, parsed, state["limiter"])
+        if not isinstance(scored, Scored):
+            return scored
+        slot, served, answer = scored.slot, scored.served, scored.answer
         return JSONResponse(
             {"model": served.info.model, "version": served.info.version, "uri": served.info.uri, "slot": slot, **answer}
         )
@@ -96,17 +74,17 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
         secret = options.reload_secret
         if secret is None:
             runtime.metrics.reloads.labels("disabled").inc()
-            return _error(403, "reload is disabled: start the server with --reload-secret or $REGISTRY_RELOAD_SECRET")
+            return error_response(403, "reload is disabled: start the server with --reload-secret or $REGISTRY_RELOAD_SECRET")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret.encode()):
             runtime.metrics.reloads.labels("unauthorized").inc()
-            return _error(401, "reload needs the shared secret as 'Authorization: Bearer <secret>'",
-                          headers={"WWW-Authenticate": 'Bearer realm="registry-serve"'})
+            return error_response(401, "reload needs the shared secret as 'Authorization: Bearer <secret>'",
+                                  headers={"WWW-Authenticate": 'Bearer realm="registry-serve"'})
         try:
-            hint = _reload_hint(await _read_body(request, _RELOAD_BODY_LIMIT, options.body_timeout))
+            hint = _reload_hint(await read_body(request, _RELOAD_BODY_LIMIT, options.body_timeout))
         except PayloadError as refused:
             runtime.metrics.reloads.labels("invalid").inc()
-            return _refusal(refused)
+            return refusal(refused)
         if hint.get("model") is not None and hint["model"] not in watched:
             runtime.metrics.reloads.labels("ignored").inc()
             return JSONResponse({"status": "ignored", "reason": f"this server does not serve model {hint['model']!r}"})
@@ -119,7 +97,7 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return _error(exc.status_code, exc.detail, headers=exc.headers)
+        return error_response(exc.status_code, exc.detail, headers=exc.headers)
 
     app = Starlette(
         routes=[
@@ -164,73 +142,6 @@ class RequestMetrics:
             self.metrics.requests.labels(endpoint, str(status)).inc()
 
 
-def _score(served: ServedModel, request: PredictRequest) -> dict[str, Any]:
-    features = to_model_input(request.records, served.schema)
-    model = served.model
-    try:
-        predictions = model.predict(features)
-        answer: dict[str, Any] = {"predictions": json_safe(predictions.tolist())}
-        if request.return_probabilities:
-            if not hasattr(model, "predict_proba"):
-                raise PayloadError(422, f"version {served.info.version} gives no probabilities")
-            answer["probabilities"] = json_safe(model.predict_proba(features).tolist())
-            answer["classes"] = json_safe(model.classes_.tolist())
-    except (ValueError, TypeError, KeyError) as exc:
-        # scikit-learn's way of saying the input does not fit (wrong dtype, infinity, unknown category...).
-        raise PayloadError(422, f"the model could not score these records: {_first_line(exc)}") from None
-    return answer
-
-
-def _model_error(exc: Exception, served: ServedModel) -> Response:
-    if isinstance(exc, PayloadError):
-        return _error(exc.status, exc.message)
-    log.error("version %d failed to score accepted records: %s: %s", served.info.version, type(exc).__name__, exc)
-    return _error(500, f"version {served.info.version} failed to score the records; see the server log")
-
-
-def _log_prediction(
-    runtime: ServingRuntime, request: PredictRequest, slot: str, served: ServedModel, predictions: list[Any]
-) -> None:
-    if runtime.prediction_log is None:
-        return
-    entry = {
-        "at": datetime.now(UTC).isoformat(),
-        "request_id": uuid.uuid4().hex,
-        "model": served.info.model,
-        "records": request.records,
-        "served": {"slot": slot, "version": served.info.version, "predictions": predictions},
-    }
-    if runtime.shadow_scorer is not None and runtime.shadow is not None and runtime.shadow.current is not None:
-        runtime.shadow_scorer.submit(entry)
-    else:
-        entry["shadow"] = None
-        runtime.prediction_log.record(entry)
-
-
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    """The whole body, or :class:`PayloadError`: too large (413), too slow (408), or the client left (400)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise PayloadError(413, f"request body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        # One deadline for the whole body: a client trickling a byte at a time holds no connection for long.
-        with anyio.fail_after(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadError(413, f"request body exceeds the limit of {limit} bytes")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise PayloadError(408, f"request body not received within {timeout:g} seconds", close=True) from None
-    except ClientDisconnect:
-        # Nobody is left to read an answer; a client going away is routine, not a server error.
-        log.info("client disconnected before sending the whole request body")
-        raise PayloadError(400, "client disconnected before sending the whole request body", close=True) from None
-    return b"".join(chunks)
-
-
 #: A hint names ``model`` and ``version``; the rest of a redeploy job's change record
 #: (registry_pipelines' ProductionChange) is accepted and ignored, since the catalog decides.
 _RELOAD_FIELDS = frozenset(
@@ -257,15 +168,3 @@ def _reload_hint(body: bytes) -> dict[str, Any]:
     return {"model": model, "version": version}
 
 
-def _refusal(refused: PayloadError) -> JSONResponse:
-    """A refused body's answer; after a cut-off body the connection cannot carry another request, so it closes."""
-    return _error(refused.status, refused.message, headers={"Connection": "close"} if refused.close else None)
-
-
-def _error(status: int, message: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -68,6 +68,8 @@ class InputSchema:
 class PredictRequest:
     records: list[Any]
     return_probabilities: bool
+    #: Give probabilities only if the model has them, instead of refusing the request when it has not.
+    probabilities_optional: bool = False
 
 
 def parse_predict_request(body: bytes, *, max_records: int) -> PredictRequest:
