@@ -1,4 +1,4 @@
-"""The scoring server's HTTP interface, a Starlette app: /predict, /health, /version, /metrics, /reload.
+"""The scoring server's HTTP interface, a Starlette app: /predict, /health, /version, /metrics, /reload, /v2/….
 
 Every refusal is a JSON ``{"error": ...}`` with a 4xx status saying what was
 expected; only a model failing on records it had accepted gives a 500.
@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..uris import parse_model_uri
+from .inference_protocol import endpoint_label, protocol_routes
 from .metrics import CONTENT_TYPE, ServingMetrics
 from .payload import PayloadError, parse_json_body, parse_predict_request
 from .runtime import ServingRuntime
@@ -106,6 +107,7 @@ def create_app(runtime: ServingRuntime) -> ASGIApp:
             Route("/version", version, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/reload", reload, methods=["POST"]),
+            *protocol_routes(runtime, lambda: state["limiter"]),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
@@ -125,7 +127,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        endpoint = path if path in _ENDPOINTS else "other"
+        endpoint = path if path in _ENDPOINTS else endpoint_label(path)
         status = 500
         started = time.perf_counter()
 
