@@ -43,7 +43,9 @@ def serve_command(
     only while its version meets the gates); an unprotected alias, 'latest'
     or the None or Archived stage needs --follow-unprotected-alias.
 
-    Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload.
+    Endpoints: POST /predict, GET /health, GET /version, GET /metrics, POST /reload,
+    and the Open Inference Protocol (KServe V2): GET /v2/health/ready,
+    GET /v2/models/NAME, POST /v2/models/NAME/infer and the rest of /v2.
     A new version is loaded, verified and warmed up in the background, then
     swapped in atomically; one that fails is never served. Stops on Ctrl-C or SIGTERM.
     """
