@@ -24,6 +24,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
         {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
     ),
     "mlflow": frozenset({"mlflow"}),
+    "onnx": frozenset({"numpy", "onnx", "onnxruntime"}),
     "proofs": frozenset({"cryptography", "pyotp", "qrcode", "sshsig"}),
     "s3": frozenset({"s3fs"}),
     "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),

@@ -1,0 +1,136 @@
+"""Models registered as ONNX: checked at registration, loaded with ONNX Runtime, and hostile graphs refused."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+from registry_core import Registry  # noqa: E402
+from registry_core.errors import InvalidInput  # noqa: E402
+from tests.test_cli import cli_on  # noqa: E402
+
+_WEIGHTS = np.array([[0.5, -1.0], [2.0, 0.25], [-0.5, 1.5]], dtype=np.float32)
+
+
+def linear_classifier(domain: str = "ai.onnx.ml") -> onnx.ModelProto:
+    """Three features, two classes: ``LinearClassifier`` from ai.onnx.ml, labels and probabilities out."""
+    node = helper.make_node(
+        "LinearClassifier", ["X"], ["label", "probabilities"], domain=domain,
+        coefficients=_WEIGHTS.T.ravel().tolist(), intercepts=[0.0, 0.0], classlabels_ints=[0, 1],
+        post_transform="SOFTMAX",
+    )
+    graph = helper.make_graph(
+        [node], "classifier",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+def external_data_model(location: str) -> onnx.ModelProto:
+    """``Y = X @ W`` where W claims to live in the file ``location``."""
+    weights = helper.make_tensor("W", TensorProto.FLOAT, [3, 2], _WEIGHTS.ravel().tolist())
+    weights.ClearField("float_data")
+    weights.data_location = TensorProto.EXTERNAL
+    entry = weights.external_data.add()
+    entry.key, entry.value = "location", location
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["Y"])], "linear",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
+        initializer=[weights],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _expected(rows: np.ndarray) -> np.ndarray:
+    scores = rows @ _WEIGHTS
+    return np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+
+
+ROWS = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, -1.0]], dtype=np.float32)
+
+
+def test_register_model_proto_loads_and_predicts(registry: Registry) -> None:
+    """An onnx.ModelProto registers as a typed file and loads as a model with predict and predict_proba."""
+    version = registry.register("fraud", linear_classifier())
+    assert version.artifact_kind == "file"
+    assert version.artifact_format["model_format"] == "onnx"
+    assert version.artifact_format["inputs"] == [{"name": "X", "type": "float", "shape": [None, 3]}]
+    loaded = registry.load_model("models:/fraud/1")
+    np.testing.assert_allclose(loaded.predict_proba(ROWS), _expected(ROWS), rtol=1e-5)
+    assert loaded.predict(ROWS).tolist() == _expected(ROWS).argmax(axis=1).tolist()
+
+
+def test_register_onnx_file_from_cli(database_url: str, artifact_root: Path, tmp_path: Path) -> None:
+    """``registry register NAME model.onnx --format onnx`` stores a version that loads."""
+    path = tmp_path / "model.onnx"
+    path.write_bytes(linear_classifier().SerializeToString())
+    result = cli_on(database_url, artifact_root)("register", "fraud", str(path), "--format", "onnx")
+    assert result.exit_code == 0, result.output
+    with Registry(database_url, artifact_root) as registry:
+        assert registry.get_version("fraud", 1).artifact_format["filename"] == "model.onnx"
+        assert registry.load_model("models:/fraud/1").predict(ROWS).shape == (2,)
+
+
+def test_onnx_file_without_format_stays_opaque(registry: Registry, tmp_path: Path) -> None:
+    """Without a format, a .onnx file is a plain file that only downloads."""
+    path = tmp_path / "model.onnx"
+    path.write_bytes(linear_classifier().SerializeToString())
+    registry.register("fraud", path)
+    with pytest.raises(InvalidInput, match="did not serialize"):
+        registry.load_model("models:/fraud/1")
+
+
+def _pickle_bytes() -> bytes:
+    return pickle.dumps({"weights": [1, 2, 3]})
+
+
+HOSTILE = {
+    "custom-op domain": (lambda: linear_classifier(domain="com.example.evil").SerializeToString(), "custom domain"),
+    "external data at a host path": (lambda: external_data_model("/etc/passwd").SerializeToString(), "external data"),
+    "external data beside the model": (lambda: external_data_model("weights.bin").SerializeToString(), "external data"),
+    "a pickle named .onnx": (_pickle_bytes, "not an ONNX model|fails the ONNX checker"),
+    "empty file": (lambda: b"", "not an ONNX model"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_onnx_file_refused_and_nothing_stored(registry: Registry, catalog_state, tmp_path: Path,
+                                                      case: str) -> None:
+    """A graph that would need a custom op, read a file outside its blob, or is no ONNX at all, is refused."""
+    make, message = HOSTILE[case]
+    path = tmp_path / "model.onnx"
+    path.write_bytes(make())
+    before = catalog_state()
+    with pytest.raises(InvalidInput, match=message) as raised:
+        registry.register("fraud", path, model_format="onnx")
+    assert "\n" not in str(raised.value)
+    assert catalog_state() == before
+
+
+def test_hostile_onnx_refused_by_cli_with_one_line(database_url: str, artifact_root: Path, tmp_path: Path) -> None:
+    """The CLI prints one line and exits 1 for a graph with a custom-op domain."""
+    path = tmp_path / "model.onnx"
+    path.write_bytes(linear_classifier(domain="com.example.evil").SerializeToString())
+    result = cli_on(database_url, artifact_root)("register", "fraud", str(path), "--format", "onnx")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "custom domain" in result.stderr
+
+
+def test_unknown_model_format_refused(registry: Registry, tmp_path: Path) -> None:
+    """A model format the registry does not know is refused by name."""
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"x")
+    with pytest.raises(InvalidInput, match="unknown model format 'tensorflow'"):
+        registry.register("fraud", path, model_format="tensorflow")
