@@ -134,3 +134,18 @@ def test_unknown_model_format_refused(registry: Registry, tmp_path: Path) -> Non
     path.write_bytes(b"x")
     with pytest.raises(InvalidInput, match="unknown model format 'tensorflow'"):
         registry.register("fraud", path, model_format="tensorflow")
+
+
+def test_registry_serve_answers_predict_with_an_onnx_production_version(registry: Registry) -> None:
+    """An ONNX version promoted to Production is served by /predict, labels and probabilities."""
+    from tests.test_serving import register_ready, serving
+
+    register_ready(registry, linear_classifier())
+    registry.promote("fraud", 1)
+    with serving(registry) as (_server, client):
+        response = client.post("/predict", json={"records": ROWS.tolist(), "return_probabilities": True})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["predictions"] == _expected(ROWS).argmax(axis=1).tolist()
+    np.testing.assert_allclose(answer["probabilities"], _expected(ROWS), rtol=1e-5)
+    assert answer["classes"] == [0, 1]

@@ -48,7 +48,7 @@ def check_onnx(data: bytes, *, label: str) -> dict[str, Any]:
 
 def load_onnx(data: bytes, *, label: str) -> OnnxModel:
     """An ONNX Runtime session over checked bytes, with no custom-op library and only the CPU provider."""
-    _parse(data, label)
+    model = _parse(data, label)
     with requiring_extra("onnx", "loading an ONNX model"):
         import onnxruntime
 
@@ -58,19 +58,27 @@ def load_onnx(data: bytes, *, label: str) -> OnnxModel:
         session = onnxruntime.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for graphs it cannot run
         raise InvalidInput(f"{label}: ONNX Runtime cannot run this model: {_first_line(exc)}") from None
-    return OnnxModel(session)
+    return OnnxModel(session, classes=_class_labels(model))
 
 
 class OnnxModel:
     """A loaded ONNX model with the scikit-learn calls gates and serving use: ``predict`` and, when the graph
     has a probability output, ``predict_proba``."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, *, classes: list[Any] | None = None) -> None:
+        import numpy as np
+
         self.session = session
+        if classes is not None:
+            #: The class labels of an ai.onnx.ml classifier, in the order of its probability columns.
+            self.classes_ = np.asarray(classes)
         self._input = session.get_inputs()[0]
         outputs = session.get_outputs()
         self._label = outputs[0].name
         self._proba = next((o.name for o in outputs[1:] if o.type.startswith("tensor(float")), None)
+        width = self._input.shape[-1] if self._input.shape else None
+        #: The number of features per record when the graph fixes it (the serving input check reads it).
+        self.n_features_in_: int | None = width if isinstance(width, int) else None
 
     def _run(self, X: Any, output: str) -> Any:
         import numpy as np
@@ -86,11 +94,13 @@ class OnnxModel:
         result = self._run(X, self._label)
         return result.ravel() if getattr(result, "ndim", 1) == 2 and result.shape[1] == 1 else result
 
-    def predict_proba(self, X: Any) -> Any:
-        """The graph's probability output for the rows of ``X``."""
+    @property
+    def predict_proba(self) -> Any:
+        """The graph's probability output for the rows of ``X`` (absent when the graph has none)."""
         if self._proba is None:
             raise AttributeError("this ONNX model has no probability output")
-        return self._run(X, self._proba)
+        proba = self._proba
+        return lambda X: self._run(X, proba)
 
 
 def _parse(data: bytes, label: str) -> Any:
@@ -119,6 +129,17 @@ def _parse(data: bytes, label: str) -> Any:
     except Exception as exc:  # onnx.checker.ValidationError, and C++ errors surfaced as others
         raise InvalidInput(f"{label} fails the ONNX checker: {_first_line(exc)}") from None
     return model
+
+
+def _class_labels(model: Any) -> list[Any] | None:
+    import onnx
+
+    for node in _nodes(model.graph):
+        for attribute in node.attribute:
+            if attribute.name in ("classlabels_ints", "classlabels_int64s", "classlabels_strings"):
+                values = onnx.helper.get_attribute_value(attribute)
+                return [v.decode() if isinstance(v, bytes) else int(v) for v in values]
+    return None
 
 
 def _nodes(graph: Any) -> Iterator[Any]:
