@@ -15,8 +15,8 @@ Three kinds of artifact:
     that a mismatch on load warns. Registering or loading one needs the
     [sklearn] extra.
 
-A ``file`` registered with a model format (``model_format="onnx"``, or an
-``onnx.ModelProto``) is checked at registration and typed by its
+A ``file`` registered with a model format (``model_format="onnx"`` or
+``"lightgbm"``, or a live ``onnx.ModelProto`` or LightGBM booster) is checked at registration and typed by its
 ``artifact_format`` (see :mod:`registry_core.formats`); such files load
 without running registrant code. Everything else only downloads.
 
@@ -41,8 +41,7 @@ from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read
 from .contained_load import Rehearsal
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
-from .formats import MODEL_FORMATS
-from .formats.onnx_format import check_onnx, load_onnx, onnx_bytes_of
+from .formats import MODEL_FORMATS, check_model_file, live_model_file, load_model_file
 from .policy import GatePolicy
 from .regular_files import file_kind, open_regular
 from .relative_paths import check_relative_path, check_tree, confined
@@ -106,9 +105,9 @@ def pack_artifact(
     """
     if model_format is not None and model_format not in MODEL_FORMATS:
         raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(MODEL_FORMATS)}")
-    onnx_data = onnx_bytes_of(source)
-    if onnx_data is not None:
-        return _pack_model_file(store, onnx_data, "model.onnx", "onnx", progress)
+    live = live_model_file(source)
+    if live is not None:
+        return _pack_model_file(store, live[1], live[2], live[0], progress)
     if isinstance(source, (str, Path)):
         if serialization is not None:
             raise InvalidInput("a serialization is chosen only for a live estimator, not for a file or folder")
@@ -197,8 +196,10 @@ def load_artifact(
     What it may construct (or whether it may be unpickled) is judged against
     ``policy``, the model's policy now.
     """
-    if kind == "file" and (format or {}).get("model_format") == "onnx":
-        return load_onnx(read_verified(store, sha256, label=label, limit=_MAX_MODEL_FILE), label=label)
+    model_format = (format or {}).get("model_format") if kind == "file" else None
+    if model_format in MODEL_FORMATS:
+        data = read_verified(store, sha256, label=label, limit=_MAX_MODEL_FILE)
+        return load_model_file(model_format, data, label=label)
     if kind != "sklearn":
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
@@ -257,7 +258,7 @@ def _pack_model_file(
     store: BlobStore, data: bytes, filename: str, model_format: str, progress: Progress | None
 ) -> PackedArtifact:
     """Check a model file as its format and store it as a typed ``file`` artifact."""
-    described = check_onnx(data, label=filename)
+    described = check_model_file(model_format, data, label=filename)
     blob = store.put_stream(io.BytesIO(data), progress=progress)
     return PackedArtifact(
         kind="file", sha256=blob.sha256, size=blob.size, location=store.location(blob.sha256),

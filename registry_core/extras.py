@@ -23,6 +23,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "dagster": frozenset(
         {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
     ),
+    "lightgbm": frozenset({"lightgbm", "numpy"}),
     "mlflow": frozenset({"mlflow"}),
     "onnx": frozenset({"numpy", "onnx", "onnxruntime"}),
     "proofs": frozenset({"cryptography", "pyotp", "qrcode", "sshsig"}),

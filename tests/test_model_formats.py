@@ -149,3 +149,60 @@ def test_registry_serve_answers_predict_with_an_onnx_production_version(registry
     assert answer["predictions"] == _expected(ROWS).argmax(axis=1).tolist()
     np.testing.assert_allclose(answer["probabilities"], _expected(ROWS), rtol=1e-5)
     assert answer["classes"] == [0, 1]
+
+
+# --- LightGBM ------------------------------------------------------------------------------------
+
+
+def trained_booster():
+    """A small binary LightGBM booster on a fixed random data set, and the rows to score."""
+    lightgbm = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 4))
+    labels = (features[:, 0] + features[:, 1] > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": 4, "verbose": -1, "deterministic": True, "num_threads": 1}
+    return lightgbm.train(params, lightgbm.Dataset(features, labels), num_boost_round=5), features[:5]
+
+
+def test_register_lightgbm_booster_loads_and_predicts_as_its_own(registry: Registry) -> None:
+    """A live booster is stored as its text model and loads to the same probabilities, with labels from them."""
+    booster, rows = trained_booster()
+    version = registry.register("churn", booster)
+    assert version.artifact_format["model_format"] == "lightgbm"
+    assert version.artifact_format["objective"] == "binary"
+    loaded = registry.load_model("models:/churn/1")
+    np.testing.assert_allclose(loaded.predict_proba(rows)[:, 1], booster.predict(rows))
+    assert loaded.predict(rows).tolist() == (booster.predict(rows) > 0.5).astype(int).tolist()
+
+
+def test_register_lightgbm_text_file_from_cli(database_url: str, artifact_root: Path, tmp_path: Path) -> None:
+    """``registry register NAME model.txt --format lightgbm`` stores a version that loads."""
+    booster, rows = trained_booster()
+    path = tmp_path / "model.txt"
+    booster.save_model(str(path))
+    result = cli_on(database_url, artifact_root)("register", "churn", str(path), "--format", "lightgbm")
+    assert result.exit_code == 0, result.output
+    with Registry(database_url, artifact_root) as registry:
+        np.testing.assert_allclose(registry.load_model("models:/churn/1").predict_proba(rows)[:, 1],
+                                   booster.predict(rows))
+
+
+LIGHTGBM_HOSTILE = {
+    "a pickle named .txt": pickle.dumps({"tree": 1}),
+    "JSON that is not a model": b'{"learner": {"gradient_booster": "print(1)"}}',
+    "a text header without trees": b"tree\nversion=v4\nnum_class=1\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LIGHTGBM_HOSTILE))
+def test_hostile_lightgbm_file_refused_and_nothing_stored(registry: Registry, catalog_state, tmp_path: Path,
+                                                          case: str) -> None:
+    """A file that is no LightGBM text model is refused with one line before anything is stored."""
+    pytest.importorskip("lightgbm")
+    path = tmp_path / "model.txt"
+    path.write_bytes(LIGHTGBM_HOSTILE[case])
+    before = catalog_state()
+    with pytest.raises(InvalidInput) as raised:
+        registry.register("churn", path, model_format="lightgbm")
+    assert "\n" not in str(raised.value)
+    assert catalog_state() == before
