@@ -30,6 +30,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "s3": frozenset({"s3fs"}),
     "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),
     "sklearn": frozenset({"numpy", "skops", "sklearn"}),
+    "xgboost": frozenset({"numpy", "xgboost"}),
 }
 
 

@@ -139,8 +139,8 @@ class Registry(ProvenDecisions):
         skops; it may construct only scikit-learn's own types and those the
         model's policy trusts (:class:`UntrustedType` names any other).
         ``serialization="pickle"`` stores it as a pickle instead, only where the
-        policy has ``allow_pickle``. ``model_format="onnx"`` or ``"lightgbm"`` (implied by an
-        ``onnx.ModelProto`` or a LightGBM booster) checks a file as that format so it loads without
+        policy has ``allow_pickle``. ``model_format`` ``"onnx"``, ``"lightgbm"`` or ``"xgboost"`` (implied
+        by an ``onnx.ModelProto`` or a booster) checks a file as that format so it loads without
         registrant code (:mod:`registry_core.formats`). The model is created on its first
         registration. Version numbers run 1, 2, 3… per model and are never
         reused. ``progress`` is called with each chunk's byte count.

@@ -206,3 +206,61 @@ def test_hostile_lightgbm_file_refused_and_nothing_stored(registry: Registry, ca
         registry.register("churn", path, model_format="lightgbm")
     assert "\n" not in str(raised.value)
     assert catalog_state() == before
+
+
+# --- XGBoost -------------------------------------------------------------------------------------
+
+
+def trained_xgboost():
+    """A small binary XGBoost booster on a fixed random data set, and the rows to score."""
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 4)).astype(np.float32)
+    labels = (features[:, 0] + features[:, 1] > 0).astype(int)
+    params = {"objective": "binary:logistic", "max_depth": 2, "nthread": 1}
+    return xgboost.train(params, xgboost.DMatrix(features, label=labels), num_boost_round=5), features[:5]
+
+
+def test_register_xgboost_booster_loads_and_predicts_as_its_own(registry: Registry) -> None:
+    """A live booster is stored as UBJSON and loads to the same probabilities, with labels from them."""
+    xgboost = pytest.importorskip("xgboost")
+    booster, rows = trained_xgboost()
+    version = registry.register("churn", booster)
+    assert version.artifact_format["model_format"] == "xgboost"
+    assert version.artifact_format["objective"] == "binary:logistic"
+    own = booster.predict(xgboost.DMatrix(rows))
+    loaded = registry.load_model("models:/churn/1")
+    np.testing.assert_allclose(loaded.predict_proba(rows)[:, 1], own, rtol=1e-6)
+    assert loaded.predict(rows).tolist() == (own > 0.5).astype(int).tolist()
+
+
+def test_register_xgboost_json_file_from_cli(database_url: str, artifact_root: Path, tmp_path: Path) -> None:
+    """``registry register NAME model.json --format xgboost`` stores a version that loads."""
+    booster, rows = trained_xgboost()
+    path = tmp_path / "model.json"
+    booster.save_model(str(path))
+    result = cli_on(database_url, artifact_root)("register", "churn", str(path), "--format", "xgboost")
+    assert result.exit_code == 0, result.output
+    with Registry(database_url, artifact_root) as registry:
+        assert registry.load_model("models:/churn/1").predict(rows).shape == (5,)
+
+
+XGBOOST_HOSTILE = {
+    "a pickle named .json": pickle.dumps({"learner": 1}),
+    "booster JSON that is not a model": b'{"learner": {"gradient_booster": "print(1)"}, "version": [2, 0, 0]}',
+    "empty JSON object": b"{}",
+}
+
+
+@pytest.mark.parametrize("case", sorted(XGBOOST_HOSTILE))
+def test_hostile_xgboost_file_refused_and_nothing_stored(registry: Registry, catalog_state, tmp_path: Path,
+                                                         case: str) -> None:
+    """A file that is no XGBoost model is refused with one line before anything is stored."""
+    pytest.importorskip("xgboost")
+    path = tmp_path / "model.json"
+    path.write_bytes(XGBOOST_HOSTILE[case])
+    before = catalog_state()
+    with pytest.raises(InvalidInput) as raised:
+        registry.register("churn", path, model_format="xgboost")
+    assert "\n" not in str(raised.value)
+    assert catalog_state() == before

@@ -14,12 +14,14 @@ from typing import Any
 
 from .lightgbm_format import check_lightgbm, lightgbm_text_of, load_lightgbm
 from .onnx_format import check_onnx, load_onnx, onnx_bytes_of
+from .xgboost_format import check_xgboost, load_xgboost, xgboost_bytes_of
 
 __all__ = ["MODEL_FORMATS", "check_model_file", "live_model_file", "load_model_file"]
 
 _FORMATS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., Any], Callable[[Any], bytes | None], str]] = {
     "lightgbm": (check_lightgbm, load_lightgbm, lightgbm_text_of, "model.txt"),
     "onnx": (check_onnx, load_onnx, onnx_bytes_of, "model.onnx"),
+    "xgboost": (check_xgboost, load_xgboost, xgboost_bytes_of, "model.ubj"),
 }
 
 #: The ``--format`` values a file may be registered as (its ``artifact_format["model_format"]``).
