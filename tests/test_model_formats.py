@@ -264,3 +264,21 @@ def test_hostile_xgboost_file_refused_and_nothing_stored(registry: Registry, cat
         registry.register("churn", path, model_format="xgboost")
     assert "\n" not in str(raised.value)
     assert catalog_state() == before
+
+
+@pytest.mark.parametrize("train", [trained_booster, trained_xgboost], ids=["lightgbm", "xgboost"])
+def test_registry_serve_answers_predict_with_a_booster_production_version(registry: Registry, train) -> None:
+    """A booster version promoted to Production is served by /predict with labels and probabilities."""
+    from tests.test_serving import register_ready, serving
+
+    booster, rows = train()
+    register_ready(registry, booster)
+    registry.promote("fraud", 1)
+    expected = registry.load_model("models:/fraud/1").predict_proba(rows)
+    with serving(registry) as (_server, client):
+        response = client.post("/predict", json={"records": rows.tolist(), "return_probabilities": True})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["predictions"] == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-5)
+    assert answer["classes"] == [0, 1]
