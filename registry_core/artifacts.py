@@ -107,6 +107,8 @@ def pack_artifact(
         raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(MODEL_FORMATS)}")
     live = live_model_file(source)
     if live is not None:
+        if serialization is not None:
+            raise InvalidInput(f"a {live[0]} model is stored in its own format; a serialization is not chosen for it")
         return _pack_model_file(store, live[1], live[2], live[0], progress)
     if isinstance(source, (str, Path)):
         if serialization is not None:

@@ -282,3 +282,12 @@ def test_registry_serve_answers_predict_with_a_booster_production_version(regist
     assert answer["predictions"] == expected.argmax(axis=1).tolist()
     np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-5)
     assert answer["classes"] == [0, 1]
+
+
+def test_a_serialization_is_refused_for_a_booster(registry: Registry, catalog_state) -> None:
+    """A booster is never pickled, even when asked: the request is refused and nothing is stored."""
+    booster, _rows = trained_booster()
+    before = catalog_state()
+    with pytest.raises(InvalidInput, match="stored in its own format"):
+        registry.register("churn", booster, serialization="pickle")
+    assert catalog_state() == before
