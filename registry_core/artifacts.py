@@ -15,6 +15,11 @@ Three kinds of artifact:
     that a mismatch on load warns. Registering or loading one needs the
     [sklearn] extra.
 
+A ``file`` registered with a model format (``model_format="onnx"`` or
+``"lightgbm"``, or a live ``onnx.ModelProto`` or LightGBM booster) is checked at registration and typed by its
+``artifact_format`` (see :mod:`registry_core.formats`); such files load
+without running registrant code. Everything else only downloads.
+
 Nothing is deserialized before every byte has been checked against the digest
 the catalog recorded.
 """
@@ -36,6 +41,7 @@ from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read
 from .contained_load import Rehearsal
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
+from .formats import MODEL_FORMATS, check_model_file, live_model_file, load_model_file
 from .policy import GatePolicy
 from .regular_files import file_kind, open_regular
 from .relative_paths import check_relative_path, check_tree, confined
@@ -88,13 +94,22 @@ def pack_artifact(
     model: str = "the model",
     policy: GatePolicy | None = None,
     serialization: str | Serialization | None = None,
+    model_format: str | None = None,
 ) -> PackedArtifact:
     """Store a file, a directory or a scikit-learn estimator; bad input raises before anything is referenced.
 
     An estimator is serialized as ``serialization`` says (skops by default),
     within what ``policy`` (the model's) allows; an estimator the policy does
-    not allow is refused before anything is stored.
+    not allow is refused before anything is stored. A file with a
+    ``model_format`` (or an ``onnx.ModelProto``) is checked as that format first.
     """
+    if model_format is not None and model_format not in MODEL_FORMATS:
+        raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(MODEL_FORMATS)}")
+    live = live_model_file(source)
+    if live is not None:
+        if serialization is not None:
+            raise InvalidInput(f"a {live[0]} model is stored in its own format; a serialization is not chosen for it")
+        return _pack_model_file(store, live[1], live[2], live[0], progress)
     if isinstance(source, (str, Path)):
         if serialization is not None:
             raise InvalidInput("a serialization is chosen only for a live estimator, not for a file or folder")
@@ -109,6 +124,10 @@ def pack_artifact(
             raise InvalidInput(f"invalid artifact path {str(source)!r}") from None
         if stat.S_ISDIR(info.st_mode):
             return _pack_directory(store, path, progress)
+        if stat.S_ISREG(info.st_mode) and model_format is not None:
+            return _pack_model_file(store, _read_bounded(path), path.name, model_format, progress)
+        if model_format is not None:
+            raise InvalidInput(f"a {model_format} model is one file; {str(source)!r} is not a regular file")
         if stat.S_ISREG(info.st_mode):
             blob = _store_file(store, path, progress)
             return PackedArtifact(
@@ -179,6 +198,10 @@ def load_artifact(
     What it may construct (or whether it may be unpickled) is judged against
     ``policy``, the model's policy now.
     """
+    model_format = (format or {}).get("model_format") if kind == "file" else None
+    if model_format in MODEL_FORMATS:
+        data = read_verified(store, sha256, label=label, limit=_MAX_MODEL_FILE)
+        return load_model_file(model_format, data, label=label)
     if kind != "sklearn":
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
@@ -216,6 +239,33 @@ def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob
     if expected is not None and blob.sha256 != expected:
         raise InvalidInput(f"{path} changed while it was being registered; register it again")
     return blob
+
+
+_MAX_MODEL_FILE = 2 * 1024 * 1024 * 1024
+
+
+def _read_bounded(path: Path) -> bytes:
+    """A model file's bytes, refused before reading when it is larger than any checked format holds."""
+    try:
+        with open_regular(path, what="model file") as reader:
+            data = reader.read(_MAX_MODEL_FILE + 1)
+    except PermissionError:
+        raise InvalidInput(f"cannot read {path}: permission denied") from None
+    if len(data) > _MAX_MODEL_FILE:
+        raise InvalidInput(f"{path} is larger than {_MAX_MODEL_FILE} bytes, the most a model file may hold")
+    return data
+
+
+def _pack_model_file(
+    store: BlobStore, data: bytes, filename: str, model_format: str, progress: Progress | None
+) -> PackedArtifact:
+    """Check a model file as its format and store it as a typed ``file`` artifact."""
+    described = check_model_file(model_format, data, label=filename)
+    blob = store.put_stream(io.BytesIO(data), progress=progress)
+    return PackedArtifact(
+        kind="file", sha256=blob.sha256, size=blob.size, location=store.location(blob.sha256),
+        format={"filename": filename, **described}, new_blobs=0 if blob.existed else 1,
+    )
 
 
 def _walk(root: Path) -> list[tuple[str, os.stat_result, Path]]:

@@ -23,11 +23,14 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "dagster": frozenset(
         {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
     ),
+    "lightgbm": frozenset({"lightgbm", "numpy"}),
     "mlflow": frozenset({"mlflow"}),
+    "onnx": frozenset({"numpy", "onnx", "onnxruntime"}),
     "proofs": frozenset({"cryptography", "pyotp", "qrcode", "sshsig"}),
     "s3": frozenset({"s3fs"}),
     "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),
     "sklearn": frozenset({"numpy", "skops", "sklearn"}),
+    "xgboost": frozenset({"numpy", "xgboost"}),
 }
 
 

@@ -129,6 +129,7 @@ class Registry(ProvenDecisions):
         model_card: str | None = None,
         progress: Progress | None = None,
         serialization: str | None = None,
+        model_format: str | None = None,
         mlflow_lineage: Mapping[str, str] | None = None,
     ) -> VersionInfo:
         """Store an artifact and register it as the model's next version, in stage None.
@@ -138,7 +139,9 @@ class Registry(ProvenDecisions):
         skops; it may construct only scikit-learn's own types and those the
         model's policy trusts (:class:`UntrustedType` names any other).
         ``serialization="pickle"`` stores it as a pickle instead, only where the
-        policy has ``allow_pickle``. The model is created on its first
+        policy has ``allow_pickle``. ``model_format`` ``"onnx"``, ``"lightgbm"`` or ``"xgboost"`` (implied
+        by an ``onnx.ModelProto`` or a booster) checks a file as that format so it loads without
+        registrant code (:mod:`registry_core.formats`). The model is created on its first
         registration. Version numbers run 1, 2, 3… per model and are never
         reused. ``progress`` is called with each chunk's byte count.
         ``tags`` never hold keys under ``registry.``; ``mlflow_lineage`` is the
@@ -153,7 +156,8 @@ class Registry(ProvenDecisions):
         # in between leaves at worst an unreferenced blob, never a dangling row.
         policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)
         stored = pack_artifact(
-            self.store, artifact, progress=progress, model=name, policy=policy, serialization=serialization
+            self.store, artifact, progress=progress, model=name, policy=policy, serialization=serialization,
+            model_format=model_format,
         )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
 

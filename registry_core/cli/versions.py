@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from ..errors import InvalidInput
+from ..formats import MODEL_FORMATS
 from ..uris import parse_model_uri
 from ..validation import parse_key_values, validate_json_object
 from . import render
@@ -25,13 +26,15 @@ from .context import common_options, emit, registry
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable).")
 @click.option("--description", help="What this version is.")
 @click.option("--signature", metavar="JSON", help="Input/output signature as a JSON object.")
+@click.option("--format", "model_format", type=click.Choice(MODEL_FORMATS),
+              help="Check the file as this model format so it can be loaded and served (default: an opaque file).")
 @click.option("--model-card", "model_card_path", type=click.Path(dir_okay=False, path_type=str), help="File holding the model card text.")
 @common_options
 @click.pass_context
 def register(
     ctx: click.Context, name: str, path: str, run_id: str | None, dataset_digest: str | None,
     params: tuple[str, ...], metrics: tuple[str, ...], tags: tuple[str, ...], description: str | None,
-    signature: str | None, model_card_path: str | None,
+    signature: str | None, model_card_path: str | None, model_format: str | None,
 ) -> None:
     """Register the artifact at PATH as the next version of model NAME (stage None)."""
     from ..artifacts import size_of
@@ -44,7 +47,7 @@ def register(
             params=parse_key_values(params, what="param"), metrics=parse_key_values(metrics, what="metric"),
             tags=parse_key_values(tags, what="tag"), description=description,
             signature=validate_json_object(signature, what="signature") if signature else None, model_card=model_card,
-            progress=progress,
+            progress=progress, model_format=model_format,
         )
     emit(ctx, version, lambda: [
         f"Registered {version.uri} (stage {version.stage}, {version.artifact_kind}, "
