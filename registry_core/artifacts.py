@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
-from .contained_load import Rehearsal
+from .contained_load import Rehearsal, try_in_separate_process
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
 from .formats import MODEL_FORMATS, check_model_file, live_model_file, load_model_file
@@ -201,6 +201,9 @@ def load_artifact(
     model_format = (format or {}).get("model_format") if kind == "file" else None
     if model_format in MODEL_FORMATS:
         data = read_verified(store, sha256, label=label, limit=_MAX_MODEL_FILE)
+        if contained:  # a candidate next to Production: its library's native parser runs in another process first
+            try_in_separate_process(data, sha256=sha256, label=label, format=format or {}, model=model, policy=policy,
+                                    rehearsal=contained)
         return load_model_file(model_format, data, label=label)
     if kind != "sklearn":
         raise InvalidInput(

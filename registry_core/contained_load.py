@@ -15,6 +15,7 @@ loading answer for scikit-learn's own classes (:mod:`.tree_structure`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -115,10 +116,18 @@ def _main() -> int:
     from .policy import GatePolicy
 
     try:
-        estimator = load_estimator(
-            _OneBlob(data), sha256=header["sha256"], label=header["label"], format=header["format"],  # type: ignore[arg-type]
-            model=header["model"], policy=GatePolicy.from_dict(header["policy"]),
-        )
+        model_format = header["format"].get("model_format")
+        if model_format is not None:  # ONNX or a booster: its library's own loader, on the same verified bytes
+            from .formats import load_model_file
+
+            if hashlib.sha256(data).hexdigest() != header["sha256"]:
+                raise RegistryError(f"{header['label']}: the bytes sent do not match its digest")
+            estimator = load_model_file(model_format, data, label=header["label"])
+        else:
+            estimator = load_estimator(
+                _OneBlob(data), sha256=header["sha256"], label=header["label"], format=header["format"],  # type: ignore[arg-type]
+                model=header["model"], policy=GatePolicy.from_dict(header["policy"]),
+            )
         if header.get("rehearsal") is not None:
             _rehearse(estimator, header["rehearsal"])
     except RegistryError as exc:

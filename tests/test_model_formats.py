@@ -291,3 +291,26 @@ def test_a_serialization_is_refused_for_a_booster(registry: Registry, catalog_st
     with pytest.raises(InvalidInput, match="stored in its own format"):
         registry.register("churn", booster, serialization="pickle")
     assert catalog_state() == before
+
+
+CONTAINED = {
+    "onnx": lambda registry: registry.register("fraud", linear_classifier()),
+    "lightgbm": lambda registry: registry.register("fraud", trained_booster()[0]),
+    "xgboost": lambda registry: registry.register("fraud", trained_xgboost()[0]),
+}
+
+
+@pytest.mark.parametrize("model_format", sorted(CONTAINED))
+def test_a_contained_load_runs_the_formats_own_loader_and_warm_up_in_a_separate_process(
+    registry: Registry, model_format: str
+) -> None:
+    """As a shadow or canary would: the candidate loads and warms up in a child first; a failure there is one line."""
+    from registry_core.contained_load import LoadCrashed, Rehearsal
+
+    version = CONTAINED[model_format](registry).version
+    uri = f"models:/fraud/{version}"
+    width = registry.load_model(uri).n_features_in_
+    loaded = registry.load_model(uri, contained=Rehearsal([[0.5] * width], None))
+    assert loaded.predict(np.zeros((1, width), dtype=np.float32)).shape == (1,)
+    with pytest.raises(LoadCrashed, match=rf"^{uri} did not load in the separate process that tried it first: "):
+        registry.load_model(uri, contained=Rehearsal([[0.5] * (width + 7)], None))
