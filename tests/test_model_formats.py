@@ -194,18 +194,22 @@ LIGHTGBM_HOSTILE = {
 }
 
 
+def refused_as_booster(registry: Registry, catalog_state, path: Path, data: bytes, model_format: str) -> None:
+    """Registering ``data`` as ``model_format`` is refused with one line, and nothing is stored."""
+    pytest.importorskip(model_format)
+    path.write_bytes(data)
+    before = catalog_state()
+    with pytest.raises(InvalidInput) as raised:
+        registry.register("churn", path, model_format=model_format)
+    assert "\n" not in str(raised.value)
+    assert catalog_state() == before
+
+
 @pytest.mark.parametrize("case", sorted(LIGHTGBM_HOSTILE))
 def test_hostile_lightgbm_file_refused_and_nothing_stored(registry: Registry, catalog_state, tmp_path: Path,
                                                           case: str) -> None:
     """A file that is no LightGBM text model is refused with one line before anything is stored."""
-    pytest.importorskip("lightgbm")
-    path = tmp_path / "model.txt"
-    path.write_bytes(LIGHTGBM_HOSTILE[case])
-    before = catalog_state()
-    with pytest.raises(InvalidInput) as raised:
-        registry.register("churn", path, model_format="lightgbm")
-    assert "\n" not in str(raised.value)
-    assert catalog_state() == before
+    refused_as_booster(registry, catalog_state, tmp_path / "model.txt", LIGHTGBM_HOSTILE[case], "lightgbm")
 
 
 # --- XGBoost -------------------------------------------------------------------------------------
@@ -256,14 +260,7 @@ XGBOOST_HOSTILE = {
 def test_hostile_xgboost_file_refused_and_nothing_stored(registry: Registry, catalog_state, tmp_path: Path,
                                                          case: str) -> None:
     """A file that is no XGBoost model is refused with one line before anything is stored."""
-    pytest.importorskip("xgboost")
-    path = tmp_path / "model.json"
-    path.write_bytes(XGBOOST_HOSTILE[case])
-    before = catalog_state()
-    with pytest.raises(InvalidInput) as raised:
-        registry.register("churn", path, model_format="xgboost")
-    assert "\n" not in str(raised.value)
-    assert catalog_state() == before
+    refused_as_booster(registry, catalog_state, tmp_path / "model.json", XGBOOST_HOSTILE[case], "xgboost")
 
 
 @pytest.mark.parametrize("train", [trained_booster, trained_xgboost], ids=["lightgbm", "xgboost"])
