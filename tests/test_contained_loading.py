@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from hostile_estimators import CrashOnPredict, CrashOnRestore, GreedyOnRestore
-from test_serving import WAIT, client_for, predict, register_ready, trained, training_frame, trust, wait_until
+from test_serving import client_for, predict, register_ready, serve_command, trained, training_frame, trust, wait_until
 
 from registry_core import Registry
 from registry_core.contained_load import LoadCrashed
-from registry_core.serving.server import listening_socket
 
 TESTS = Path(__file__).parent
 
@@ -64,19 +61,11 @@ def test_a_candidate_that_crashes_its_loader_leaves_production_serving(
 ):
     """registry serve on loopback: the candidate's slot reports the crash (loading or warming up), Production answers."""
     request.getfixturevalue(candidate)
-    probe = listening_socket("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    env = {**os.environ, "REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(artifact_root),
-           "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
     options = (["--shadow", "models:/fraud/Staging", "--prediction-log", str(tmp_path / "traffic.jsonl")]
                if slot == "shadow" else ["--canary", "models:/fraud/Staging", "--canary-percent", "50"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry_core.cli", "serve", "models:/fraud/Production", "--port", str(port),
-         "--log-level", "warning", *options],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    # The hostile classes are this folder's: the server and the process it tries a version in import them from it.
+    path = {"PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)])}
+    with serve_command(database_url, artifact_root, *options, env=path) as (process, port):
         with client_for(f"http://127.0.0.1:{port}") as client:
             def health() -> dict | None:
                 if process.poll() is not None:
@@ -94,10 +83,3 @@ def test_a_candidate_that_crashes_its_loader_leaves_production_serving(
             answers = [predict(client).json() for _ in range(20)]
             assert {answer["version"] for answer in answers} == {1}
             assert process.poll() is None
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate(timeout=WAIT)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +14,13 @@ import tritonclient.http as httpclient
 from test_serving import (
     FEATURES,
     RECORD,
-    SECRET,
     WAIT,
     client_for,
     collapsed,
     metric,
     notify,
     register_ready,
+    serve_command,
     serving,
     trained,
     wait_until,
@@ -32,7 +29,6 @@ from tritonclient.utils import InferenceServerException
 
 from registry_core import Registry
 from registry_core.serving import read_recent_traffic
-from registry_core.serving.server import listening_socket
 
 ROWS = np.array([[120.5, 3.0, 0.7, 12.0], [-2.0, 14.0, 0.1, 1.5], [0.4, 23.0, 0.9, 300.0]])
 
@@ -60,18 +56,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
         register_ready(registry, trained(1))
         register_ready(registry, trained(2))
         registry.promote("fraud", 1)
-    probe = listening_socket("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    env = {**os.environ, "REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(root / "artifacts"),
-           "REGISTRY_RELOAD_SECRET": SECRET}
-    command = Path(sys.executable).with_name("registry")
-    process = subprocess.Popen(
-        [str(command), "serve", "models:/fraud/Production", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_command(database_url, root / "artifacts") as (_process, port):
+        url = f"http://127.0.0.1:{port}"
         with client_for(url) as client:
             def healthy() -> bool:
                 try:
@@ -81,13 +67,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
 
             wait_until(healthy, timeout=30.0, what="the server answering")
         yield url, triton(url)
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate(timeout=WAIT)
 
 
 def test_health_and_server_metadata(served):

@@ -609,23 +609,43 @@ def test_registry_serve_refuses_a_shadow_without_a_prediction_log(tmp_path: Path
     )
 
 
+@contextlib.contextmanager
+def serve_command(
+    database_url: str, artifact_root: Path, *options: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """The real `registry serve models:/fraud/Production` in its own process on a free loopback port.
+
+    Yields the process (stderr piped) and its port; stops it on exit, killing it if it does not stop in time.
+    """
+    probe = listening_socket("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    environment = {**os.environ, "REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(artifact_root),
+                   "REGISTRY_RELOAD_SECRET": SECRET, **(env or {})}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("registry")), "serve", "models:/fraud/Production", "--port", str(port),
+         "--log-level", "warning", *options],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.communicate(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate(timeout=WAIT)
+
+
 def test_registry_serve_answers_on_loopback_and_stops_on_sigterm(tmp_path: Path):
     """The real command in its own process: it serves Production on the given port and exits 0 on SIGTERM."""
     database_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     with Registry(database_url, tmp_path / "artifacts", actor="alice") as registry:
         register_ready(registry, trained(1))
         registry.promote("fraud", 1)
-    probe = listening_socket("127.0.0.1", 0)
-    port = probe.getsockname()[1]
-    probe.close()
-    env = {**os.environ, "REGISTRY_DATABASE_URL": database_url, "REGISTRY_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
-           "REGISTRY_RELOAD_SECRET": SECRET}
-    registry_command = Path(sys.executable).with_name("registry")
-    process = subprocess.Popen(
-        [str(registry_command), "serve", "models:/fraud/Production", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    with serve_command(database_url, tmp_path / "artifacts") as (process, port):
         with client_for(f"http://127.0.0.1:{port}") as client:
             def healthy() -> bool:
                 try:
@@ -638,10 +658,6 @@ def test_registry_serve_answers_on_loopback_and_stops_on_sigterm(tmp_path: Path)
             notify(client)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=WAIT)
     assert process.returncode == 0, stderr
     assert f"serving models:/fraud/Production (version 1) on http://127.0.0.1:{port}" in stderr
 
