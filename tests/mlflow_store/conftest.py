@@ -62,6 +62,20 @@ def mlflow_setup(
     finally:
         mlflow.set_registry_uri(None)
         mlflow.set_tracking_uri(None)
+        release_store(registry_uri, tracking_uri)
+
+
+def release_store(registry_uri: str, tracking_uri: str) -> None:
+    """Close the store MLflow built for ``registry_uri`` and forget every store it keeps.
+
+    MLflow keeps the stores it builds (up to 100 per process), each with a pooled connection to its catalog:
+    with a fresh PostgreSQL schema per test they would pile up to 100 idle connections per test process.
+    """
+    from mlflow.tracking._model_registry import utils
+
+    store = utils._get_store(registry_uri, tracking_uri)
+    store.registry.close()
+    utils._get_store_registry()._get_store_with_resolved_uri.cache_clear()
 
 
 @pytest.fixture(scope="session")
