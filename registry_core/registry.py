@@ -33,6 +33,7 @@ from .records import (
     VersionInfo,
 )
 from .stages import Stage
+from .uris import parse_model_uri
 from .unit_of_work import Catalog
 from .validation import (
     validate_actor,
@@ -248,7 +249,13 @@ class Registry(ProvenDecisions):
         For versions registered from a live estimator, judged by the model's policy
         now (:class:`UntrustedType`, :class:`PickleNotAllowed`; see :mod:`.estimators`).
         Warns (:class:`ModelVersionWarning`) on another scikit-learn; ``contained``: tried in a child process first.
+        A protected alias whose version no longer meets the gates is :class:`NotPermitted`, as in serving and MLflow.
         """
+        alias = parse_model_uri(uri).alias
+        if alias is not None:
+            details = queries.show(self.catalog, uri)
+            governance.require_alias_still_gated(details, alias)
+            uri = details.version.uri  # the version just judged, even if the alias moves meanwhile
         version, policy = queries.resolve_with_policy(self.catalog, uri)
         return load_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,

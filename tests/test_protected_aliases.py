@@ -296,3 +296,22 @@ def test_registry_serve_refuses_a_protected_alias_that_no_longer_meets_the_gates
                               "Archived stage) may be moved")
     assert error == ("registry: error: the protected alias fraud@champion points at version 1, which no longer "
                      "meets the gates: check 'drift' failed")
+
+
+@pytest.mark.parametrize("later", LATER)
+def test_loading_a_protected_alias_whose_version_no_longer_meets_the_gates_is_refused(registry: Registry, tmp_path,
+                                                                                     later):
+    """The library's own load follows the alias as serving and MLflow do: the gates are judged when it is followed."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    registry.register(MODEL, model)
+    registry.set_policy(MODEL, production_checks=["qa"], approvers=["bob", "carol"], protect_aliases=["champion"])
+    registry.record_check(MODEL, 1, "qa", passed=True)
+    registry.as_actor("bob").approve(MODEL, 1, comment="reviewed")
+    registry.set_alias(MODEL, "champion", 1)
+    assert registry.load_model(f"models:/{MODEL}@champion").predict([[3.0]]).tolist() == [1]
+    LATER[later](registry)
+    with pytest.raises(NotPermitted, match=r"the protected alias fraud@champion points at version 1, which no longer "):
+        registry.load_model(f"models:/{MODEL}@champion")
+    assert registry.load_model(f"models:/{MODEL}/1").predict([[3.0]]).tolist() == [1]  # by number: no alias to judge
