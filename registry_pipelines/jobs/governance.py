@@ -62,10 +62,15 @@ VERSION_TAG = "registry/version"
 
 
 class DecisionConfig(Config):
-    """What the reviewer types: their name, and why."""
+    """What the reviewer types: their name, why, and (under a policy that requires proof) a code only they have."""
 
     approver: str = Field(description="Your name, as the model's policy knows it (the approvers list, if it has one).")
     comment: str = Field(default="", description="Why; kept in the audit log with this run's id.")
+    totp_code: str = Field(
+        default="",
+        description="The 6-digit code your authenticator app shows for the registry (registry identity add NAME "
+        "--totp). Required when the model's policy requires proof; each code counts once.",
+    )
 
 
 class RollbackConfig(Config):
@@ -111,14 +116,18 @@ def _value(setting: str) -> str:
 
 
 def decision_launch(
-    pipeline: ModelPipeline, version: int, approver: str, decision: Decision, comment: str = ""
+    pipeline: ModelPipeline, version: int, approver: str, decision: Decision, comment: str = "", totp_code: str = ""
 ) -> "Launch":
-    """The approve or reject run for ``version``, with the decision, approver and version as run tags."""
+    """The approve or reject run for ``version``, with the decision, approver and version as run tags.
+
+    ``totp_code`` goes into the run's config only, never its tags; a code is refused once it has counted.
+    """
     step = decision.value
+    config = {"approver": approver, "comment": comment} | ({"totp_code": totp_code} if totp_code else {})
     return Launch(
         job_name=pipeline.job_name(step),
         partition_key=str(version),
-        run_config={"ops": {pipeline.op_name(step): {"config": {"approver": approver, "comment": comment}}}},
+        run_config={"ops": {pipeline.op_name(step): {"config": config}}},
         tags={DECISION_TAG: step, APPROVER_TAG: approver, VERSION_TAG: str(version), "registry/model": pipeline.name},
     )
 
@@ -168,7 +177,8 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
         try:
             as_approver = catalog.as_actor(approver)
             record = (as_approver.approve if decision is Decision.APPROVE else as_approver.reject)(
-                pipeline.name, version, comment=_with_run(config.comment, context.run_id)
+                pipeline.name, version, comment=_with_run(config.comment, context.run_id),
+                totp=config.totp_code.strip() or None,
             )
             unmet = catalog.unmet_gates(pipeline.name, version, Stage.PRODUCTION)
         except RegistryError as exc:
