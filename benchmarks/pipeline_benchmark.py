@@ -225,8 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = args.markdown
     failures = []
     print("$ " + " ".join(["python", "benchmarks/pipeline_benchmark.py", *sys.argv[1:]] if argv is None else argv))
-    print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.ticks} ticks per sensor after 3 warm-up ticks; times in ms unless stated\n")
+    ticks = "" if args.live_only else f"; {args.ticks} ticks per sensor after 3 warm-up ticks; times in ms unless stated"
+    print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs{ticks}\n")
     tick_rows: list[list[str]] = []
     for backend in ([] if args.live_only else args.backends.split(",")):
         for versions in (10, args.versions):
