@@ -33,8 +33,8 @@ from .records import (
     VersionInfo,
 )
 from .stages import Stage
-from .uris import parse_model_uri
 from .unit_of_work import Catalog
+from .uris import parse_model_uri
 from .validation import (
     validate_actor,
     validate_alias,
