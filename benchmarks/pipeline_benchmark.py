@@ -10,16 +10,20 @@
 2. **In-process chain**: candidate to Production through the real jobs and
    sensors (retrain, validate, shadow-evaluate, approve, promote, redeploy),
    for v1 (no Production yet) and v2 (shadowed against v1).
-3. **Live** (``--live``): `dagster dev` on loopback, the sensors at
-   ``--sensor-interval`` seconds; seconds from registration to "awaiting
-   approval" (shadow check recorded) and from approval to the recorded
-   deployment, both taken from the catalog's audit timestamps.
+3. **Live** (``--live``): `dg dev` on loopback as the tutorial starts it, the
+   sensors at ``--sensor-interval`` seconds (live_latency.py): its idle CPU,
+   then ``--live-approvals`` approvals and ``--live-rollbacks`` rollbacks
+   launched as the Launchpad launches them; seconds from each approval's and
+   rollback's audit timestamp (and from its launch) to the recorded
+   deployment, median and max, and from registration to "awaiting a
+   decision".
 
 The N filler versions are bulk-loaded with catalog_benchmark's seeding (a
 valid audit chain, verified before timing).
 
     python benchmarks/pipeline_benchmark.py [--versions 10000] [--backends sqlite,postgresql]
-        [--ticks 50] [--live] [--sensor-interval 5] [--markdown]
+        [--ticks 50] [--live | --live-only] [--sensor-interval 5] [--live-runs 1] [--live-approvals 5]
+        [--live-rollbacks 4] [--idle-seconds 30] [--markdown]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer")
 
 from catalog_benchmark import MODEL, postgres_catalog, seed_versions  # noqa: E402
 from dagster import DagsterInstance, SensorDefinition, build_sensor_context  # noqa: E402
+from live_latency import latency_session, summary_rows  # noqa: E402
 
 from registry_core import Decision, Registry  # noqa: E402
 from registry_pipelines import HttpDeployTarget, RegistryResource, build_registry_definitions  # noqa: E402
@@ -199,63 +204,6 @@ def chain_case(folder: Path) -> list[list[str]]:
     return rows
 
 
-# --- 3. live --------------------------------------------------------------------------------
-
-
-def live_case(folder: Path, interval: int) -> dict[str, float]:
-    """One lifecycle under dagster dev: retrain v1, approve it, retrain v2, approve it, roll back to v1."""
-    from registry_pipelines.dev_server import DagsterDevServer, dev_environment
-    from registry_pipelines.jobs import rollback_launch
-
-    database_url = f"sqlite:///{folder / 'live.db'}"
-    pipeline = fraud_detector_pipeline()
-    with deploy_endpoint() as (url, received):
-        env = dev_environment(folder, workspace_dir=ROOT, database_url=database_url,
-                              artifact_root=str(folder / "live-artifacts"), deploy_url=url, sensor_interval=interval)
-        progress(f"live: starting dagster dev (sensors every {interval}s)")
-        started = time.monotonic()
-        with DagsterDevServer(workspace_dir=ROOT, env=env, log=folder / "dagster-dev.log") as server:
-            server.wait_until_loaded()
-            loaded = time.monotonic() - started
-            launched: dict[str, datetime] = {}
-            with Registry(database_url, folder / "live-artifacts", actor="bench") as catalog:
-                for version, params in ((1, {}), (2, {"n_estimators": 80})):
-                    server.launch("fraud_detector_retrain", {"ops": {"fraud_detector__candidate_model": {"config": {"params": params}}}})
-                    server.wait_for(f"v{version} awaiting a decision", lambda version=version: str(version) in server.partition_keys(
-                        "fraud_detector_awaiting_decision"), timeout=300)
-                    launched[f"v{version}"] = datetime.now(UTC)
-                    server.launch_spec(decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE))
-                    server.wait_for(f"v{version} deployed", lambda version=version: len(received) >= version, timeout=300)
-                server.wait_for("v1 listed for rollback", lambda: "1" in server.partition_keys("fraud_detector_rollback_targets"), timeout=120)
-                launched["rollback"] = datetime.now(UTC)
-                server.launch_spec(rollback_launch(pipeline, 1, "oncall", "benchmark"))
-                server.wait_for("the rollback deployed", lambda: len(received) >= 3, timeout=300)
-                server.wait_for("the deployment records", lambda: sum(
-                    e.action == "deployment.record" for e in catalog.audit_events("fraud-detector", limit=500)) >= 3, timeout=60)
-                events = catalog.audit_events("fraud-detector", limit=500)
-
-    def at(event) -> datetime:
-        return datetime.fromisoformat(event.recorded_at.replace("Z", "+00:00"))
-
-    first = {}
-    for event in events:
-        key = (event.action.value, event.version) if event.action != "check.record" else (f"check:{event.after.get('check')}", event.version)
-        first.setdefault(key, at(event))
-    deployments = [at(e) for e in events if e.action == "deployment.record"]
-    approvals = [at(e) for e in events if e.action == "approval.record"]
-    rollback = next(at(e) for e in events if e.action == "version.rollback")
-    return {
-        "dagster dev start to code location loaded": loaded,
-        "registration to awaiting a decision (v1)": (first[("check:shadow_evaluation", 1)] - first[("version.register", 1)]).total_seconds(),
-        "registration to awaiting a decision (v2)": (first[("check:shadow_evaluation", 2)] - first[("version.register", 2)]).total_seconds(),
-        "approval launched to redeploy recorded (v1)": (deployments[0] - launched["v1"]).total_seconds(),
-        "approval launched to redeploy recorded (v2)": (deployments[1] - launched["v2"]).total_seconds(),
-        "  of which: approval recorded to redeploy recorded (v2)": (deployments[1] - approvals[1]).total_seconds(),
-        "rollback launched to redeploy recorded": (deployments[2] - launched["rollback"]).total_seconds(),
-        "  of which: rollback recorded to redeploy recorded": (deployments[2] - rollback).total_seconds(),
-    }
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -265,16 +213,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite")
     parser.add_argument("--ticks", type=int, default=50)
     parser.add_argument("--postgres-url", default=os.environ.get("REGISTRY_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-    parser.add_argument("--live", action="store_true", help="also time the lifecycle under dagster dev")
+    parser.add_argument("--live", action="store_true", help="also time approvals and rollbacks under dg dev")
     parser.add_argument("--sensor-interval", type=int, default=5, help="the shipped default")
-    parser.add_argument("--live-runs", type=int, default=3, help="lifecycles under dagster dev; medians are shown")
+    parser.add_argument("--live-runs", type=int, default=1, help="dg dev sessions; medians are over all of them")
+    parser.add_argument("--live-approvals", type=int, default=5, help="versions retrained and approved per session")
+    parser.add_argument("--live-rollbacks", type=int, default=4, help="rollbacks per session (fewer than approvals)")
+    parser.add_argument("--idle-seconds", type=float, default=30, help="how long the idle CPU of dg dev is measured")
     parser.add_argument("--live-only", action="store_true", help="skip the tick and chain measurements")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     md = args.markdown
     failures = []
-    print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
-          f"{args.ticks} ticks per sensor after 3 warm-up ticks; times in ms unless stated\n")
+    print("$ " + " ".join(["python", "benchmarks/pipeline_benchmark.py", *sys.argv[1:]] if argv is None else argv))
+    ticks = "" if args.live_only else f"; {args.ticks} ticks per sensor after 3 warm-up ticks; times in ms unless stated"
+    print(f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs{ticks}\n")
     tick_rows: list[list[str]] = []
     for backend in ([] if args.live_only else args.backends.split(",")):
         for versions in (10, args.versions):
@@ -289,18 +241,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nIn-process chain, candidate to Production (seconds; every job executed, every sensor ticked)\n")
         print(render(["step", "v1", "v2"], chain_rows, markdown=md))
     if args.live or args.live_only:
-        runs = []
+        sessions = []
+        load_before = os.getloadavg()
         for number in range(args.live_runs):
-            progress(f"live lifecycle {number + 1} of {args.live_runs}")
-            with tempfile.TemporaryDirectory() as folder:
-                runs.append(live_case(Path(folder), args.sensor_interval))
-        live_rows = [
-            [measure, f"{statistics.median(r[measure] for r in runs):.1f}", " ".join(f"{r[measure]:.1f}" for r in runs)]
-            for measure in runs[0]
-        ]
-        print(f"\nUnder dagster dev (sensors every {args.sensor_interval}s; seconds from the catalog's audit timestamps; "
-              f"median of {len(runs)} lifecycles)\n")
-        print(render(["measure", "median", "runs"], live_rows, markdown=md))
+            progress(f"live session {number + 1} of {args.live_runs}")
+            with tempfile.TemporaryDirectory() as folder, deploy_endpoint() as (url, received):
+                sessions.append(latency_session(
+                    Path(folder), root=ROOT, deploy_url=url, deployed=lambda received=received: len(received),
+                    approvals=args.live_approvals, rollbacks=args.live_rollbacks, sensor_interval=args.sensor_interval,
+                    idle_seconds=args.idle_seconds, progress=progress))
+        load_after = os.getloadavg()
+        print(f"\nUnder dg dev (sensors every {args.sensor_interval}s; {len(sessions)} session(s) of "
+              f"{args.live_approvals} approvals and {args.live_rollbacks} rollbacks; seconds from the catalog's audit "
+              "timestamps, and from the moment each run was launched)\n")
+        print(render(["measure", "median", "max", "n", "each"], summary_rows(sessions), markdown=md))
+        idle = " ".join(f"{s.idle_cpu_percent:.1f}" for s in sessions)
+        print(f"\nIdle CPU of dg dev (webserver, daemon, code server), % of one core over {args.idle_seconds:g}s: {idle}")
+        print(f"Load average (1, 5, 15 min): {' '.join(f'{v:.2f}' for v in load_before)} before, "
+              f"{' '.join(f'{v:.2f}' for v in load_after)} after")
     if failures:
         print(f"\n{len(failures)} tick(s) miss the goal", file=sys.stderr)
         return 1

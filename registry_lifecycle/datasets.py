@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    # pandas is imported where a frame is handled, not when a code location loads (each Dagster run loads it).
+    import pandas as pd
 
 __all__ = ["dataset_digest", "features_and_target", "holdout_split", "signature"]
 
 
 def dataset_digest(frame: pd.DataFrame) -> str:
     """``sha256:…`` of the frame's column names, dtypes and values (row order matters, the index does not)."""
+    import pandas as pd
+
     digest = hashlib.sha256()
     for name, dtype in frame.dtypes.items():
         digest.update(f"{name}\x1f{dtype}\x1e".encode())

@@ -9,10 +9,11 @@ for the transaction amount; the label is ``is_fraud``. Training data and the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    # numpy and pandas are imported when data is made, not when a code location loads (each Dagster run loads it).
+    import pandas as pd
 
 __all__ = [
     "FRAUD_DESCRIPTION",
@@ -31,7 +32,7 @@ __all__ = [
 FRAUD_MODEL = "fraud-detector"
 SIGNALS = ("v1", "v2", "v3", "v4", "v5", "v6")
 COLUMNS = (*SIGNALS, "amount", "is_fraud")
-_WEIGHTS = np.array([2.2, -1.8, 1.5, 0.0, 1.0, -0.8])
+_WEIGHTS = (2.2, -1.8, 1.5, 0.0, 1.0, -0.8)
 _AMOUNT_WEIGHT = 0.8
 _BIAS = 10.0
 #: The label column.
@@ -47,10 +48,13 @@ FRAUD_SHADOW_TOLERANCE = 0.02
 
 def synthetic_transactions(rows: int, *, seed: int) -> pd.DataFrame:
     """``rows`` transactions drawn from one fixed fraud process; ``seed`` picks the sample, not the process."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     signals = rng.normal(size=(rows, len(SIGNALS)))
     amount = rng.lognormal(mean=3.5, sigma=1.0, size=rows)
-    logit = signals @ _WEIGHTS + _AMOUNT_WEIGHT * np.log(amount) - _BIAS
+    logit = signals @ np.array(_WEIGHTS) + _AMOUNT_WEIGHT * np.log(amount) - _BIAS
     is_fraud = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64")
     frame = pd.DataFrame(signals, columns=list(SIGNALS))
     frame["amount"] = amount.round(2)

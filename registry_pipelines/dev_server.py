@@ -41,6 +41,7 @@ mutation Launch($params: ExecutionParams!) {
 _REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 _LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
 _RUN_STATUS = "query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
+_RUN_TIMES = "query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { creationTime startTime endTime } } }"
 _RUNS = "{ runsOrError(limit: 100) { ... on Runs { results { runId jobName status } } } }"
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 
@@ -76,17 +77,23 @@ def _default_signals() -> None:
 
 
 class DagsterDevServer:
-    """``dagster dev -w workspace.yaml`` on 127.0.0.1, its output in ``log``."""
+    """``dagster dev -w workspace.yaml`` (or, with ``dg=True``, ``dg dev``) on 127.0.0.1, its output in ``log``."""
 
-    def __init__(self, *, workspace_dir: Path, env: Mapping[str, str], log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, *, workspace_dir: Path, env: Mapping[str, str], log: Path, port: int | None = None, dg: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self.home = env.get("DAGSTER_HOME")
-        dagster = Path(sys.executable).with_name("dagster")
+        bin_dir = Path(sys.executable).parent
+        if dg:
+            self.command = [str(bin_dir / "dg"), "dev", "--host", "127.0.0.1", "--port", str(self.port)]
+        else:
+            self.command = [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)]
         with log.open("wb") as output:
             self._process = subprocess.Popen(  # noqa: S603 - our own dagster executable
-                [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+                self.command,
                 cwd=workspace_dir, env=dict(env), stdout=output, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=_default_signals,
             )
@@ -183,6 +190,15 @@ class DagsterDevServer:
             raise RuntimeError("partition_keys needs the server's DAGSTER_HOME in its environment")
         with DagsterInstance.from_config(self.home) as instance:
             return list(instance.get_dynamic_partitions(partitions_def_name))
+
+    @property
+    def pid(self) -> int:
+        """The process id of ``dagster dev``, also the id of its process group."""
+        return self._process.pid
+
+    def run_times(self, run_id: str) -> dict[str, float | None]:
+        """A run's ``creationTime``, ``startTime`` and ``endTime`` (Unix seconds) as Dagster recorded them."""
+        return self.graphql(_RUN_TIMES, {"runId": run_id})["runOrError"]
 
     def status(self, run_id: str) -> str:
         return self.graphql(_RUN_STATUS, {"runId": run_id})["runOrError"]["status"]

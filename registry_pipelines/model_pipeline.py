@@ -29,12 +29,26 @@ __all__ = [
     "dagster_prefix",
 ]
 
-_NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]")
+_NOT_IN_DAGSTER_NAME = re.compile(r"[^A-Za-z0-9_]+")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def dagster_prefix(model: str) -> str:
-    """A model name as a Dagster name: the prefix of every definition the model gets."""
-    return _NOT_IN_DAGSTER_NAME.sub("_", model)
+    """A model name as a Dagster name (letters, digits, ``_``): the prefix of every definition the model gets.
+
+    A name of letters, digits, ``-`` and ``_`` maps as it always has, each
+    ``-`` becoming ``_`` (``fraud-detector`` → ``fraud_detector``). Any other
+    name MLflow allows (spaces, ``. + ( ) [ ] ,``) has each run of those
+    characters made one ``_``, the ends trimmed, and the first 8 hex digits of
+    the name's SHA-256 appended, so names that differ only in punctuation get
+    different prefixes: ``Fraud Model (EU)`` → ``Fraud_Model_EU_<digest>``.
+    The mapping depends on the name alone; the name itself, as given, is what
+    descriptions, tags and metadata show.
+    """
+    if _PLAIN_NAME.fullmatch(model):
+        return model.replace("-", "_")
+    readable = _NOT_IN_DAGSTER_NAME.sub("_", model).strip("_") or "model"
+    return f"{readable}_{hashlib.sha256(model.encode()).hexdigest()[:8]}"
 
 
 DataLoader = Callable[[], "pd.DataFrame"]

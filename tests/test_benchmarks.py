@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -45,3 +46,20 @@ def test_mlflow_benchmark_tiny_run_prints_both_registries_timings(tmp_path):
         numbers = re.findall(r"\b\d+\.\d+\b", row)
         assert len(numbers) >= 5, f"no timings for {operation!r}: {row!r}"
         assert all(float(n) > 0 for n in numbers[:4]), row
+
+
+def test_pipeline_benchmark_small_run_prints_ticks_and_the_chain(tmp_path):
+    """A small run exits 0 and prints its command, a timed idle tick per sensor and the in-process chain's total."""
+    root = BENCHMARKS.parent
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "pipeline_benchmark.py"), "--versions", "20", "--ticks", "3"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    # Exit status 1 is the benchmark's verdict on a tick slower than its goal, which a busy machine may give.
+    assert run.returncode == 0 or (run.returncode == 1 and "miss the goal" in run.stderr), run.stderr[-2000:]
+    assert run.stdout.startswith("$ python benchmarks/pipeline_benchmark.py --versions 20 --ticks 3\n")
+    for sensor in ("versions_to_dagster", "on_new_candidate", "on_staging", "on_approval", "on_production_change"):
+        row = next((line for line in run.stdout.splitlines() if f"idle tick: {sensor}" in line and " 20 " in line), "")
+        assert re.search(r"\d+\.\d+\s+\d+\.\d+\s+(ok|MISSES GOAL)$", row), f"no timed idle tick for {sensor}: {row!r}"
+    total = next((line for line in run.stdout.splitlines() if "candidate to Production, total" in line), "")
+    assert len(re.findall(r"\d+\.\d+", total)) == 2, total

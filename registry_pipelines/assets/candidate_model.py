@@ -3,7 +3,6 @@
 
 from typing import Any
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -24,6 +23,7 @@ from ..model_artifacts import register_estimator
 from ..model_pipeline import ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
+from .data_frame import DataFrame
 from .model_version import report_versions
 
 __all__ = ["TrainingConfig", "build_candidate_model_asset"]
@@ -43,7 +43,7 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
 
     @asset(
         key=key,
-        ins={"training_data": AssetIn(key=pipeline.asset_key("training_data"))},
+        ins={"training_data": AssetIn(key=pipeline.asset_key("training_data"), dagster_type=DataFrame)},
         group_name=pipeline.prefix,
         code_version=code_version,
         kinds={"scikit-learn"},
@@ -53,8 +53,10 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         ),
     )
     def candidate_model(
-        context: AssetExecutionContext, config: TrainingConfig, registry: RegistryResource, training_data: pd.DataFrame
+        context: AssetExecutionContext, config: TrainingConfig, registry: RegistryResource, training_data: Any
     ) -> MaterializeResult:
+        import pandas as pd
+
         params = {**pipeline.params, **config.params}
         train_rows, holdout_rows = holdout_split(
             training_data, pipeline.target, fraction=pipeline.holdout_fraction, seed=pipeline.split_seed

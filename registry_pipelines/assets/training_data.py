@@ -1,7 +1,8 @@
 """The training data set, and the expectation suite that must pass before anything trains on it."""
 
 
-import pandas as pd
+from typing import Any
+
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
@@ -18,6 +19,7 @@ from registry_lifecycle.expectations import run_expectations
 
 from ..metadata import expectations_table, grouped
 from ..model_pipeline import ModelPipeline
+from .data_frame import DataFrame
 
 __all__ = ["build_training_data_asset", "build_training_data_check"]
 
@@ -27,9 +29,12 @@ def build_training_data_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         key=pipeline.asset_key("training_data"),
         group_name=pipeline.prefix,
         kinds={"pandas"},
+        dagster_type=DataFrame,
         description=f"The data set {pipeline.name} trains on, loaded by its pipeline's data loader.",
     )
-    def training_data(context: AssetExecutionContext) -> pd.DataFrame:
+    def training_data(context: AssetExecutionContext) -> Any:
+        import pandas as pd
+
         frame = pipeline.load_data()
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{pipeline.name}'s data loader returned {type(frame).__name__}, not a pandas DataFrame")
@@ -56,7 +61,7 @@ def build_training_data_check(pipeline: ModelPipeline) -> AssetChecksDefinition:
             "from this data and the catalog is not touched."
         ),
     )
-    def training_data_expectations(training_data: pd.DataFrame) -> AssetCheckResult:
+    def training_data_expectations(training_data: Any) -> AssetCheckResult:
         report = run_expectations(training_data, pipeline.expectations(), suite=pipeline.name)
         return AssetCheckResult(
             passed=report.success,
