@@ -34,7 +34,7 @@ def decision_links(context: OpExecutionContext, pipeline: ModelPipeline, version
     location = origin.location_name
     links = []
     for step in ("approve", "reject"):
-        config = f"ops:\n  {pipeline.op_name(step)}:\n    config:\n      approver: ''\n      comment: ''\n"
+        config = f"ops:\n  {pipeline.op_name(step)}:\n    config:\n      approver: ''\n      comment: ''\n      totp: ''\n"
         tags = {"dagster/partition": str(version), "registry/version": str(version)}
         url = launchpad_url(location, pipeline.job_name(step), config_yaml=config, tags=tags)
         links.append(f"[{step.capitalize()} version {version}]({url})")

@@ -32,6 +32,7 @@ from dagster import (
 )
 
 from registry_core import CheckRecord, NotFound, Registry, Stage, VersionDetails
+from registry_lifecycle.evaluation import judge_gates
 
 from ..duplicates import identical_from_tags
 from ..launch_links import decision_links
@@ -198,11 +199,13 @@ def version_materialization(
             if details.next_stage is Stage.PRODUCTION
             else _not_next(details)
         ),
-        "holdout metrics (training run)": metrics_table(version.metrics),
+        "holdout metrics (training run)": metrics_table(version.metrics, judge_gates(pipeline.gates, version.metrics)),
     }
     evaluation = _evaluation_metrics(details)
     if evaluation:
-        metadata["evaluation metrics (recent data, validation run)"] = metrics_table(evaluation)
+        metadata["evaluation metrics (recent data, validation run)"] = metrics_table(
+            evaluation, judge_gates(pipeline.gates, evaluation)
+        )
     identical = identical_from_tags(version)
     if identical is not None and identical.versions:
         metadata["identical artifact"] = MetadataValue.text(identical.message(version.version))

@@ -9,6 +9,7 @@ from dagster import AssetMaterialization, AssetSpec, MetadataValue
 
 from registry_core import AuditEntry, VersionDetails
 from registry_core.identities import distinct_people, shown_actor
+from registry_lifecycle.evaluation import judge_gates
 
 from ..deploy import ProductionChange
 from ..metadata import decisions_markdown, metrics_table, run_link, version_metadata
@@ -65,7 +66,7 @@ def production_change_materialization(
         ),
         "audit seq": MetadataValue.text(str(change.audit_seq) if change.audit_seq is not None else "–"),
         **version_metadata(version),
-        "metrics": metrics_table(version.metrics),
+        "metrics": metrics_table(version.metrics, judge_gates(pipeline.gates, version.metrics)),
         "decisions": MetadataValue.md(decisions_markdown(details)),
         "model card": MetadataValue.md(version.model_card or "_no model card_"),
     }

@@ -19,4 +19,5 @@ def refused(what: str, error: RegistryError, metadata: Mapping[str, Any] | None 
     if isinstance(error, GateUnmet):
         rows = "".join(f"| {gate.kind} | {gate.name} | {gate.message} |\n" for gate in error.unmet)
         extra["unmet gates"] = MetadataValue.md("| kind | gate | what is missing |\n|---|---|---|\n" + rows)
-    return Failure(description=f"{what}: {error.message}", metadata=extra)
+    # A refusal is the registry's answer, not a glitch: retrying the run would only repeat it.
+    return Failure(description=f"{what}: {error.message}", metadata=extra, allow_retries=False)

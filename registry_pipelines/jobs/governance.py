@@ -3,13 +3,16 @@
 Each is a job of its own per model, partitioned by the list of versions it can
 act on (awaiting a decision; formerly in Production), so the Launchpad's
 partition picker offers exactly those and nobody types a version number. The
-only config is who decides (and a comment, or the rollback's reason); the
-catalog the runs write to is fixed by the code location, not editable at launch.
+only config is who decides (and a comment, or the rollback's reason) and, under a
+policy that requires proof, the approver's TOTP code; the catalog the runs write
+to is fixed by the code location, not editable at launch.
 
 Open-source Dagster has no login: whoever can launch a run can type any name.
 The registry's policy decides whose decision counts (the approvers list, no
 self-approval by default), and every decision carries the Dagster run it came
-from, in the audit log.
+from, in the audit log. Under a policy that requires proof a name alone counts for
+nothing: a Launchpad tab left open with someone's name records no decision
+without that person's current code (each code counts once).
 
 An approval that leaves no gate unmet promotes the version and redeploys it in
 the same run; a rollback redeploys in its run too. The Production-change
@@ -62,14 +65,16 @@ VERSION_TAG = "registry/version"
 
 
 class DecisionConfig(Config):
-    """What the reviewer types: their name, why, and (under a policy that requires proof) a code only they have."""
+    """What the reviewer types: their name, why, and (under a policy that requires proof) their TOTP code."""
 
     approver: str = Field(description="Your name, as the model's policy knows it (the approvers list, if it has one).")
     comment: str = Field(default="", description="Why; kept in the audit log with this run's id.")
-    totp_code: str = Field(
+    totp: str = Field(
         default="",
-        description="The 6-digit code your authenticator app shows for the registry (registry identity add NAME "
-        "--totp). Required when the model's policy requires proof; each code counts once.",
+        description=(
+            "The 6-digit code your authenticator app shows now, if the model's policy requires proof "
+            "(empty otherwise). Without the approver's own code the run records nothing."
+        ),
     )
 
 
@@ -116,14 +121,11 @@ def _value(setting: str) -> str:
 
 
 def decision_launch(
-    pipeline: ModelPipeline, version: int, approver: str, decision: Decision, comment: str = "", totp_code: str = ""
+    pipeline: ModelPipeline, version: int, approver: str, decision: Decision, comment: str = "", totp: str = ""
 ) -> "Launch":
-    """The approve or reject run for ``version``, with the decision, approver and version as run tags.
-
-    ``totp_code`` goes into the run's config only, never its tags; a code is refused once it has counted.
-    """
+    """The approve or reject run for ``version`` (``totp``: the approver's code), with decision, approver and version as tags."""
     step = decision.value
-    config = {"approver": approver, "comment": comment} | ({"totp_code": totp_code} if totp_code else {})
+    config = {"approver": approver, "comment": comment, "totp": totp}
     return Launch(
         job_name=pipeline.job_name(step),
         partition_key=str(version),
@@ -158,12 +160,20 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
     what = "approval" if decision is Decision.APPROVE else "rejection"
 
     def decide(context: OpExecutionContext, config: DecisionConfig, registry: RegistryResource) -> Output:
+        try:
+            return record_decision(context, config, registry)
+        except Failure as failure:
+            # The reason as an error line of its own, before Dagster's step-failure event and its stack trace.
+            context.log.error(failure.description or f"{what} refused")
+            raise
+
+    def record_decision(context: OpExecutionContext, config: DecisionConfig, registry: RegistryResource) -> Output:
         version = int(context.partition_key)
         label = f"{pipeline.name} version {version}"
         approver = config.approver.strip()
         if not approver:
             # Never fall back to the pipeline's own actor: a decision is always someone's.
-            raise Failure(description=f"{what} of {label} refused: name the approver")
+            raise Failure(description=f"{what} of {label} refused: name the approver", allow_retries=False)
         try:
             # Before the name reaches run tags or logs: an invisible one must not show as a blank there either.
             approver = validate_actor(approver)
@@ -178,7 +188,7 @@ def _decider(pipeline: ModelPipeline, decision: Decision) -> Callable[..., Outpu
             as_approver = catalog.as_actor(approver)
             record = (as_approver.approve if decision is Decision.APPROVE else as_approver.reject)(
                 pipeline.name, version, comment=_with_run(config.comment, context.run_id),
-                totp=config.totp_code.strip() or None,
+                totp=config.totp.strip() or None,
             )
             unmet = catalog.unmet_gates(pipeline.name, version, Stage.PRODUCTION)
         except RegistryError as exc:

@@ -17,6 +17,7 @@ __all__ = ["build_retrain_job", "retrain_run_config"]
 
 
 def build_retrain_job(pipeline: ModelPipeline) -> UnresolvedAssetJobDefinition:
+    """``{model}_retrain``; its Launchpad opens with the pipeline's training parameters filled in, to edit."""
     return define_asset_job(
         name=pipeline.job_name("retrain"),
         selection=AssetSelection.assets(pipeline.asset_key("training_data"), pipeline.asset_key("candidate_model")),
@@ -25,6 +26,8 @@ def build_retrain_job(pipeline: ModelPipeline) -> UnresolvedAssetJobDefinition:
             "stops the run before anything is registered), train, and register the candidate."
         ),
         executor_def=in_process_executor,
+        # Default run config: the Launchpad shows every parameter with its default instead of an empty ``params``.
+        config=retrain_run_config(pipeline, pipeline.params),
         tags={"registry/model": pipeline.name, "registry/step": "retrain"},
     )
 

@@ -69,8 +69,8 @@ def test_decision_and_rollback_jobs_pick_the_version_from_a_list_and_expose_no_r
     """Approve, reject and roll back are partitioned by the versions they can act on; only who and why is config."""
     repository = defs.get_repository_def()
     expected = {
-        "fraud_detector_approve": ("fraud_detector_awaiting_decision", {"approver", "comment"}),
-        "fraud_detector_reject": ("fraud_detector_awaiting_decision", {"approver", "comment"}),
+        "fraud_detector_approve": ("fraud_detector_awaiting_decision", {"approver", "comment", "totp"}),
+        "fraud_detector_reject": ("fraud_detector_awaiting_decision", {"approver", "comment", "totp"}),
         "fraud_detector_rollback": ("fraud_detector_rollback_targets", {"requested_by", "reason"}),
     }
     for name, (partitions, fields) in expected.items():
@@ -83,6 +83,15 @@ def test_decision_and_rollback_jobs_pick_the_version_from_a_list_and_expose_no_r
         assert registry["config"].config_type.kind.value == "ANY"  # nothing the resource reads
     assert repository.get_job("fraud_detector_approve").tags["registry/decision"] == "approve"
     assert repository.get_job("fraud_detector_reject").tags["registry/decision"] == "reject"
+
+
+def test_the_retrain_launchpad_opens_with_every_training_parameter_at_its_default():
+    """The job's default run config is what the Launchpad scaffolds: each parameter filled in, to edit."""
+    job = defs.get_repository_def().get_job("fraud_detector_retrain")
+    params = dict(fraud_detector_pipeline().params)
+    assert params
+    op_config = job.run_config_schema.config_type.fields["ops"].config_type.fields["fraud_detector__candidate_model"]
+    assert op_config.default_value == {"config": {"params": params}}
 
 
 def test_retraining_is_scheduled_daily_by_default():

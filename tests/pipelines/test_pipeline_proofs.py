@@ -34,7 +34,7 @@ def version(lifecycle, pipeline, catalog, reviewer_uri) -> int:
 
 def launch_with_code(lifecycle, pipeline, number: int, approver: str, code: str):
     sync_versions(lifecycle, pipeline)
-    return lifecycle.launch(decision_launch(pipeline, number, approver, Decision.APPROVE, "reviewed", totp_code=code))
+    return lifecycle.launch(decision_launch(pipeline, number, approver, Decision.APPROVE, "reviewed", totp=code))
 
 
 def test_an_approval_with_the_reviewers_code_counts_and_promotes(lifecycle, pipeline, catalog, reviewer_uri, version):

@@ -59,6 +59,25 @@ def test_the_version_partition_follows_its_stage_and_shows_what_it_awaits(lifecy
     assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == ["1"]
 
 
+def test_the_metric_tables_show_each_metrics_gate(lifecycle, pipeline, instance):
+    """A gated metric's row shows its gate (operator and threshold) and whether it holds; an ungated one shows none."""
+    to_production(lifecycle, pipeline)
+    gates = {gate.metric: str(gate) for gate in pipeline.gates}
+    assert gates
+    version_card = latest(instance, "1").metadata
+    production = instance.get_latest_materialization_event(
+        AssetKey(["fraud_detector", "production_model"])
+    ).asset_materialization.metadata
+    for table in (
+        version_card["holdout metrics (training run)"], version_card["evaluation metrics (recent data, validation run)"],
+        production["metrics"],
+    ):
+        rows = {row.data["metric"]: row.data for row in table.value.records}
+        for metric, gate in gates.items():
+            assert rows[metric]["gate"] == gate and rows[metric]["passed"] in ("yes", "NO"), metric
+        assert all(rows[m]["gate"] == "–" for m in rows if m not in gates)
+
+
 def test_checks_recorded_by_runs_appear_on_the_version_partition(lifecycle, pipeline, instance):
     """The data-quality suite, each metric gate and the shadow evaluation are asset checks on partition '1'."""
     to_staging(lifecycle, pipeline)
