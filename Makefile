@@ -69,7 +69,7 @@ test-airflow: $(AIRFLOW_STAMP)
 	REGISTRY_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest -n 0 tests/airflow_provider
 
 lint: $(STAMP)
-	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples docs/_tools
+	$(BIN)/ruff check registry_core registry_lifecycle registry_pipelines registry_airflow tests benchmarks examples compat docs/_tools
 
 # Material for MkDocs prints a notice about MkDocs 2 on every build unless told not to.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
