@@ -39,6 +39,7 @@ from .outbox import (
     release_subscription,
     subscriptions_with_pending,
 )
+from .mlflow_events import MLFLOW_FLAVOR, mlflow_headers
 from .signature import signature_headers
 from .transport import HttpTransport, TransportError, WebhookTransport
 
@@ -243,7 +244,8 @@ class WebhookDeliverer:
                     self._draining.discard(subscription.id)
 
     def _send(self, subscription: DueSubscription, body: bytes, event_type: str, event_id: str, number: int) -> Attempt:
-        headers = {
+        headers = {"User-Agent": USER_AGENT, **mlflow_headers(subscription.secret, event_id, body.decode("utf-8"))} \
+            if subscription.flavor == MLFLOW_FLAVOR else {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-Registry-Event": event_type,
