@@ -209,8 +209,7 @@ class WebhookLedger:
                     yield Divergence("webhook_outbox", label, "no event owes this delivery: it was inserted or copied")
                 elif _safe_body_digest(row.body) != wanted:
                     yield Divergence("webhook_outbox", label, "its body differs from the event it reports", row.audit_seq)
-        for key, bodies in mlflow_owed.items():
-            owed.update({key: b"" for _ in bodies})
+        owed.update({key: b"" for key, bodies in mlflow_owed.items() if bodies})
         for (number, seq, event_type) in sorted(owed):
             yield Divergence(
                 "webhook_outbox", f"{event_type} of event {seq} for subscription {number}",
