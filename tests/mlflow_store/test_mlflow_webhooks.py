@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 from sqlalchemy import text
+from loopback import RecordingServer, redirecting_to
 from tampering import verify_divergences
 
 from registry_core.webhooks.delivery import WebhookDeliverer
@@ -237,3 +238,22 @@ def test_verify_names_an_mlflow_webhook_edited_behind_the_log(
             connection.execute(text(statement))
     lines = verify_divergences(mlflow_setup.database_url, mlflow_setup.artifact_root)
     assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_a_redirecting_receiver_is_a_failed_delivery_and_the_redirect_is_never_followed(mlflow_setup: MlflowSetup):
+    """An attacker who controls the receiver cannot bounce the signed delivery elsewhere (e.g. an internal host)."""
+    target = RecordingServer()
+    bouncer = redirecting_to(target.url("/internal"), status=307)
+    try:
+        client = MlflowClient()
+        client.create_webhook("bounce", bouncer.url("/hook"), _events("registered_model.created"), secret=SECRET)
+        client.create_registered_model("fraud")
+        assert _deliver(mlflow_setup) == 0
+        assert len(bouncer.requests) == 1 and target.requests == []
+        with mlflow_setup.registry() as registry:
+            (hook,) = registry.list_webhooks()
+            (delivery,) = registry.webhook_deliveries(hook.id)
+        assert delivery.delivered_at is None and "307" in (delivery.last_error or "")
+    finally:
+        bouncer.close()
+        target.close()
