@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loopback import RecordingServer, redirecting_to
 from mlflow import MlflowClient
 from mlflow.entities.webhook import WebhookEvent, WebhookStatus
 from mlflow.exceptions import MlflowException
 from sqlalchemy import text
-from loopback import RecordingServer, redirecting_to
 from tampering import verify_divergences
 
 from registry_core.webhooks.delivery import WebhookDeliverer
