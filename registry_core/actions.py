@@ -31,6 +31,7 @@ class AuditAction(enum.StrEnum):
     ALIAS_DELETE = "alias.delete"
     WEBHOOK_ADD = "webhook.add"
     WEBHOOK_REMOVE = "webhook.remove"
+    WEBHOOK_UPDATE = "webhook.update"
     IDENTITY_ENROL = "identity.enrol"
     IDENTITY_ROTATE = "identity.rotate"
     IDENTITY_REVOKE = "identity.revoke"

@@ -53,7 +53,9 @@ __all__ = [
 
 STAGE_VALUES = "('None', 'Staging', 'Production', 'Archived')"
 WEBHOOK_EVENT_VALUES = (
-    "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', 'deployed')"
+    "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', "
+    "'deployed', 'registered_model.created', 'model_version.created', 'model_version_tag.set', "
+    "'model_version_tag.deleted', 'model_version_alias.created', 'model_version_alias.deleted')"
 )
 
 
@@ -267,6 +269,13 @@ class WebhookSubscription(Base):
     #: One delivery worker at a time per subscription, so that its events go out in order.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: "mlflow" for a subscription made through MLflow's webhooks API (its events and signature); None otherwise.
+    flavor: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    #: MLflow's ACTIVE or DISABLED; None (always active) for the registry's own subscriptions.
+    status: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint("url LIKE 'http://%' OR url LIKE 'https://%'", name="url_http"),

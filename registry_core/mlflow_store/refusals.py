@@ -2,35 +2,26 @@
 
 Prompts live in MLflow as registered models with special tags and
 free-form versions; they are not governed models, so the catalog refuses
-them. MLflow's webhooks are replaced by the registry's own signed webhooks
-(``registry webhook add``); the server asks ``list_webhooks_by_event`` on every
-write, so that one answers "none" instead of failing.
+them. (MLflow's webhooks are offered: :mod:`.webhooks`.)
 """
 
 from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from mlflow.store.entities.paged_list import PagedList
-
 from .errors import not_implemented
 
 __all__ = ["PROMPTS_REFUSED", "RefusedOperations"]
 
 PROMPTS_REFUSED = "prompts are not governed models; keep them in a separate MLflow registry"
-_WEBHOOKS = "use the registry's signed webhooks instead: registry webhook add URL --event ..."
 
 
 def _prompts(operation: str) -> NoReturn:
     raise not_implemented(f"{operation} (MLflow prompts)", PROMPTS_REFUSED)
 
 
-def _webhooks(operation: str) -> NoReturn:
-    raise not_implemented(f"{operation} (MLflow webhooks)", _WEBHOOKS)
-
-
 class RefusedOperations:
-    """Prompt and webhook operations of MLflow's ``AbstractStore``, defined here so none falls through to a default."""
+    """Prompt operations of MLflow's ``AbstractStore``, defined here so none falls through to a default."""
 
     def create_prompt(self, name: str, description: str | None = None, tags: Any = None) -> Any:
         _prompts("create_prompt")
@@ -87,31 +78,6 @@ class RefusedOperations:
 
     def link_prompt_version_to_run(self, name: str, version: str, run_id: str) -> None:
         _prompts("link_prompt_version_to_run")
-
-    def create_webhook(self, name: str, url: str, events: Any, description: Any = None, secret: Any = None,
-                       status: Any = None) -> Any:
-        _webhooks("create_webhook")
-
-    def get_webhook(self, webhook_id: str) -> Any:
-        _webhooks("get_webhook")
-
-    def list_webhooks(self, max_results: Any = None, page_token: Any = None) -> PagedList:
-        """No MLflow webhooks exist here: an empty list, so pages that show them still render."""
-        return PagedList([], None)
-
-    def list_webhooks_by_event(self, event: Any, max_results: Any = None, page_token: Any = None) -> PagedList:
-        """None: the server asks on every write, and the registry's own webhooks are delivered by its outbox."""
-        return PagedList([], None)
-
-    def update_webhook(self, webhook_id: str, name: Any = None, description: Any = None, url: Any = None,
-                       events: Any = None, secret: Any = None, status: Any = None) -> Any:
-        _webhooks("update_webhook")
-
-    def delete_webhook(self, webhook_id: str) -> None:
-        _webhooks("delete_webhook")
-
-    def test_webhook(self, webhook_id: str, event: Any = None) -> Any:
-        _webhooks("test_webhook")
 
     @property
     def supports_workspaces(self) -> bool:

@@ -47,6 +47,7 @@ from .errors import IMMUTABLE, alias_not_found, already_exists, mlflow_errors, n
 from .refusals import PROMPTS_REFUSED, RefusedOperations
 from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
 from .sources import fetch_source, logged_model_id
+from .webhooks import WebhookOperations
 
 __all__ = ["URI_PREFIX", "RegistryStore", "catalog_url"]
 
@@ -84,7 +85,7 @@ def _check_writable(key: str) -> None:
         raise not_implemented("tagging a model as an MLflow prompt", PROMPTS_REFUSED)
 
 
-class RegistryStore(RefusedOperations, AbstractStore):
+class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     """An MLflow ``AbstractStore`` over a registry catalog (``registry+<database URL>``)."""
 
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:

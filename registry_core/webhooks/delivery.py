@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput, RegistryError
 from ..schema import utcnow
+from .mlflow_events import MLFLOW_FLAVOR, mlflow_headers
 from .outbox import (
     Attempt,
     DueSubscription,
@@ -243,15 +244,18 @@ class WebhookDeliverer:
                     self._draining.discard(subscription.id)
 
     def _send(self, subscription: DueSubscription, body: bytes, event_type: str, event_id: str, number: int) -> Attempt:
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Registry-Event": event_type,
-            "X-Registry-Event-Id": event_id,
-            "X-Registry-Delivery-Attempt": str(number),
-            # Signed per attempt: a retry carries the same webhook-id and a fresh timestamp.
-            **signature_headers(subscription.secret, event_id, body),
-        }
+        if subscription.flavor == MLFLOW_FLAVOR:  # MLflow's headers and signature, not Standard Webhooks'
+            headers = {"User-Agent": USER_AGENT, **mlflow_headers(subscription.secret, event_id, body.decode("utf-8"))}
+        else:
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-Registry-Event": event_type,
+                "X-Registry-Event-Id": event_id,
+                "X-Registry-Delivery-Attempt": str(number),
+                # Signed per attempt: a retry carries the same webhook-id and a fresh timestamp.
+                **signature_headers(subscription.secret, event_id, body),
+            }
         started_at = utcnow()
         started = time.perf_counter()
         status: int | None = None

@@ -26,6 +26,7 @@ from ..audit import canonical_json
 from ..divergence import Divergence
 from ..schema import WebhookOutbox, WebhookSubscription
 from .events import EventType, event_body, events_for
+from .mlflow_events import MLFLOW_ACTIONS, MLFLOW_FLAVOR, mlflow_body, mlflow_events_for
 
 __all__ = ["WebhookLedger", "secret_digest", "secret_matches"]
 
@@ -33,6 +34,7 @@ _SUBSCRIPTIONS = WebhookSubscription.__table__
 _OUTBOX = WebhookOutbox.__table__
 #: scrypt's cost: a secret without the ``whsec_`` prefix may be a guessable phrase, and the log is widely read.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+_SUBSCRIPTION_ACTIONS = frozenset({AuditAction.WEBHOOK_ADD, AuditAction.WEBHOOK_UPDATE, AuditAction.WEBHOOK_REMOVE})
 
 
 def secret_digest(secret: str) -> str:
@@ -64,6 +66,8 @@ class _Subscription:
     #: None for a subscription added before the digest was recorded: its secret cannot be compared.
     digest: str | None
     removed_seq: int | None = None
+    flavor: str | None = None
+    status: str | None = None
 
 
 def _body_digest(body: str) -> bytes:
@@ -81,6 +85,8 @@ class WebhookLedger:
         self._live: dict[int, _Subscription] = {}
         #: (subscription, audit event, event type) -> digest of the body owed.
         self.owed: dict[tuple[int, int, str], bytes] = {}
+        #: The same for MLflow subscriptions, where one audit event may owe several rows of a type (one per tag).
+        self.mlflow_owed: dict[tuple[int, int, str], list[bytes]] = {}
 
     def see(
         self, seq: int, recorded_at: str, actor: str, action: str, model: str | None, version: int | None,
@@ -89,22 +95,44 @@ class WebhookLedger:
         """Take one audit event, in sequence order (``before`` is parsed only when it matters)."""
         if action == AuditAction.WEBHOOK_ADD:
             added = _Subscription(
-                seq, actor, after["url"], sorted(after["events"]), after.get("model"), after.get("secret_digest")
+                seq, actor, after["url"], sorted(after["events"]), after.get("model"), after.get("secret_digest"),
+                flavor=after.get("flavor"), status=after.get("status"),
             )
             self.subscriptions[after["id"]] = self._live[after["id"]] = added
+        elif action == AuditAction.WEBHOOK_UPDATE:
+            changed = self._live.get(after.get("id"))
+            if changed is not None:
+                changed.url, changed.events, changed.status = after["url"], sorted(after["events"]), after.get("status")
+                changed.digest = after.get("secret_digest", changed.digest)
         elif action == AuditAction.WEBHOOK_REMOVE:
             removed = self._live.pop(json.loads(before_text).get("id"), None)
             if removed is not None:
                 removed.removed_seq = seq
-        elif self._live and events_for(action):
+        elif self._live and action in MLFLOW_ACTIONS and any(s.flavor == MLFLOW_FLAVOR for s in self._live.values()):
+            self._see_mlflow(seq, recorded_at, action, model, version, json.loads(before_text), after)
+        if action not in _SUBSCRIPTION_ACTIONS and self._live and events_for(action):
             before = json.loads(before_text)
             for event_type in events_for(action):
                 body: bytes | None = None
                 for number, subscription in self._live.items():
-                    if event_type.value in subscription.events and subscription.model in (None, model):
+                    if (subscription.flavor is None and event_type.value in subscription.events
+                            and subscription.model in (None, model)):
                         if body is None:
                             body = _body_digest(self._body(event_type, seq, recorded_at, actor, model, version, before, after))
                         self.owed[(number, seq, event_type.value)] = body
+
+    def _see_mlflow(
+        self, seq: int, recorded_at: str, action: str, model: str | None, version: int | None,
+        before: dict[str, Any], after: dict[str, Any],
+    ) -> None:
+        raised = mlflow_events_for(action, model, version, before, after)
+        for number, subscription in self._live.items():
+            if subscription.flavor != MLFLOW_FLAVOR or subscription.status != "ACTIVE":
+                continue
+            for name, data in raised:
+                if name in subscription.events:
+                    body = _body_digest(mlflow_body(name, data, recorded_at))
+                    self.mlflow_owed.setdefault((number, seq, name), []).append(body)
 
     @staticmethod
     def _body(
@@ -137,6 +165,8 @@ class WebhookLedger:
                 f"its model is {row.model!r}, the audit log says {wanted.model!r}" if row.model != wanted.model else None,
                 f"created_by is {row.created_by!r}, the event says {wanted.actor!r}"
                 if row.created_by != wanted.actor else None,
+                f"its status is {row.status!r}, the audit log says {wanted.status!r}"
+                if row.status != wanted.status else None,
                 "its secret is not the one it was added with"
                 if wanted.digest is not None and not secret_matches(row.secret, wanted.digest) else None,
             ]
@@ -153,6 +183,7 @@ class WebhookLedger:
 
     def _outbox(self, connection: Connection, batch: int) -> Iterator[Divergence]:
         owed = dict(self.owed)
+        mlflow_owed = {key: list(bodies) for key, bodies in self.mlflow_owed.items()}
         columns = (_OUTBOX.c.id, _OUTBOX.c.subscription_id, _OUTBOX.c.audit_seq, _OUTBOX.c.event_type, _OUTBOX.c.body)
         after = 0
         while True:
@@ -162,11 +193,23 @@ class WebhookLedger:
             after = rows[-1].id
             for row in rows:
                 label = f"row {row.id} ({row.event_type} of event {row.audit_seq} for subscription {row.subscription_id})"
-                wanted = owed.pop((row.subscription_id, row.audit_seq, row.event_type), None)
+                key = (row.subscription_id, row.audit_seq, row.event_type)
+                if key in mlflow_owed:
+                    digest = _safe_body_digest(row.body)
+                    if digest in mlflow_owed[key]:
+                        mlflow_owed[key].remove(digest)
+                    elif mlflow_owed[key]:
+                        mlflow_owed[key].pop()
+                        yield Divergence("webhook_outbox", label, "its body differs from the event it reports", row.audit_seq)
+                    else:
+                        yield Divergence("webhook_outbox", label, "no event owes this delivery: it was inserted or copied")
+                    continue
+                wanted = owed.pop(key, None)
                 if wanted is None:
                     yield Divergence("webhook_outbox", label, "no event owes this delivery: it was inserted or copied")
                 elif _safe_body_digest(row.body) != wanted:
                     yield Divergence("webhook_outbox", label, "its body differs from the event it reports", row.audit_seq)
+        owed.update({key: b"" for key, bodies in mlflow_owed.items() if bodies})
         for (number, seq, event_type) in sorted(owed):
             yield Divergence(
                 "webhook_outbox", f"{event_type} of event {seq} for subscription {number}",

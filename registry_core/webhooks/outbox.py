@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..records import AuditEntry
 from ..schema import WebhookAttempt, WebhookOutbox, WebhookSubscription, utcnow
 from .events import event_body, events_for, new_event_id
+from .mlflow_events import MLFLOW_ACTIONS, MLFLOW_FLAVOR, mlflow_body, mlflow_events_for, new_delivery_id
 
 if TYPE_CHECKING:
     from ..unit_of_work import UnitOfWork
@@ -38,9 +39,9 @@ __all__ = [
 _CACHE_KEY = "registry.webhook_subscriptions"
 _SUBSCRIPTIONS = WebhookSubscription.__table__
 _OUTBOX = WebhookOutbox.__table__
-_LIVE_SUBSCRIPTIONS = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.events, _SUBSCRIPTIONS.c.model).where(
-    _SUBSCRIPTIONS.c.removed_at.is_(None)
-)
+_LIVE_SUBSCRIPTIONS = select(
+    _SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.events, _SUBSCRIPTIONS.c.model, _SUBSCRIPTIONS.c.flavor
+).where(_SUBSCRIPTIONS.c.removed_at.is_(None), or_(_SUBSCRIPTIONS.c.status.is_(None), _SUBSCRIPTIONS.c.status == "ACTIVE"))
 
 
 def enqueue_events(work: UnitOfWork, event: AuditEntry) -> int:
@@ -52,7 +53,7 @@ def enqueue_events(work: UnitOfWork, event: AuditEntry) -> int:
     that do.
     """
     types = events_for(event.action)
-    if not types:
+    if not types and event.action not in MLFLOW_ACTIONS:
         return 0
     # Once per transaction (a promotion appends two events).
     subscriptions = work.scratch.get(_CACHE_KEY)
@@ -60,17 +61,15 @@ def enqueue_events(work: UnitOfWork, event: AuditEntry) -> int:
         subscriptions = work.scratch[_CACHE_KEY] = work.connection.execute(_LIVE_SUBSCRIPTIONS).all()
     if not subscriptions:
         return 0
+    now = utcnow()
+    rows = _mlflow_rows(event, [s for s in subscriptions if s.flavor == MLFLOW_FLAVOR], now)
     wanted = [
         (subscription_id, event_type)
-        for subscription_id, names, model in subscriptions
-        if model is None or model == event.model
+        for subscription_id, names, model, flavor in subscriptions
+        if flavor is None and (model is None or model == event.model)
         for event_type in types
         if event_type.value in names
     ]
-    if not wanted:
-        return 0
-    now = utcnow()
-    rows = []
     for subscription_id, event_type in wanted:
         event_id = new_event_id()
         body = event_body(
@@ -84,8 +83,25 @@ def enqueue_events(work: UnitOfWork, event: AuditEntry) -> int:
                 "next_attempt_at": now, "delivered_at": None, "last_error": None,
             }
         )
-    work.connection.execute(insert(_OUTBOX), rows)
+    if rows:
+        work.connection.execute(insert(_OUTBOX), rows)
     return len(rows)
+
+
+def _mlflow_rows(event: AuditEntry, subscriptions: list[Any], now: datetime) -> list[dict[str, Any]]:
+    if not subscriptions:
+        return []
+    raised = mlflow_events_for(event.action, event.model, event.version, event.before, event.after)
+    rows = []
+    for subscription in subscriptions:
+        for name, data in raised:
+            if name in subscription.events:
+                rows.append({
+                    "subscription_id": subscription.id, "audit_seq": event.seq, "event_id": new_delivery_id(),
+                    "event_type": name, "body": mlflow_body(name, data, event.recorded_at), "created_at": now,
+                    "attempts": 0, "next_attempt_at": now, "delivered_at": None, "last_error": None,
+                })
+    return rows
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class DueSubscription:
     id: int
     url: str
     secret: str
+    flavor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,7 @@ def subscriptions_with_pending(session: Session) -> list[DueSubscription]:
         WebhookOutbox.subscription_id == WebhookSubscription.id, WebhookOutbox.delivered_at.is_(None)
     )
     rows = session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret)
+        select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret, WebhookSubscription.flavor)
         .where(WebhookSubscription.removed_at.is_(None), pending)
         .order_by(WebhookSubscription.id)
     ).all()

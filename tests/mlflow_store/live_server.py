@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 START_TIMEOUT_SECONDS = 120
+_REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -35,7 +36,8 @@ class LiveServer:
         """The registry's own CLI on the server's catalog, as ``actor``."""
         command = [str(Path(sys.executable).parent / "registry"), *args,
                    "--db", self.catalog_url, "--artifacts", str(self.artifact_root), "--actor", actor]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPOSITORY), os.environ.get("PYTHONPATH")]))}
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
 
 
 def _free_port() -> int:
@@ -75,6 +77,8 @@ def serve(folder: Path) -> Iterator[LiveServer]:
     catalog_url = f"sqlite:///{folder / 'registry.db'}"
     server = LiveServer(f"http://127.0.0.1:{port}", catalog_url, folder / "registry-artifacts", folder / "server.log")
     env = {**os.environ, "REGISTRY_ARTIFACT_ROOT": str(server.artifact_root), "REGISTRY_ACTOR": "alice"}
+    # The server (and the registry CLI) run the code under test, not whichever checkout the venv was installed from.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPOSITORY), os.environ.get("PYTHONPATH")]))
     command = [
         str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
         "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
