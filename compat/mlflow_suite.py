@@ -12,6 +12,7 @@ a Markdown table. Test bodies are never changed.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,7 @@ def _run(tests: Path, scheme: str, out: Path, timeout: int) -> dict[str, tuple[s
     xml = out / f"{scheme.replace('+', '_')}.xml"
     cmd = [sys.executable, "-m", "pytest", *SELECTION, "-k", f"not test_rest_tracking or ({REST_FILTER})",
            "-p", "suite_override", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"]
-    env = {**__import__("os").environ, "SUITE_SCHEME": scheme, "PYTHONPATH": str(plugin_dir)}
+    env = {**os.environ, "SUITE_SCHEME": scheme, "PYTHONPATH": str(plugin_dir)}
     subprocess.run(cmd, cwd=tests, env=env, timeout=timeout, check=False)
     results: dict[str, tuple[str, str]] = {}
     for case in ET.parse(xml).iter("testcase"):

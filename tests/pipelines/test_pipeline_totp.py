@@ -25,15 +25,29 @@ def reviewer_uri(lifecycle, pipeline, catalog, monkeypatch: pytest.MonkeyPatch) 
     return uri
 
 
-def test_an_approval_with_the_reviewers_code_is_proven_and_promotes(lifecycle, pipeline, catalog, reviewer_uri):
+def approve_with(lifecycle, pipeline, code: str):
+    """The approve run for version 1 as the Launchpad launches it, with ``code`` typed in."""
     sync_versions(lifecycle, pipeline)
-    launch = decision_launch(pipeline, 1, REVIEWER, Decision.APPROVE, "looks right", totp=totp_code(reviewer_uri))
-    result = lifecycle.launch(launch)
+    return lifecycle.launch(decision_launch(pipeline, 1, REVIEWER, Decision.APPROVE, "looks right", totp=code))
+
+
+def test_an_approval_with_the_reviewers_code_is_proven_and_promotes(lifecycle, pipeline, catalog, reviewer_uri):
+    result = approve_with(lifecycle, pipeline, totp_code(reviewer_uri))
     assert result.success, failure_message(result)
+    (approval,) = catalog.show(f"models:/{MODEL}/1").decisions
+    assert approval.approver == REVIEWER
     proof = catalog.audit_events(MODEL, version=1, actions=["approval.record"])[-1].after["proof"]
     assert proof["kind"] == "totp" and '"version":1' in proof["statement"]
     assert catalog.get_version(MODEL, 1).stage is Stage.PRODUCTION
-    assert catalog.verify_audit().intact
+    report = catalog.verify_audit()
+    assert report.intact and not report.divergences
+
+
+def test_the_code_stays_out_of_the_run_tags(lifecycle, pipeline, catalog, reviewer_uri):
+    code = totp_code(reviewer_uri)
+    result = approve_with(lifecycle, pipeline, code)
+    assert result.success, failure_message(result)
+    assert code not in " ".join(f"{key}={value}" for key, value in result.dagster_run.tags.items())
 
 
 def test_a_stale_tab_without_the_code_records_nothing(lifecycle, pipeline, catalog, reviewer_uri, catalog_snapshot):
@@ -50,11 +64,32 @@ def test_a_stale_tab_without_the_code_records_nothing(lifecycle, pipeline, catal
 
 @pytest.mark.parametrize("code", ["000000x", "12345", "not-a-code"])
 def test_a_wrong_code_records_nothing(lifecycle, pipeline, catalog, reviewer_uri, code):
-    sync_versions(lifecycle, pipeline)
-    result = lifecycle.launch(decision_launch(pipeline, 1, REVIEWER, Decision.APPROVE, totp=code))
+    result = approve_with(lifecycle, pipeline, code)
     assert not result.success
     assert "refused" in (failure_message(result) or "")
     assert catalog.show(f"models:/{MODEL}/1").decisions == []
+
+
+def a_code_that_is_not_current(uri: str) -> str:
+    """Six digits that are none of the codes the registry accepts now (this step and one on either side)."""
+    accepted = {totp_code(uri, seconds_ago=seconds) for seconds in (-30, 0, 30)}
+    return next(code for code in ("000000", "000001", "000002", "000003") if code not in accepted)
+
+
+@pytest.mark.parametrize("code", ["wrong", "expired", "replayed"])
+def test_a_wrong_expired_or_replayed_code_is_refused(lifecycle, pipeline, catalog, reviewer_uri, catalog_snapshot,
+                                                   code):
+    if code == "replayed":
+        given = totp_code(reviewer_uri)  # spent by the reviewer on a policy change a moment ago
+        catalog.as_actor(REVIEWER).set_policy(MODEL, owners=[REVIEWER, "auditor"], totp=given)
+    else:
+        given = totp_code(reviewer_uri, seconds_ago=600) if code == "expired" else a_code_that_is_not_current(reviewer_uri)
+    before = catalog_snapshot()
+    result = approve_with(lifecycle, pipeline, given)
+    assert not result.success
+    assert f"by '{REVIEWER}' refused: " in (failure_message(result) or "")
+    assert catalog_snapshot() == before
+    assert catalog.get_version(MODEL, 1).stage is not Stage.PRODUCTION
 
 
 def test_a_refusal_is_logged_as_its_reason_before_the_step_failure(lifecycle, pipeline, instance):
