@@ -47,6 +47,7 @@ from .formats import MODEL_FORMATS, check_model_file, live_model_file
 from .model_files import (
     FOLDER_MODEL_FORMATS,
     MAX_MODEL_FILE,
+    FolderFiles,
     check_folder_model,
     load_file_model,
     load_folder_model,
@@ -268,11 +269,13 @@ def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob
 
 def _pack_model_folder(store: BlobStore, path: Path, progress: Progress | None, model_format: str, model_file: str,
                        model: str, policy: GatePolicy | None) -> PackedArtifact:
-    """Store a folder, then check its model file from the stored, verified blobs: what every load will read."""
+    """Check a folder's model file before storing anything, then store the folder: its copy must be what was checked."""
+    files = FolderFiles.on_disk({relative: (info.st_size, local) for relative, info, local in _walk(path)}, str(path))
+    described, digest = check_folder_model(files, model_format=model_format, model_file=model_file, model=model,
+                                           policy=policy or GatePolicy())
     packed = _pack_directory(store, path, progress)
-    entries = read_manifest(store, packed.sha256, str(path))
-    described = check_folder_model(store, entries, model_format=model_format, model_file=model_file, label=str(path),
-                                   model=model, policy=policy or GatePolicy())
+    if {e["path"]: e["sha256"] for e in read_manifest(store, packed.sha256, str(path))}.get(model_file) != digest:
+        raise InvalidInput(f"{path / model_file} changed while it was being registered; register it again")
     return replace(packed, format={**packed.format, **described})
 
 

@@ -5,8 +5,8 @@ plugin does so for an MLflow model whose ``MLmodel`` names a flavor in a safe
 serialization) is stored like any folder, file by file under a manifest, so
 MLflow's clients still download it whole. Its ``artifact_format`` also names
 the model file and its format. That file is checked as its format at
-registration, from the stored and verified blobs, and again before every
-load; loading reads only that file (and, for ONNX, the external data it names
+registration, before anything is stored (and the stored copy must be the
+bytes checked), and again before every load; loading reads only that file (and, for ONNX, the external data it names
 among the same folder's files). Nothing else in the folder is ever executed
 or deserialized by the registry.
 
@@ -18,6 +18,8 @@ declared sizes of a skops file are.
 from __future__ import annotations
 
 import hashlib
+import io
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FOLDER_MODEL_FORMATS",
     "MAX_MODEL_FILE",
+    "FolderFiles",
     "check_folder_model",
     "check_load_size",
     "load_file_model",
@@ -71,33 +74,95 @@ def check_load_size(size: int, *, label: str, model: str, policy: GatePolicy) ->
         )
 
 
-class _ManifestFiles:
-    """A folder version's files (by path relative to the model file's folder), each read verified and at most once."""
+class FolderFiles:
+    """A folder's files by relative path: their recorded sizes, and their bytes read (each at most once) on demand.
 
-    def __init__(self, store: BlobStore, entries: list[dict[str, Any]], base: PurePosixPath, label: str) -> None:
-        self._store = store
-        self._by_path = {entry["path"]: entry for entry in entries}
-        self._base = base
-        self._label = label
+    Built from the folder on disk at registration (:meth:`on_disk`) or from a stored version's manifest at load
+    (:meth:`in_store`, every file verified against its digest).
+    """
+
+    def __init__(self, sizes: dict[str, int], fetch: Callable[[str], bytes], label: str) -> None:
+        self.sizes = sizes
+        self._fetch = fetch
+        self.label = label
         self._read: dict[str, bytes] = {}
 
-    def _entry(self, path: str) -> dict[str, Any]:
-        relative = check_relative_path(path, what=f"{self._label}: a file its model names")
-        joined = str(self._base / relative) if str(self._base) != "." else str(relative)
-        entry = self._by_path.get(joined)
-        if entry is None:
-            raise InvalidInput(f"{self._label}: its model names the file {path!r}, which is not one of the version's files")
-        return entry
+    @classmethod
+    def on_disk(cls, files: dict[str, tuple[int, Path]], label: str) -> FolderFiles:
+        def fetch(path: str) -> bytes:
+            size, local = files[path]
+            with open_regular(local, what="model file") as reader:
+                data = reader.read(size + 1)
+            if len(data) != size:
+                raise InvalidInput(f"{local} changed while it was being registered; register it again")
+            return data
+
+        return cls({path: size for path, (size, _) in files.items()}, fetch, label)
+
+    @classmethod
+    def in_store(cls, store: BlobStore, entries: list[dict[str, Any]], label: str) -> FolderFiles:
+        by_path = {entry["path"]: entry for entry in entries}
+
+        def fetch(path: str) -> bytes:
+            entry = by_path[path]
+            return read_verified(store, entry["sha256"], label=f"{label} file {path}", limit=int(entry["size"]))
+
+        return cls({entry["path"]: int(entry["size"]) for entry in entries}, fetch, label)
 
     def size(self, path: str) -> int:
-        return int(self._entry(path)["size"])
+        return self.sizes[path]
 
     def read(self, path: str) -> bytes:
-        entry = self._entry(path)
-        if entry["path"] not in self._read:
-            self._read[entry["path"]] = read_verified(self._store, entry["sha256"], label=f"{self._label} file {entry['path']}",
-                                                      limit=int(entry["size"]))
-        return self._read[entry["path"]]
+        if path not in self._read:
+            self._read[path] = self._fetch(path)
+        return self._read[path]
+
+    def model_file(self, model_file: str) -> str:
+        """``model_file`` checked as a safe relative path naming one of the files."""
+        check_relative_path(model_file, what=f"{self.label}'s model file")
+        if model_file not in self.sizes:
+            raise InvalidInput(f"{self.label} has no file {model_file!r} to load as its model")
+        return model_file
+
+
+class _Siblings:
+    """The folder's files as seen from the model file's folder: what ONNX external data may name."""
+
+    def __init__(self, files: FolderFiles, model_file: str, label: str) -> None:
+        self._files = files
+        self._base = PurePosixPath(model_file).parent
+        self._label = label
+
+    def _path(self, path: str) -> str:
+        relative = check_relative_path(path, what=f"{self._label}: a file its model names")
+        joined = str(self._base / relative) if str(self._base) != "." else str(relative)
+        if joined not in self._files.sizes:
+            raise InvalidInput(f"{self._label}: its model names the file {path!r}, which is not one of the version's files")
+        return joined
+
+    def size(self, path: str) -> int:
+        return self._files.size(self._path(path))
+
+    def read(self, path: str) -> bytes:
+        return self._files.read(self._path(path))
+
+
+def check_folder_model(
+    files: FolderFiles, *, model_format: str, model_file: str, model: str, policy: GatePolicy,
+) -> tuple[dict[str, Any], str]:
+    """At registration: check a folder's model file as ``model_format``; the format entries and the file's digest."""
+    if model_format not in FOLDER_MODEL_FORMATS:
+        raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(FOLDER_MODEL_FORMATS)}")
+    files.model_file(model_file)
+    member = f"{files.label} file {model_file}"
+    check_load_size(files.size(model_file), label=member, model=model, policy=policy)
+    data = files.read(model_file)
+    digest = hashlib.sha256(data).hexdigest()
+    if model_format == "sklearn":
+        described = _describe_skops(data, digest, label=member, model=model, policy=policy)
+    else:
+        described = check_model_file(model_format, data, label=member, siblings=_Siblings(files, model_file, member))
+    return {**described, "model_format": model_format, "model_file": model_file}, digest
 
 
 def load_file_model(
@@ -114,32 +179,6 @@ def load_file_model(
     return load_model_file(format["model_format"], data, label=label)
 
 
-def _model_entry(entries: list[dict[str, Any]], model_file: str, label: str) -> dict[str, Any]:
-    check_relative_path(model_file, what=f"{label}'s model file")
-    for entry in entries:
-        if entry["path"] == model_file:
-            return entry
-    raise InvalidInput(f"{label} has no file {model_file!r} to load as its model")
-
-
-def check_folder_model(
-    store: BlobStore, entries: list[dict[str, Any]], *, model_format: str, model_file: str, label: str, model: str,
-    policy: GatePolicy,
-) -> dict[str, Any]:
-    """At registration: check the stored folder's model file as ``model_format``; the entries to add to its format."""
-    if model_format not in FOLDER_MODEL_FORMATS:
-        raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(FOLDER_MODEL_FORMATS)}")
-    entry = _model_entry(entries, model_file, label)
-    member = f"{label} file {model_file}"
-    check_load_size(int(entry["size"]), label=member, model=model, policy=policy)
-    if model_format == "sklearn":
-        return {"model_format": "sklearn", "model_file": model_file,
-                **_describe_skops(store, entry["sha256"], label=member, model=model, policy=policy)}
-    data = read_verified(store, entry["sha256"], label=member, limit=int(entry["size"]))
-    siblings = _ManifestFiles(store, entries, PurePosixPath(model_file).parent, member)
-    described = check_model_file(model_format, data, label=member, siblings=siblings)
-    return {**described, "model_format": model_format, "model_file": model_file}
-
 
 def load_folder_model(
     store: BlobStore, entries: list[dict[str, Any]], *, format: dict[str, Any], label: str, model: str,
@@ -151,33 +190,44 @@ def load_folder_model(
     model_format, model_file = format.get("model_format"), format.get("model_file")
     if model_format not in FOLDER_MODEL_FORMATS or not isinstance(model_file, str):
         raise InvalidInput(f"{label} is a folder with no model file of a format the registry loads; download it instead")
-    entry = _model_entry(entries, model_file, label)
+    files = FolderFiles.in_store(store, entries, label)
+    files.model_file(model_file)
     member = f"{label} file {model_file}"
-    check_load_size(int(entry["size"]), label=member, model=model, policy=policy)
+    check_load_size(files.size(model_file), label=member, model=model, policy=policy)
     if model_format == "sklearn":
-        return load_estimator(store, sha256=entry["sha256"], label=member, format=format, model=model, policy=policy,
+        sha256 = next(entry["sha256"] for entry in entries if entry["path"] == model_file)
+        return load_estimator(store, sha256=sha256, label=member, format=format, model=model, policy=policy,
                               contained=contained)
-    data = read_verified(store, entry["sha256"], label=member, limit=int(entry["size"]))
+    data = files.read(model_file)
     if model_format == "onnx":  # external data copied inline from the version's files: one self-contained model
-        siblings = _ManifestFiles(store, entries, PurePosixPath(model_file).parent, member)
-        data = inlined_onnx(data, label=member, siblings=siblings, max_bytes=policy.max_load_bytes)
+        data = inlined_onnx(data, label=member, siblings=_Siblings(files, model_file, member),
+                            max_bytes=policy.max_load_bytes)
     if contained:
         try_in_separate_process(data, sha256=hashlib.sha256(data).hexdigest(), label=member,
                                 format={"model_format": model_format}, model=model, policy=policy, rehearsal=contained)
     return load_model_file(model_format, data, label=member)
 
 
-def _describe_skops(store: BlobStore, sha256: str, *, label: str, model: str, policy: GatePolicy) -> dict[str, Any]:
+class _OneFile:
+    """Checked bytes as the one blob of a store, so a skops file is judged before it is stored as it is at load."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def open(self, sha256: str) -> io.BytesIO:
+        return io.BytesIO(self._data)
+
+
+def _describe_skops(data: bytes, digest: str, *, label: str, model: str, policy: GatePolicy) -> dict[str, Any]:
     """Load a skops model file as every load will (types judged by the policy, trees checked); its format record."""
     from .estimators import is_scikit_learn_class, load_estimator
 
-    estimator = load_estimator(store, sha256=sha256, label=label, format={"serializer": "skops"}, model=model,
-                               policy=policy)
+    estimator = load_estimator(_OneFile(data), sha256=digest, label=label, format={"serializer": "skops"},  # type: ignore[arg-type]
+                               model=model, policy=policy)
     import sklearn
     import skops
     import skops.io
 
-    data = read_verified(store, sha256, label=label, limit=policy.max_load_bytes)
     cls = type(estimator)
     return {
         "serializer": "skops",

@@ -69,7 +69,7 @@ class FlavorTyping:
 
 
 def typed_flavor(folder: Path) -> FlavorTyping:
-    """The typing of the MLflow model in ``folder`` (opaque, with no reason, when it holds no ``MLmodel``)."""
+    """The typing of the MLflow model in ``folder``: opaque with no reason when it has none of the flavors above."""
     mlmodel = folder / "MLmodel"
     if not folder.is_dir() or not mlmodel.is_file() or mlmodel.is_symlink():
         return FlavorTyping()
@@ -81,9 +81,11 @@ def typed_flavor(folder: Path) -> FlavorTyping:
         document = None
     flavors = document.get("flavors") if isinstance(document, dict) else None
     if not isinstance(flavors, dict) or not all(isinstance(conf, dict) for conf in flavors.values()):
-        return FlavorTyping(opaque_reason="its MLmodel file is not an MLflow model description the registry reads")
+        return FlavorTyping()  # not an MLflow model the registry knows a flavor of (MLflow cannot load it either)
     typed = sorted(name for name in flavors if name in _CHECKS)
     others = sorted(name for name in flavors if name not in _CHECKS and name != "python_function")
+    if not typed:
+        return FlavorTyping()
     if len(typed) != 1 or others:
         named = ", ".join(map(str, sorted(flavors, key=str)))
         return FlavorTyping(opaque_reason=f"its flavors ({named}) are not exactly one of {', '.join(sorted(_CHECKS))}"[
