@@ -161,7 +161,8 @@ def check_folder_model(
     if model_format == "sklearn":
         described = _describe_skops(data, digest, label=member, model=model, policy=policy)
     else:
-        described = check_model_file(model_format, data, label=member, siblings=_Siblings(files, model_file, member))
+        described = check_model_file(model_format, data, label=member, siblings=_Siblings(files, model_file, member),
+                                     max_bytes=policy.max_load_bytes)
     return {**described, "model_format": model_format, "model_file": model_file}, digest
 
 

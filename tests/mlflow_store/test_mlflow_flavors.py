@@ -129,9 +129,11 @@ def test_sklearn_skops_becomes_a_typed_version(mlflow_setup: MlflowSetup, fraud_
 
 def test_sklearn_cloudpickle_stays_opaque_and_is_never_loaded(mlflow_setup: MlflowSetup, fraud_data):
     """A cloudpickled estimator is an opaque folder: the registry refuses to load it, the tag says why."""
-    from .steps import log_and_register
+    from .steps import train
 
-    log_and_register(fraud_data, seed=1, name="pickled")
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(train(fraud_data, 1), name="model", registered_model_name="pickled",
+                                 serialization_format="cloudpickle", **REQUIREMENTS)
     version = stored(mlflow_setup, "pickled")
     assert "model_format" not in version.artifact_format
     assert "cloudpickle" in version.tags["registry.mlflow.opaque"]
