@@ -210,3 +210,19 @@ def test_a_tiny_onnx_graph_does_not_inflate_while_loading(registry: Registry, tm
                           env={"PYTHONPATH": str(Path(__file__).parents[1]), "PATH": ""})
     grew_mib = int(done.stdout.decode().split()[-1])
     assert grew_mib < 100, f"loading a {len(data)}-byte model grew the process by {grew_mib} MiB"
+
+
+def test_registry_serve_answers_predict_with_a_folder_production_version(registry: Registry, tmp_path: Path) -> None:
+    """A folder version typed by its ONNX file (external data beside it) is served by /predict once in Production."""
+    from tests.test_serving import serving, stage_and_approve
+
+    model = matmul_model(WEIGHTS, external={"location": "w.bin"})
+    folder = folder_with(tmp_path, {"model.onnx": model.SerializeToString(), "w.bin": WEIGHTS.tobytes()})
+    registry.register("linear", folder, model_format="onnx", model_file="model.onnx")
+    stage_and_approve(registry, "linear", 1)
+    registry.promote("linear", 1)
+    X = np.ones((2, WIDTH), dtype=np.float32)
+    with serving(registry, model_uri="models:/linear/Production") as (_server, client):
+        response = client.post("/predict", json={"records": X.tolist()})
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(response.json()["predictions"], X @ WEIGHTS, rtol=1e-6)
