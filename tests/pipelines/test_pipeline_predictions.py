@@ -10,7 +10,12 @@ from registry_core.formats import live_model_file, load_model_file
 from registry_lifecycle.evaluation import binary_classification_metrics
 from registry_lifecycle.frameworks import FRAMEWORKS, FrameworkMismatch, framework_named, trained_model
 from registry_lifecycle.predictions import MissingColumns, Predictor
-from registry_pipelines.fraud import load_recent_transactions, load_transactions, train_fraud_booster, train_fraud_classifier
+from registry_pipelines.fraud import (
+    load_recent_transactions,
+    load_transactions,
+    train_fraud_booster,
+    train_fraud_classifier,
+)
 
 lightgbm = pytest.importorskip("lightgbm")
 
