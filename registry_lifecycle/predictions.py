@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["INDEX_LABELLED_FORMATS", "MissingColumns", "Predictor"]
+__all__ = ["INDEX_LABELLED_FORMATS", "CannotScore", "Predictor", "signature_columns"]
 
 #: Model formats whose classifiers answer class indices (0..n-1), not the labels they were trained on.
 INDEX_LABELLED_FORMATS = frozenset({"lightgbm", "xgboost"})
 
 
-class MissingColumns(ValueError):
-    """The data to score lacks columns the model was trained on."""
+class CannotScore(ValueError):
+    """The model cannot be scored on this data as its version describes it (columns missing, classes or widths that disagree)."""
 
 
 class Predictor:
@@ -48,7 +48,7 @@ class Predictor:
         self._labels = None if indices_are_labels or not classes else list(classes)
         own = getattr(model, "classes_", None)
         if self._labels is not None and own is not None and len(own) != len(self._labels):
-            raise ValueError(
+            raise CannotScore(
                 f"the model has {len(own)} classes but its signature names {len(self._labels)}: {self._labels}"
             )
 
@@ -56,8 +56,11 @@ class Predictor:
     def of_version(cls, model: Any, *, artifact_format: Mapping[str, Any] | None, signature: Mapping[str, Any] | None) -> Predictor:
         """The predictor of a registered version's loaded ``model``, read from its format and signature."""
         model_format = (artifact_format or {}).get("model_format")
-        inputs = (signature or {}).get("inputs")
-        columns = [str(column["name"]) for column in inputs] if isinstance(inputs, list) else None
+        fitted = getattr(model, "feature_names_in_", None)  # a scikit-learn estimator checks its own columns' names
+        columns = [str(name) for name in fitted] if fitted is not None else signature_columns(signature)
+        width = getattr(model, "n_features_in_", None)
+        if columns is not None and isinstance(width, int) and len(columns) != width:
+            raise CannotScore(f"the signature names {len(columns)} input columns but the model takes {width}")
         output = (signature or {}).get("output")
         classes = output.get("classes") if isinstance(output, Mapping) else None
         return cls(
@@ -108,9 +111,20 @@ class Predictor:
             return features
         missing = [column for column in self.columns if column not in features.columns]
         if missing:
-            raise MissingColumns(
+            raise CannotScore(
                 f"the data lacks the model's input column(s) {', '.join(missing)} (it was trained on {', '.join(self.columns)})"
             )
         if list(features.columns) == list(self.columns):
             return features
         return features[list(self.columns)]
+
+
+def signature_columns(signature: Mapping[str, Any] | None) -> list[str] | None:
+    """The input column names a signature declares, in order, as serving reads them; None unless each is a distinct name."""
+    inputs = signature.get("inputs") if isinstance(signature, Mapping) else None
+    if not isinstance(inputs, list) or not inputs:
+        return None
+    names = [item.get("name") if isinstance(item, Mapping) else item for item in inputs]
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        return None
+    return names

@@ -14,7 +14,7 @@ from dagster import (
 from registry_core import NotFound, Registry, RegistryError, Stage
 from registry_lifecycle.datasets import dataset_digest, features_and_target
 from registry_lifecycle.evaluation import shadow_compare
-from registry_lifecycle.predictions import MissingColumns
+from registry_lifecycle.predictions import CannotScore
 
 from ..assets.model_version import report_versions
 from ..launch_links import decision_links
@@ -68,6 +68,8 @@ def shadow_evaluate_version(context: OpExecutionContext, catalog: Registry, pipe
         serving = load_predictor(catalog, production) if production else None
     except RegistryError as exc:
         raise refused(f"cannot load the models to shadow-evaluate {version.uri}", exc) from None
+    except CannotScore as exc:
+        raise Failure(description=f"cannot shadow-evaluate {version.uri}: {exc}", allow_retries=False) from None
     frame = pipeline.evaluation_data()
     features, target = features_and_target(frame, pipeline.target)
     try:
@@ -82,7 +84,7 @@ def shadow_evaluate_version(context: OpExecutionContext, catalog: Registry, pipe
             gates=pipeline.gates,
             tolerance=pipeline.shadow_tolerance,
         )
-    except MissingColumns as exc:
+    except CannotScore as exc:
         raise Failure(description=f"cannot shadow-evaluate {version.uri}: {exc}", allow_retries=False) from None
     details = {**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id}
     catalog.record_check(pipeline.name, version.version, SHADOW_CHECK, passed=report.passed, details=details)

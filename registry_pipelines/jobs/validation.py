@@ -15,7 +15,7 @@ from registry_core import RegistryError, Stage
 from registry_lifecycle.datasets import dataset_digest, features_and_target
 from registry_lifecycle.evaluation import judge_gates
 from registry_lifecycle.expectations import run_expectations
-from registry_lifecycle.predictions import MissingColumns
+from registry_lifecycle.predictions import CannotScore
 
 from ..assets.model_version import report_versions
 from ..metadata import expectations_table, gates_table, version_metadata
@@ -55,6 +55,8 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 model = load_predictor(catalog, version)
             except RegistryError as exc:
                 raise refused(f"cannot load {version.uri} to validate it", exc) from None
+            except CannotScore as exc:
+                raise Failure(description=f"cannot score {version.uri}: {exc}", allow_retries=False) from None
             frame = pipeline.evaluation_data()
             digest = dataset_digest(frame)
             provenance = {"evaluation_data": digest, "rows": len(frame), "dagster_run_id": context.run_id}
@@ -74,7 +76,7 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 features, target = features_and_target(frame, pipeline.target)
                 try:
                     metrics = dict(pipeline.evaluate(model, features, target))
-                except MissingColumns as exc:
+                except CannotScore as exc:
                     raise Failure(description=f"cannot score {version.uri}: {exc}", allow_retries=False) from None
                 results = judge_gates(pipeline.gates, metrics)
                 for result in results:

@@ -225,6 +225,32 @@ def test_a_version_whose_signature_names_columns_the_data_lacks_fails_validation
     assert catalog.get_version("fraud-detector", 1).stage is Stage.NONE
 
 
+LYING_SIGNATURES = [
+    # (case, signature given at registration, the run's failure after "cannot score models:/…/1: ")
+    ("too few columns", {"inputs": [{"name": f"v{i}"} for i in range(1, 7)]},
+     "the signature names 6 input columns but the model takes 7"),
+    ("another number of classes", {"output": {"name": "is_fraud", "classes": ["legit", "fraud", "chargeback"]}},
+     "the model has 2 classes but its signature names 3: ['legit', 'fraud', 'chargeback']"),
+]
+
+
+@pytest.mark.parametrize(("signature", "problem"), [c[1:] for c in LYING_SIGNATURES], ids=[c[0] for c in LYING_SIGNATURES])
+def test_a_booster_whose_signature_disagrees_with_it_is_not_scored_and_nothing_is_recorded(
+    build, catalog, training_data, signature, problem
+):
+    """A registrant's signature cannot make gates read a booster's columns or classes wrongly: the run stops in one line."""
+    from registry_pipelines.fraud import train_fraud_booster
+
+    pipeline, lifecycle = build()
+    frame = training_data.frame
+    booster = train_fraud_booster(frame.drop(columns=["is_fraud"]), frame["is_fraud"], {"n_estimators": 5})
+    catalog.register(BOOSTER, booster, signature=signature)
+    [run] = tick(lifecycle, pipeline, "on_new_candidate").runs
+    assert failure_message(run) == f"cannot score models:/{BOOSTER}/1: {problem}"
+    assert checks_of(catalog, BOOSTER, 1) == {}
+    assert catalog.get_version(BOOSTER, 1).stage is Stage.NONE
+
+
 def test_training_that_returns_another_framework_fails_the_run_and_registers_nothing(build, catalog):
     """framework: lightgbm with a scikit-learn trainer: the retrain run fails naming both; no version is registered."""
     from registry_pipelines.fraud import train_fraud_classifier

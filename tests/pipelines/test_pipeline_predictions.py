@@ -9,7 +9,7 @@ import pytest
 from registry_core.formats import live_model_file, load_model_file
 from registry_lifecycle.evaluation import binary_classification_metrics
 from registry_lifecycle.frameworks import FRAMEWORKS, FrameworkMismatch, framework_named, trained_model
-from registry_lifecycle.predictions import MissingColumns, Predictor
+from registry_lifecycle.predictions import CannotScore, Predictor
 from registry_pipelines.fraud import (
     load_recent_transactions,
     load_transactions,
@@ -61,7 +61,7 @@ def test_columns_come_in_the_signature_s_order_whatever_the_frame_s(data, booste
 def test_missing_columns_are_named(data, booster):
     _, _, recent, _ = data
     _, loaded = stored(booster)
-    with pytest.raises(MissingColumns, match=r"^the data lacks the model's input column\(s\) amount \(it was trained on v1, "):
+    with pytest.raises(CannotScore, match=r"^the data lacks the model's input column\(s\) amount \(it was trained on v1, "):
         Predictor(loaded, columns=list(recent.columns)).predict(recent.drop(columns=["amount"]))
 
 
