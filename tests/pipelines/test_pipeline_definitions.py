@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
@@ -180,3 +182,14 @@ def test_the_registry_resource_is_built_once_per_settings_and_follows_its_enviro
     assert first.database_url == f"sqlite:///{tmp_path / 'first.db'}"
     monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'second.db'}")
     assert initialized().database_url == f"sqlite:///{tmp_path / 'second.db'}"
+
+
+def test_a_python_pipeline_refuses_an_unknown_framework_or_one_whose_extra_is_missing(monkeypatch):
+    """The Python declaration checks the framework as the YAML component does: the choices, or the pip extra to add."""
+    from registry_core import MissingExtra
+
+    with pytest.raises(ValueError, match="^unknown framework 'torch'; choose one of: sklearn, lightgbm, xgboost, onnx$"):
+        fraud_detector_pipeline(framework="torch")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as find_spec sees an environment without it
+    with pytest.raises(MissingExtra, match=r"^a lifecycle with framework onnx needs the \[onnx\] extra: pip install"):
+        fraud_detector_pipeline(framework="onnx")
