@@ -146,6 +146,10 @@ class Server:
 
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=10, trust_env=False).text
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server process and its descendants (Linux's /proc; NaN elsewhere)."""
+        return tree_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -154,6 +158,21 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total, pending, ticks = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            if current == pid:
+                return float("nan")
+    return total
 
 
 def drive(port: int, path: str, bodies: Path, connections: int, seconds: float, out: Path) -> dict[str, Any]:

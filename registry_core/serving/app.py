@@ -140,8 +140,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(endpoint, str(status)).inc()
+            self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
 
 
 #: A hint names ``model`` and ``version``; the rest of a redeploy job's change record
