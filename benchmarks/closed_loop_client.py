@@ -9,7 +9,8 @@ the client costs a few tens of microseconds per request and the server is what i
         --connections 4 --seconds 10 --out result.json
 
 ``bodies.json`` is a list of JSON documents, sent in turn. ``result.json`` gets the
-latency of every answered request (seconds), the statuses that were not 200, and the span.
+latency of every request answered after the warm-up (seconds), the statuses that were not 200, the span, and
+how many requests were answered in all (warm-up included).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ async def connection(
                 raise SystemExit(f"an answer without Content-Length: {head[:200]!r}")
             body = await reader.readexactly(length)
             done = time.perf_counter()
+            out["answered"] += 1
             if sent < warm_until:
                 continue
             if status == 200:
@@ -63,7 +65,7 @@ async def connection(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = json.loads(Path(args.bodies).read_text())
     requests = [encode(args.host, args.port, args.path, json.dumps(body).encode()) for body in bodies]
-    out: dict[str, Any] = {"latencies": [], "failures": []}
+    out: dict[str, Any] = {"latencies": [], "failures": [], "answered": 0}
     start = time.perf_counter()
     warm_until = start + args.warmup
     stop_at = warm_until + args.seconds

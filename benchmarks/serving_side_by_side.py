@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serving_benchmark import FEATURES, free_port, percentile, train  # noqa: E402
+from serving_benchmark import FEATURES, SIGNATURE, free_port, percentile, train_as  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 120.0
@@ -71,33 +71,18 @@ class Model:
 
 
 def build_models() -> tuple[list[Model], list[dict[str, float]], Any]:
-    import lightgbm
     import pandas as pd
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
 
     progress("training the forest (50 trees, 12 features), converting it to ONNX, training a LightGBM booster")
-    forest, sample = train(7)
-    frame = pd.DataFrame(sample, columns=FEATURES)
-    onnx_model = to_onnx(
-        forest, initial_types=[("X", FloatTensorType([None, len(FEATURES)]))],
-        options={id(forest): {"zipmap": False}}, target_opset=17,
-    )
-    from sklearn.datasets import make_classification
-
-    features, labels = make_classification(
-        n_samples=4000, n_features=12, n_informative=6, weights=[0.97, 0.03], class_sep=1.2, random_state=7,
-    )
-    booster = lightgbm.train(
-        {"objective": "binary", "num_leaves": 31, "verbose": -1},
-        lightgbm.Dataset(pd.DataFrame(features, columns=FEATURES), labels), num_boost_round=50,
-    )
-    models = [
-        Model("fraud-skops", "forest, skops (scikit-learn)", forest, lambda r: {"dataframe_records": [r]}),
-        Model("fraud-onnx", "forest, ONNX (ONNX Runtime)", onnx_model, lambda r: {"inputs": [[r[f] for f in FEATURES]]}),
-        Model("fraud-lightgbm", "LightGBM booster, 50 trees", booster, lambda r: {"dataframe_records": [r]}),
-    ]
-    return models, sample, frame
+    models = []
+    for model_format, name, label, payload in (
+        ("skops", "fraud-skops", "forest, skops (scikit-learn)", lambda r: {"dataframe_records": [r]}),
+        ("onnx", "fraud-onnx", "forest, ONNX (ONNX Runtime)", lambda r: {"inputs": [[r[f] for f in FEATURES]]}),
+        ("lightgbm", "fraud-lightgbm", "LightGBM booster, 50 trees", lambda r: {"dataframe_records": [r]}),
+    ):
+        live, sample = train_as(model_format, 7)
+        models.append(Model(name, label, live, payload))
+    return models, sample, pd.DataFrame(sample, columns=FEATURES)
 
 
 def save_for_mlflow(model: Model, folder: Path, frame: Any) -> None:
@@ -175,21 +160,26 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def drive(port: int, path: str, bodies: Path, connections: int, seconds: float, out: Path) -> dict[str, Any]:
+def drive(server: Server, path: str, bodies: Path, connections: int, seconds: float, out: Path) -> dict[str, Any]:
+    """One closed-loop run against ``server``; with the server's CPU seconds spent meanwhile."""
+    port, cpu = server.port, server.cpu_seconds()
     subprocess.run(
         [sys.executable, str(HERE / "closed_loop_client.py"), "--port", str(port), "--path", path, "--bodies",
          str(bodies), "--connections", str(connections), "--seconds", str(seconds), "--warmup", "1", "--out", str(out)],
         check=True, timeout=seconds + 120,
     )
-    return json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    result["cpu"] = server.cpu_seconds() - cpu
+    return result
 
 
-def summary(runs: list[dict[str, Any]]) -> tuple[float, float, float, int]:
-    """Requests per second, p50 and p99 (seconds) over all rounds, and the failed requests."""
+def summary(runs: list[dict[str, Any]]) -> tuple[float, float, float, int, float]:
+    """Requests per second, p50 and p99 (seconds) over all rounds, the failed requests, server CPU per request."""
     latencies = [value for run in runs for value in run["latencies"]]
     span = sum(run["span"] for run in runs)
     failed = sum(len(run["failures"]) for run in runs)
-    return len(latencies) / span, percentile(latencies, 50), percentile(latencies, 99), failed
+    cpu = sum(run["cpu"] for run in runs) / max(sum(run["answered"] for run in runs), 1)
+    return len(latencies) / span, percentile(latencies, 50), percentile(latencies, 99), failed, cpu
 
 
 def per_call(function: Callable[[], Any], *, seconds: float = 1.0) -> float:
@@ -229,7 +219,6 @@ def run(args: argparse.Namespace) -> int:
     from registry_core import Registry
 
     models, records, frame = build_models()
-    signature = {"inputs": [{"name": name, "type": "double"} for name in FEATURES]}
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as folder:
         root = Path(folder)
         database_url = f"sqlite:///{root / 'catalog.db'}"
@@ -239,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         ours_bodies, load = root / "ours.json", os.getloadavg()
         ours_bodies.write_text(json.dumps([{"records": [record]} for record in records]))
         for model in models:
-            version = registry.register(model.name, model.live, signature=None if model.name == "fraud-skops" else signature)
+            version = registry.register(model.name, model.live, signature=None if model.name == "fraud-skops" else SIGNATURE)
             registry.transition(model.name, version.version, "Staging")
             registry.as_actor("reviewer").approve(model.name, version.version)
             registry.promote(model.name, version.version, reason="benchmark")
@@ -258,13 +247,13 @@ def run(args: argparse.Namespace) -> int:
                 theirs.wait()
                 for turn in range(args.rounds):
                     progress(f"{model.name}: round {turn + 1}/{args.rounds}")
-                    model.ours.append(drive(ours_port, "/predict", ours_bodies, args.connections, args.seconds,
+                    model.ours.append(drive(ours, "/predict", ours_bodies, args.connections, args.seconds,
                                             root / "out.json"))
-                    model.theirs.append(drive(theirs_port, "/invocations", theirs_bodies, args.connections,
+                    model.theirs.append(drive(theirs, "/invocations", theirs_bodies, args.connections,
                                               args.seconds, root / "out.json"))
                 # The server's own time per request, and a lone connection's, for the breakdown.
                 before = server_seconds(ours)
-                single = drive(ours_port, "/predict", ours_bodies, 1, min(args.seconds, 3.0), root / "out.json")
+                single = drive(ours, "/predict", ours_bodies, 1, min(args.seconds, 3.0), root / "out.json")
                 after = server_seconds(ours)
                 model.breakdown["server"] = (after[0] - before[0]) / max(after[1] - before[1], 1)
                 model.breakdown["client"] = percentile(single["latencies"], 50)
@@ -283,7 +272,7 @@ def report(models: list[Model], args: argparse.Namespace, load: tuple[float, flo
           f"{args.connections} closed-loop connections, single-record requests, {args.rounds} rounds of "
           f"{args.seconds:g} s per server")
     print()
-    rows = [("Model", "Server", "req/s", "p50 ms", "p99 ms", "failed", "vs MLflow: req/s, p99")]
+    rows = [("Model", "Server", "req/s", "p50 ms", "p99 ms", "server CPU / request", "failed", "vs MLflow: req/s, p99")]
     verdicts = []
     for model in models:
         ours, theirs = summary(model.ours), summary(model.theirs)
@@ -291,17 +280,18 @@ def report(models: list[Model], args: argparse.Namespace, load: tuple[float, flo
         if model.name != "fraud-skops":
             verdicts.append((model.label, speed, tail))
         rows.append((model.label, "registry serve", f"{ours[0]:.0f}", f"{ours[1] * 1e3:.2f}", f"{ours[2] * 1e3:.2f}",
-                     str(ours[3]), f"{speed:.1f}x, {tail:.2f}x"))
+                     f"{ours[4] * 1e6:.0f} µs", str(ours[3]), f"{speed:.1f}x, {tail:.2f}x"))
         rows.append(("", "mlflow models serve", f"{theirs[0]:.0f}", f"{theirs[1] * 1e3:.2f}", f"{theirs[2] * 1e3:.2f}",
-                     str(theirs[3]), ""))
+                     f"{theirs[4] * 1e6:.0f} µs", str(theirs[3]), ""))
     table(rows, args.markdown)
     print()
     rows = [("Model", "predict in-process", "parse body", "build input", "predict", "server, whole request",
-             "1 connection, p50")]
+             "1 connection, p50", "outside the app (HTTP, event loop, client)")]
     for model in models:
         b = model.breakdown
+        b["outside"] = b["client"] - b["server"]
         rows.append((model.label, f"{1 / b['predict']:.0f}/s", *(f"{b[k] * 1e6:.0f} µs" for k in (
-            "parse", "input", "predict", "server", "client"))))
+            "parse", "input", "predict", "server", "client", "outside"))))
     table(rows, args.markdown)
     print()
     met = all(speed >= GOAL_THROUGHPUT and tail <= GOAL_P99 for _label, speed, tail in verdicts)
