@@ -17,8 +17,9 @@ as ``{"dataframe_records": [{...}]}`` (``{"inputs": [[...]]}`` for ONNX, which t
 Also reported, per model: the loaded model's own single-record ``predict`` rate in this
 process, and where a request's time goes in our server, measured rather than estimated:
 parsing the body, building the model's input, the model's predict, the whole request as
-the server's own ``/metrics`` times it, and the request as a single client connection sees it
-(the remainder is HTTP, the event loop and the client).
+the server's own ``/metrics`` times it (mean), and the request as a single client connection sees it
+(mean; the difference is HTTP, the event loop and the client). Each server's CPU time per request is
+read from ``/proc`` (the server process and its children).
 
     python benchmarks/serving_side_by_side.py [--seconds 5] [--rounds 3] [--connections 4] [--markdown]
 
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
                 single = drive(ours, "/predict", ours_bodies, 1, min(args.seconds, 3.0), root / "out.json")
                 after = server_seconds(ours)
                 model.breakdown["server"] = (after[0] - before[0]) / max(after[1] - before[1], 1)
-                model.breakdown["client"] = percentile(single["latencies"], 50)
+                model.breakdown["client"] = sum(single["latencies"]) / max(len(single["latencies"]), 1)
             finally:
                 ours.stop()
                 theirs.stop()
@@ -286,7 +287,7 @@ def report(models: list[Model], args: argparse.Namespace, load: tuple[float, flo
     table(rows, args.markdown)
     print()
     rows = [("Model", "predict in-process", "parse body", "build input", "predict", "server, whole request",
-             "1 connection, p50", "outside the app (HTTP, event loop, client)")]
+             "1 connection, mean", "outside the app (HTTP, event loop, client)")]
     for model in models:
         b = model.breakdown
         b["outside"] = b["client"] - b["server"]
