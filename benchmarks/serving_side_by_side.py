@@ -161,12 +161,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def drive(server: Server, path: str, bodies: Path, connections: int, seconds: float, out: Path) -> dict[str, Any]:
+def drive(
+    server: Server, path: str, bodies: Path, connections: int, seconds: float, out: Path, *, warmup: float = 1.0
+) -> dict[str, Any]:
     """One closed-loop run against ``server``; with the server's CPU seconds spent meanwhile."""
     port, cpu = server.port, server.cpu_seconds()
     subprocess.run(
         [sys.executable, str(HERE / "closed_loop_client.py"), "--port", str(port), "--path", path, "--bodies",
-         str(bodies), "--connections", str(connections), "--seconds", str(seconds), "--warmup", "1", "--out", str(out)],
+         str(bodies), "--connections", str(connections), "--seconds", str(seconds), "--warmup", str(warmup), "--out", str(out)],
         check=True, timeout=seconds + 120,
     )
     result = json.loads(out.read_text())
@@ -254,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
                                               args.seconds, root / "out.json"))
                 # The server's own time per request, and a lone connection's, for the breakdown.
                 before = server_seconds(ours)
-                single = drive(ours, "/predict", ours_bodies, 1, min(args.seconds, 3.0), root / "out.json")
+                # No warm-up here: the client's mean then covers the very requests the server's own figure does.
+                single = drive(ours, "/predict", ours_bodies, 1, min(args.seconds, 3.0), root / "out.json", warmup=0)
                 after = server_seconds(ours)
                 model.breakdown["server"] = (after[0] - before[0]) / max(after[1] - before[1], 1)
                 model.breakdown["client"] = sum(single["latencies"]) / max(len(single["latencies"]), 1)
