@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
@@ -162,3 +164,28 @@ def test_the_registry_resource_is_built_once_per_settings_and_follows_its_enviro
     assert first.database_url == f"sqlite:///{tmp_path / 'first.db'}"
     monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'second.db'}")
     assert initialized().database_url == f"sqlite:///{tmp_path / 'second.db'}"
+
+
+def test_a_run_process_builds_the_same_jobs_without_the_ui_component_catalog():
+    """A run's process reconstructs the defs folder only: same jobs and assets, not the component types shown in the UI."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, warnings; warnings.simplefilter('ignore')\n"
+        "from dagster._core.definitions.reconstruct import ReconstructableRepository\n"
+        "repo = ReconstructableRepository.for_module('registry_pipelines.definitions', 'defs', working_directory='.')\n"
+        "built = repo.get_definition()\n"
+        "print(json.dumps({'jobs': sorted(j.name for j in built.get_all_jobs()),\n"
+        "                  'assets': sorted(k.to_user_string() for k in built.asset_graph.get_all_asset_keys()),\n"
+        "                  'metadata': sorted(built.metadata)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    reconstructed = json.loads(result.stdout.strip().splitlines()[-1])
+    served = defs.get_repository_def()
+    assert reconstructed["jobs"] == sorted(job.name for job in served.get_all_jobs())
+    assert reconstructed["assets"] == sorted(key.to_user_string() for key in served.asset_graph.get_all_asset_keys())
+    assert "plugin_component_types_json" in served.metadata
+    assert "plugin_component_types_json" not in reconstructed["metadata"]
