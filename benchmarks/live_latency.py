@@ -126,7 +126,7 @@ def latency_session(
                     "config": {"params": {"n_estimators": 40 + 10 * version}}}}})
                 server.wait_for(f"v{version} awaiting a decision", lambda v=version: str(v) in server.partition_keys(
                     f"{pipeline.prefix}_awaiting_decision"), timeout=300)
-                cpu_before = code_server_children_cpu_seconds(server.pid)
+                cpu_before = _settled(server)
                 launches[("approve", version)] = datetime.now(UTC)
                 run_ids.append(server.launch_spec(decision_launch(pipeline, version, "risk-reviewer", Decision.APPROVE)))
                 server.wait_for(f"v{version} deployed", lambda: deployed() >= len(launches), timeout=300)
@@ -135,7 +135,7 @@ def latency_session(
                 progress(f"live: roll back to version {target}")
                 server.wait_for(f"v{target} listed for rollback", lambda t=target: str(t) in server.partition_keys(
                     f"{pipeline.prefix}_rollback_targets"), timeout=120)
-                cpu_before = code_server_children_cpu_seconds(server.pid)
+                cpu_before = _settled(server)
                 launches[("rollback", target)] = datetime.now(UTC)
                 run_ids.append(server.launch_spec(rollback_launch(pipeline, target, "oncall", "benchmark")))
                 server.wait_for(f"rollback to v{target} deployed", lambda: deployed() >= len(launches), timeout=300)
@@ -170,6 +170,24 @@ def latency_session(
             shadowed.setdefault(event.version, _at(event))
     session.registration_to_awaiting = [(shadowed[v] - registered[v]).total_seconds() for v in sorted(shadowed)]
     return session
+
+
+def _settled(server: DagsterDevServer) -> float:
+    """Once no run is in progress and the code server reaped every run's process: its children's CPU seconds.
+
+    A reviewer decides seconds after a version awaits a decision, not while the
+    shadow evaluation's process is still exiting: waiting for that keeps its CPU
+    out of the decision run's.
+    """
+    server.wait_for("every run to finish", lambda: all(run["status"] in FINISHED for run in server.runs()), timeout=300)
+
+    def steady() -> tuple[float] | None:
+        first = code_server_children_cpu_seconds(server.pid)
+        time.sleep(1)
+        return (first,) if code_server_children_cpu_seconds(server.pid) == first else None
+
+    [cpu] = server.wait_for("the code server to reap every run's process", steady, timeout=60)
+    return cpu
 
 
 def _run_cpu(server: DagsterDevServer, run_id: str, before: float) -> float:
