@@ -50,9 +50,9 @@ def process_group_cpu_seconds(pgid: int) -> float:
     return total / _TICKS
 
 
-def code_server_children_cpu_seconds(pgid: int) -> float:
-    """CPU seconds of the finished, reaped children of the code server in ``pgid`` (the processes that ran runs)."""
-    total = 0
+def _code_servers(pgid: int) -> list[Path]:
+    """The /proc entries of the code servers (``dagster api grpc``) in ``pgid``: the parents of the runs' processes."""
+    servers = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -60,10 +60,33 @@ def code_server_children_cpu_seconds(pgid: int) -> float:
             stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and b"api\0grpc" in command:
-            total += int(fields[13]) + int(fields[14])  # cutime cstime
+        if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid and b"api\0grpc" in command:
+            servers.append(entry)
+    return servers
+
+
+def code_server_children_cpu_seconds(pgid: int) -> float:
+    """CPU seconds of the finished, reaped children of the code server in ``pgid`` (the processes that ran runs)."""
+    total = 0
+    for server in _code_servers(pgid):
+        fields = (server / "stat").read_text()
+        fields = fields[fields.rindex(")") + 2:].split()
+        total += int(fields[13]) + int(fields[14])  # cutime cstime
     return total / _TICKS
+
+
+def runs_in_flight(pgid: int) -> int:
+    """Children of the code server other than multiprocessing's resource tracker: runs' processes, live or unreaped."""
+    count = 0
+    for server in _code_servers(pgid):
+        for task in (server / "task").iterdir():
+            for child in (task / "children").read_text().split():
+                try:
+                    command = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                count += b"resource_tracker" not in command
+    return count
 
 
 @dataclass
@@ -181,20 +204,15 @@ def _settled(server: DagsterDevServer) -> float:
     """
     server.wait_for("every run to finish", lambda: all(run["status"] in FINISHED for run in server.runs()), timeout=300)
 
-    def steady() -> tuple[float] | None:
-        first = code_server_children_cpu_seconds(server.pid)
-        time.sleep(1)
-        return (first,) if code_server_children_cpu_seconds(server.pid) == first else None
-
-    [cpu] = server.wait_for("the code server to reap every run's process", steady, timeout=60)
-    return cpu
+    server.wait_for("the code server to reap every run's process", lambda: runs_in_flight(server.pid) == 0, timeout=120)
+    return code_server_children_cpu_seconds(server.pid)
 
 
 def _run_cpu(server: DagsterDevServer, run_id: str, before: float) -> float:
     """CPU seconds of the process that ran ``run_id``: what its parent, the code server, gained once it reaped it."""
     server.wait_for(f"run {run_id} to finish", lambda: server.status(run_id) in FINISHED, timeout=60)
-    return server.wait_for(f"the process of run {run_id} to be reaped", lambda: max(
-        0.0, code_server_children_cpu_seconds(server.pid) - before), timeout=30)
+    server.wait_for(f"the process of run {run_id} to be reaped", lambda: runs_in_flight(server.pid) == 0, timeout=120)
+    return code_server_children_cpu_seconds(server.pid) - before
 
 
 def summary_rows(sessions: Sequence[LatencySession]) -> list[list[str]]:
