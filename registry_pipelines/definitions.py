@@ -10,7 +10,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from dagster import Definitions, load_from_defs_folder
+from dagster import ComponentTree, Definitions, load_from_defs_folder
+from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
 
 from .factory import build_registry_definitions
 from .fraud import fraud_booster_pipeline, fraud_detector_pipeline
@@ -22,19 +23,32 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `Se
 # and warns that its own rebuild passes a beta parameter, `execution_type`: again nothing a user could act on.
 warnings.filterwarnings("ignore", message="Parameter `execution_type` of function `AssetsDefinition.__init__`")
 
+DEFS_FOLDER = Path(__file__).parent / "defs"
 
 
 def location_definitions(project_root: Path) -> Definitions:
     """The models declared under ``defs/``; from an install without the project (a wheel), the same model in Python.
 
-    Dagster finds a defs folder through the project's ``pyproject.toml``, which
-    only a source checkout (or an editable install) has. Installed from a
-    wheel, the shipped examples are built from :func:`fraud_detector_pipeline` and
-    :func:`fraud_booster_pipeline`, which a test keeps equal to their YAML declarations.
+    Dagster finds a defs folder through the project's ``dg.toml``, which only a
+    source checkout has. Installed from a wheel, the shipped examples are built
+    from :func:`fraud_detector_pipeline` and :func:`fraud_booster_pipeline`,
+    which a test keeps equal to their YAML declarations.
+
+    In a run's own process (Dagster reconstructing the definitions to execute
+    one job) only the ``defs/`` folder is built: not the catalog of component
+    types Dagster attaches for its UI, which every run would otherwise rebuild
+    from every installed component's schema before it starts.
     """
-    if (project_root / "pyproject.toml").is_file():
-        return load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return build_registry_definitions(fraud_detector_pipeline(), fraud_booster_pipeline())
+    if not (project_root / "dg.toml").is_file():
+        return build_registry_definitions(fraud_detector_pipeline(), fraud_booster_pipeline())
+    if _reconstructing():
+        return ComponentTree.for_project(path_within_project=DEFS_FOLDER.parent).build_defs(DEFS_FOLDER)
+    return load_from_defs_folder(path_within_project=DEFS_FOLDER.parent)
+
+
+def _reconstructing() -> bool:
+    """Whether Dagster is loading these definitions to execute a run (rather than to serve the code location)."""
+    return DefinitionsLoadContext.is_set() and DefinitionsLoadContext.get().load_type is DefinitionsLoadType.RECONSTRUCTION
 
 
 defs = location_definitions(Path(__file__).resolve().parents[1])

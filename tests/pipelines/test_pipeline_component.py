@@ -112,7 +112,7 @@ def test_the_code_location_from_yaml_equals_the_python_declaration():
 
 
 def test_installed_without_the_project_the_location_builds_the_same_model(tmp_path):
-    """A wheel has no pyproject.toml above the package: the location falls back to the Python declaration."""
+    """A wheel has no dg.toml above the package: the location falls back to the Python declaration."""
     from registry_pipelines.definitions import location_definitions
 
     assert summary(location_definitions(tmp_path)) == summary(defs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
@@ -193,3 +194,27 @@ def test_a_python_pipeline_refuses_an_unknown_framework_or_one_whose_extra_is_mi
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as find_spec sees an environment without it
     with pytest.raises(MissingExtra, match=r"^a lifecycle with framework onnx needs the \[onnx\] extra: pip install"):
         fraud_detector_pipeline(framework="onnx")
+
+
+def test_a_run_process_builds_the_same_jobs_without_the_ui_component_catalog():
+    """A run's process reconstructs the defs folder only: same jobs and assets, not the component types shown in the UI."""
+    import json
+    import subprocess
+
+    probe = (
+        "import json, warnings; warnings.simplefilter('ignore')\n"
+        "from dagster._core.definitions.reconstruct import ReconstructableRepository\n"
+        "repo = ReconstructableRepository.for_module('registry_pipelines.definitions', 'defs', working_directory='.')\n"
+        "built = repo.get_definition()\n"
+        "print(json.dumps({'jobs': sorted(j.name for j in built.get_all_jobs()),\n"
+        "                  'assets': sorted(k.to_user_string() for k in built.asset_graph.get_all_asset_keys()),\n"
+        "                  'metadata': sorted(built.metadata)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    reconstructed = json.loads(result.stdout.strip().splitlines()[-1])
+    served = defs.get_repository_def()
+    assert reconstructed["jobs"] == sorted(job.name for job in served.get_all_jobs())
+    assert reconstructed["assets"] == sorted(key.to_user_string() for key in served.asset_graph.get_all_asset_keys())
+    assert "plugin_component_types_json" in served.metadata
+    assert "plugin_component_types_json" not in reconstructed["metadata"]
