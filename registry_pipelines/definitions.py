@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dagster import Definitions, load_from_defs_folder
 
-from .factory import build_registry_definitions
+from .factory import build_registry_definitions, with_review
 from .fraud import fraud_detector_pipeline
 
 # Dagster 1.13's @sensor passes `owners=None` to a beta parameter and warns for every sensor it builds, also
@@ -33,7 +33,7 @@ def location_definitions(project_root: Path) -> Definitions:
     which a test keeps equal to its YAML declaration.
     """
     if (project_root / "pyproject.toml").is_file():
-        return load_from_defs_folder(path_within_project=Path(__file__).parent)
+        return with_review(load_from_defs_folder(path_within_project=Path(__file__).parent))
     return build_registry_definitions(fraud_detector_pipeline())
 
 
