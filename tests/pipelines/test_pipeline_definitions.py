@@ -18,7 +18,7 @@ def test_fraud_detector_code_location_has_the_whole_lifecycle():
     repository = defs.get_repository_def()
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
         "fraud_detector/training_data", "fraud_detector/candidate_model", "fraud_detector/model_version",
-        "fraud_detector/production_model",
+        "fraud_detector/production_model", "awaiting_decision",
     }
     checks = {(check.asset_key.to_user_string(), check.name) for check in repository.asset_graph.asset_check_keys}
     assert checks == {
@@ -31,7 +31,8 @@ def test_fraud_detector_code_location_has_the_whole_lifecycle():
     }
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {f"fraud_detector_{job}" for job in JOBS} <= jobs
-    assert {sensor.name for sensor in repository.sensor_defs} == {f"fraud_detector_{s}" for s in SENSORS}
+    sensors = {f"fraud_detector_{s}" for s in SENSORS} | {"awaiting_decision_from_catalog"}
+    assert {sensor.name for sensor in repository.sensor_defs} == sensors
     assert [schedule.name for schedule in repository.schedule_defs] == ["fraud_detector_retrain_schedule"]
 
 
@@ -45,8 +46,9 @@ def test_sensors_are_running_by_default_on_a_short_interval():
 
 def test_each_sensor_targets_its_own_step():
     repository = defs.get_repository_def()
-    targets = {sensor.name: sensor.job_name for sensor in repository.sensor_defs}
+    targets = {sensor.name: sensor.job_name if sensor.has_jobs else None for sensor in repository.sensor_defs}
     assert targets == {
+        "awaiting_decision_from_catalog": None,  # writes the review list itself, launches nothing
         "fraud_detector_versions_to_dagster": "fraud_detector_version_sync",
         "fraud_detector_on_new_candidate": "fraud_detector_validate",
         "fraud_detector_on_staging": "fraud_detector_shadow_evaluate",
@@ -106,7 +108,7 @@ def test_two_models_live_side_by_side():
     repository = both.get_repository_def()
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {"fraud_detector_retrain", "fraud_detector_eu_retrain", "fraud_detector_eu_approve"} <= jobs
-    assert len(repository.sensor_defs) == 10
+    assert len(repository.sensor_defs) == 11  # five per model, and one review list across both
     assert AssetKey(["fraud_detector_eu", "candidate_model"]) in both.resolve_all_asset_keys()
 
 
