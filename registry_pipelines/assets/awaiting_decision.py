@@ -101,15 +101,15 @@ def pending_markdown(pending: Sequence[PendingVersion], location: str | None) ->
         number = item.number
         since = item.details.version.stage_changed_at.strftime("%Y-%m-%d %H:%M")
         card = f"/assets/{dagster_prefix(item.model)}/model_version?view=partitions&partition={number}"
-        links = [f"[Open version {number}]({card})"]
-        if location is not None:
-            links += [f"[{step.capitalize()} version {number}]({url})"
-                      for step, url in decision_urls(location, item.model, number).items()]
         lines += [
             f"- **{item.model}** version {number}, in Staging since {since} UTC",
             f"  - checks: {checks_line(item.details)}",
-            f"  - {' · '.join(links)}",
+            f"  - [Open version {number}]({card})",
         ]
+        if location is not None:
+            decide = [f"[{step.capitalize()} version {number}]({url})"
+                      for step, url in decision_urls(location, item.model, number).items()]
+            lines.append(f"  - {' · '.join(decide)}")
     if len(pending) > SHOWN:
         lines.append(f"- … and {len(pending) - SHOWN} more (the approve job's partition list has them all)")
     return "\n".join(lines)

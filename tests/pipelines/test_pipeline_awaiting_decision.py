@@ -106,3 +106,24 @@ def test_only_staging_versions_are_read(lifecycle, pipeline, catalog):
     assert [p.number for p in pending_versions(catalog, [MODEL, "never-registered"])] == [1]
     catalog.transition(MODEL, 1, "Archived")
     assert pending_versions(catalog, [MODEL]) == []
+
+
+def test_the_staging_versions_are_found_by_index_not_by_a_scan(lifecycle, pipeline, catalog):
+    """SQLite's plan for the list's read of each model's Staging versions uses the (model, stage, version) index."""
+    from sqlalchemy import event
+
+    to_staging(lifecycle, pipeline)
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(catalog.db.engine, "before_cursor_execute", record)
+    try:
+        pending_versions(catalog, [MODEL])
+    finally:
+        event.remove(catalog.db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = [(s, p) for s, p in sent if "model_versions.stage =" in s]
+    with catalog.db.engine.connect() as connection:
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+    assert "ix_model_versions_model_id_stage_version" in plan, plan

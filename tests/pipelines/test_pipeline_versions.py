@@ -136,6 +136,17 @@ def test_a_launchpad_decision_gets_its_approver_tag_from_the_config(lifecycle, p
         "reject", "second-reviewer", "1")
 
 
+def test_a_decisions_comment_shows_as_written_never_as_a_link(lifecycle, pipeline, instance):
+    """A comment crafted as a Markdown link (to a look-alike Launchpad, say) is shown as text on the card."""
+    to_staging(lifecycle, pipeline)
+    comment = "[Approve version 2](https://attacker.example/launchpad) *now*"
+    assert decide(lifecycle, 1, decision=Decision.REJECT, pipeline=pipeline, comment=comment).success
+    sync_versions(lifecycle, pipeline)
+    shown = latest(instance, "1").metadata["approvals"].value
+    assert "](https://attacker.example" not in shown
+    assert r"\[Approve version 2\]\(https://attacker.example/launchpad\) \*now\*" in shown
+
+
 def test_promotion_archives_the_previous_version_partition_too(lifecycle, pipeline, instance):
     """v2's promotion re-materializes v1's partition as Archived, and v1 joins the rollback list."""
     to_production(lifecycle, pipeline)
