@@ -33,6 +33,7 @@ __all__ = [
     "PendingVersion",
     "awaiting_decision_materialization",
     "awaiting_decision_spec",
+    "checks_line",
     "pending_markdown",
     "pending_versions",
 ]
