@@ -108,7 +108,7 @@ def build_registry_definitions(*pipelines: ModelPipeline, registry: RegistryReso
         _registry_definitions(registry),
         *(_model_definitions(pipeline) for pipeline in pipelines),
         build_review_definitions(
-            [p.name for p in pipelines], min((p.sensor_interval_seconds for p in pipelines), default=15)
+            sorted(p.name for p in pipelines), min((p.sensor_interval_seconds for p in pipelines), default=15)
         ),
     )
 
