@@ -13,7 +13,7 @@ from pathlib import Path
 from dagster import ComponentTree, Definitions, load_from_defs_folder
 from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
 
-from .factory import build_registry_definitions
+from .factory import build_registry_definitions, with_review
 from .fraud import fraud_booster_pipeline, fraud_detector_pipeline
 
 # Dagster 1.13's @sensor passes `owners=None` to a beta parameter and warns for every sensor it builds, also
@@ -42,8 +42,8 @@ def location_definitions(project_root: Path) -> Definitions:
     if not (project_root / "dg.toml").is_file():
         return build_registry_definitions(fraud_detector_pipeline(), fraud_booster_pipeline())
     if _reconstructing():
-        return ComponentTree.for_project(path_within_project=DEFS_FOLDER.parent).build_defs(DEFS_FOLDER)
-    return load_from_defs_folder(path_within_project=DEFS_FOLDER.parent)
+        return with_review(ComponentTree.for_project(path_within_project=DEFS_FOLDER.parent).build_defs(DEFS_FOLDER))
+    return with_review(load_from_defs_folder(path_within_project=DEFS_FOLDER.parent))
 
 
 def _reconstructing() -> bool:

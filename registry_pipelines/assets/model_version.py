@@ -230,7 +230,8 @@ def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
         if latest is None:
             lines.append(f"- **{name}**: not recorded")
             continue
-        verdict = "passed" if latest.passed else "**FAILED**"
+        # A gate that held with a regression beside it reads as Dagster shows it: a warning, not a pass.
+        verdict = ("**WARNING**" if (latest.details or {}).get("warnings") else "passed") if latest.passed else "**FAILED**"
         lines.append(f"- **{name}**: {verdict} · {_summary(latest.details, latest.passed)} (recorded by {latest.recorded_by})")
     return "\n".join(lines)
 

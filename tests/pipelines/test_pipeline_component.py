@@ -58,7 +58,8 @@ def summary(definitions: Definitions) -> dict[str, Any]:
             for job in repository.get_all_jobs()
         ),
         "sensors": sorted(
-            (s.name, s.job_name, s.minimum_interval_seconds, s.default_status.value) for s in repository.sensor_defs
+            (s.name, s.job_name if s.has_jobs else None, s.minimum_interval_seconds, s.default_status.value)
+            for s in repository.sensor_defs
         ),
         "schedules": sorted(
             (s.name, s.job_name, s.cron_schedule, s.execution_timezone, s.default_status.value)

@@ -21,7 +21,9 @@ def test_the_code_location_has_each_shipped_model_s_whole_lifecycle():
     repository = defs.get_repository_def()
     prefixes = ("fraud_detector", "fraud_detector_lightgbm")
     assets = ("training_data", "candidate_model", "model_version", "production_model")
-    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {f"{p}/{a}" for p in prefixes for a in assets}
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
+        f"{p}/{a}" for p in prefixes for a in assets
+    } | {"awaiting_decision"}
     checks = {(check.asset_key.to_user_string(), check.name) for check in repository.asset_graph.asset_check_keys}
     assert checks == {
         check
@@ -37,7 +39,8 @@ def test_the_code_location_has_each_shipped_model_s_whole_lifecycle():
     }
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {f"{p}_{job}" for p in prefixes for job in JOBS} <= jobs
-    assert {sensor.name for sensor in repository.sensor_defs} == {f"{p}_{s}" for p in prefixes for s in SENSORS}
+    sensors = {f"{p}_{s}" for p in prefixes for s in SENSORS} | {"awaiting_decision_from_catalog"}
+    assert {sensor.name for sensor in repository.sensor_defs} == sensors
     assert {schedule.name for schedule in repository.schedule_defs} == {f"{p}_retrain_schedule" for p in prefixes}
 
 
@@ -61,7 +64,7 @@ def test_sensors_are_running_by_default_on_a_short_interval():
 
 def test_each_sensor_targets_its_own_step():
     repository = defs.get_repository_def()
-    targets = {sensor.name: sensor.job_name for sensor in repository.sensor_defs}
+    targets = {sensor.name: sensor.job_name if sensor.has_jobs else None for sensor in repository.sensor_defs}
     steps = {
         "versions_to_dagster": "version_sync", "on_new_candidate": "validate", "on_staging": "shadow_evaluate",
         "on_approval": "promote", "on_production_change": "redeploy",
@@ -70,6 +73,8 @@ def test_each_sensor_targets_its_own_step():
         f"{prefix}_{sensor}": f"{prefix}_{job}"
         for prefix in ("fraud_detector", "fraud_detector_lightgbm")
         for sensor, job in steps.items()
+    } | {
+        "awaiting_decision_from_catalog": None,  # writes the review list itself, launches nothing
     }
 
 
@@ -127,7 +132,7 @@ def test_two_models_live_side_by_side():
     repository = both.get_repository_def()
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {"fraud_detector_retrain", "fraud_detector_eu_retrain", "fraud_detector_eu_approve"} <= jobs
-    assert len(repository.sensor_defs) == 10
+    assert len(repository.sensor_defs) == 11  # five per model, and one review list across both
     assert AssetKey(["fraud_detector_eu", "candidate_model"]) in both.resolve_all_asset_keys()
 
 
