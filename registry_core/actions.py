@@ -19,6 +19,8 @@ class AuditAction(enum.StrEnum):
     MODEL_DESCRIPTION = "model.description"
     POLICY_SET = "policy.set"
     VERSION_REGISTER = "version.register"
+    #: A reference version's bytes stored, once (see :mod:`registry_core.references`).
+    VERSION_ATTACH = "version.attach"
     VERSION_TRANSITION = "version.transition"
     VERSION_PROMOTE = "version.promote"
     VERSION_ROLLBACK = "version.rollback"

@@ -32,6 +32,7 @@ from .records import (
     VersionDetails,
     VersionInfo,
 )
+from .references import ArtifactReference, require_bytes
 from .stages import Stage
 from .unit_of_work import Catalog
 from .uris import parse_model_uri
@@ -136,7 +137,8 @@ class Registry(ProvenDecisions):
         """Store an artifact and register it as the model's next version, in stage None.
 
         ``artifact`` is a file path, a folder path (stored file by file under a
-        manifest) or a live scikit-learn estimator or pipeline, stored with
+        manifest), an :class:`ArtifactReference` (its source recorded, no bytes:
+        see :mod:`registry_core.references`) or a live scikit-learn estimator or pipeline, stored with
         skops; it may construct only scikit-learn's own types and those the
         model's policy trusts (:class:`UntrustedType` names any other).
         ``serialization="pickle"`` stores it as a pickle instead, only where the
@@ -155,12 +157,30 @@ class Registry(ProvenDecisions):
         clean_tags = {**validate_tags(tags), **validate_tags(mlflow_lineage, lineage=True)}
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
+        if isinstance(artifact, ArtifactReference):
+            if serialization is not None or model_format is not None:
+                raise InvalidInput("a reference holds no bytes: neither a serialization nor a model format applies")
+            return versions.register_version(self.catalog, self.actor, name, artifact.packed(), fields=fields,
+                                             tags=clean_tags)
         policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)
         stored = pack_artifact(
             self.store, artifact, progress=progress, model=name, policy=policy, serialization=serialization,
             model_format=model_format,
         )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
+
+    def attach(self, name: str, version: int | str, artifact: str | Path, *,
+               progress: Progress | None = None) -> VersionInfo:
+        """Store the bytes a reference version was registered without (a file or folder path); audited.
+
+        Only a reference in stage None or Staging with no check result or decision yet: gates are never counted
+        for bytes that did not exist when they were recorded. From then on it is a version like any other.
+        """
+        number = validate_version_number(version)
+        validate_name(name)
+        stored = pack_artifact(self.store, Path(artifact) if isinstance(artifact, str) else artifact,
+                               progress=progress, model=name)
+        return versions.attach_artifact(self.catalog, self.actor, name, number, stored)
 
     def record_deployment(self, name: str, version: int | str, *, target: str, succeeded: bool,
                           details: Mapping[str, Any] | str | None = None) -> AuditEntry:
@@ -238,6 +258,7 @@ class Registry(ProvenDecisions):
         integrity failure nothing is left at ``dest``.
         """
         version = self.resolve(uri)
+        require_bytes(version, doing="download")
         return download_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
             label=version.uri, dest=Path(dest), progress=progress,
@@ -257,6 +278,7 @@ class Registry(ProvenDecisions):
             governance.require_alias_still_gated(details, alias)
             uri = details.version.uri  # the version just judged, even if the alias moves meanwhile
         version, policy = queries.resolve_with_policy(self.catalog, uri)
+        require_bytes(version, doing="load")
         return load_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,
             format=version.artifact_format, model=version.model, policy=policy, contained=contained,

@@ -17,10 +17,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from .actions import AuditAction
 from .errors import ConflictError, InvalidInput
 from .estimators import check_format_allowed
-from .lookups import lock_version, model_row
+from .governance import read_gate_inputs
+from .lookups import lock_version, model_row, version_row
 from .policy import GatePolicy
 from .records import AuditEntry, ModelInfo, VersionInfo
-from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
+from .references import REFERENCE, referenced_source
+from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS, version_info
 from .stages import Stage
 from .unit_of_work import Catalog, UnitOfWork
 from .validation import (
@@ -32,7 +34,7 @@ from .validation import (
 if TYPE_CHECKING:
     from .artifacts import PackedArtifact
 
-__all__ = ["create_model", "record_deployment", "register_version", "registration_policy"]
+__all__ = ["attach_artifact", "create_model", "record_deployment", "register_version", "registration_policy"]
 
 
 # Built once: building a statement costs more than running it.
@@ -139,6 +141,39 @@ def register_version(
             description=fields["description"], tags=dict(sorted(tags.items())), registered_by=actor,
             created_at=work.now, stage_changed_at=work.now, was_production=False,
         )
+
+
+def attach_artifact(catalog: Catalog, actor: str, name: str, number: int, stored: PackedArtifact) -> VersionInfo:
+    """Give reference version ``number`` of ``name`` the bytes in ``stored``: its digest, kind, size and format."""
+    with catalog.write(actor) as work:
+        row = lock_version(work.connection, work.dialect, name, number)
+        source = referenced_source(row)
+        label = f"version {number} of {name!r}"
+        if source is None:
+            raise ConflictError(f"{label} already holds its bytes (sha256 {row.artifact_sha256}); register new bytes "
+                                "as a new version")
+        if row.stage not in (Stage.NONE, Stage.STAGING):
+            raise ConflictError(f"{label} is {row.stage}; bytes are attached only in stage None or Staging")
+        inputs = read_gate_inputs(work.connection, name, number)
+        if inputs.latest or inputs.decisions:
+            raise ConflictError(
+                f"{label} already has check results or decisions, recorded before it held any bytes; "
+                "register the bytes as a new version instead"
+            )
+        if stored.kind == "sklearn":
+            check_format_allowed(stored.format, model=name, policy=GatePolicy.from_dict(row.model_policy))
+        work.connection.execute(
+            update(VERSIONS).where(VERSIONS.c.id == row.id).values(
+                artifact_uri=stored.location, artifact_sha256=stored.sha256, artifact_size=stored.size,
+                artifact_kind=stored.kind, artifact_format=stored.format,
+            )
+        )
+        work.record(
+            AuditAction.VERSION_ATTACH, name, number, {"artifact_kind": REFERENCE, "source": source},
+            {"artifact_sha256": stored.sha256, "artifact_size": stored.size, "artifact_kind": stored.kind,
+             "artifact_format": stored.format},
+        )
+        return version_info(name, version_row(work.connection, work.dialect, name, number))
 
 
 def record_deployment(
