@@ -234,7 +234,7 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
             yield Divergence(
                 "model_versions", label,
                 f"artifact {row.artifact_kind} {row.artifact_sha256} differs from the registered "
-                f"{wanted_version.kind} {wanted_version.sha256}",
+                f"{wanted_version.kind} {wanted_version.sha256 or '(no digest)'}",
                 wanted_version.seq,
             )
         if not _same_format(row.artifact_format, wanted_version.format):

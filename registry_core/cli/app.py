@@ -25,6 +25,7 @@ from .context import CliState, OneLineUsageError, fail, set_json, wants_json
 COMMAND_MODULES = {
     "alias": "labels",
     "approve": "governance",
+    "attach": "versions",
     "audit": "audit",
     "check": "governance",
     "db": "db",
