@@ -178,6 +178,7 @@ class Registry(ProvenDecisions):
         """
         number = validate_version_number(version)
         validate_name(name)
+        versions.check_attachable(self.catalog, name, number)  # checked again, locked, once the bytes are stored
         stored = pack_artifact(self.store, Path(artifact) if isinstance(artifact, str) else artifact,
                                progress=progress, model=name)
         return versions.attach_artifact(self.catalog, self.actor, name, number, stored)

@@ -34,7 +34,7 @@ from .validation import (
 if TYPE_CHECKING:
     from .artifacts import PackedArtifact
 
-__all__ = ["attach_artifact", "create_model", "record_deployment", "register_version", "registration_policy"]
+__all__ = ["attach_artifact", "check_attachable", "create_model", "record_deployment", "register_version", "registration_policy"]
 
 
 # Built once: building a statement costs more than running it.
@@ -147,19 +147,7 @@ def attach_artifact(catalog: Catalog, actor: str, name: str, number: int, stored
     """Give reference version ``number`` of ``name`` the bytes in ``stored``: its digest, kind, size and format."""
     with catalog.write(actor) as work:
         row = lock_version(work.connection, work.dialect, name, number)
-        source = referenced_source(row)
-        label = f"version {number} of {name!r}"
-        if source is None:
-            raise ConflictError(f"{label} already holds its bytes (sha256 {row.artifact_sha256}); register new bytes "
-                                "as a new version")
-        if row.stage not in (Stage.NONE, Stage.STAGING):
-            raise ConflictError(f"{label} is {row.stage}; bytes are attached only in stage None or Staging")
-        inputs = read_gate_inputs(work.connection, name, number)
-        if inputs.latest or inputs.decisions:
-            raise ConflictError(
-                f"{label} already has check results or decisions, recorded before it held any bytes; "
-                "register the bytes as a new version instead"
-            )
+        source = _require_attachable(work.connection, row, name, number)
         if stored.kind == "sklearn":
             check_format_allowed(stored.format, model=name, policy=GatePolicy.from_dict(row.model_policy))
         work.connection.execute(
@@ -174,6 +162,30 @@ def attach_artifact(catalog: Catalog, actor: str, name: str, number: int, stored
              "artifact_format": stored.format},
         )
         return version_info(name, version_row(work.connection, work.dialect, name, number))
+
+
+def check_attachable(catalog: Catalog, name: str, number: int) -> None:
+    """Raise :class:`ConflictError` unless bytes may be attached to version ``number`` now (before storing any)."""
+    with catalog.read() as connection:
+        _require_attachable(connection, version_row(connection, catalog.dialect, name, number), name, number)
+
+
+def _require_attachable(connection: Connection, row: Any, name: str, number: int) -> str:
+    """The source of reference ``row``, which may take bytes: in None or Staging, with no gate counted yet."""
+    source = referenced_source(row)
+    label = f"version {number} of {name!r}"
+    if source is None:
+        raise ConflictError(f"{label} already holds its bytes (sha256 {row.artifact_sha256}); register new bytes "
+                            "as a new version")
+    if row.stage not in (Stage.NONE, Stage.STAGING):
+        raise ConflictError(f"{label} is {row.stage}; bytes are attached only in stage None or Staging")
+    inputs = read_gate_inputs(connection, name, number)
+    if inputs.latest or inputs.decisions:
+        raise ConflictError(
+            f"{label} already has check results or decisions, recorded before it held any bytes; "
+            "register the bytes as a new version instead"
+        )
+    return source
 
 
 def record_deployment(
