@@ -35,6 +35,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ..errors import InvalidInput, RegistryError
+from .artifacts import SCHEME as REGISTRY_SCHEME
 
 __all__ = ["Fetched", "SourceUnreadable", "fetch_source", "logged_model_id"]
 
@@ -127,10 +128,19 @@ def fetch_source(
     tracking_uri: str | None,
     workdir: Path,
 ) -> Fetched:
-    """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage."""
-    with _readable(source):
-        return _fetch(source, run_id=run_id, model_id=model_id, local_model_path=local_model_path,
-                      tracking_uri=tracking_uri, workdir=workdir)
+    """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage.
+
+    A ``registry-artifacts:`` source names the catalog's own store: one this process cannot read is
+    forged or wrong, never a location elsewhere, so it stays a plain :class:`InvalidInput`.
+    """
+    try:
+        with _readable(source):
+            return _fetch(source, run_id=run_id, model_id=model_id, local_model_path=local_model_path,
+                          tracking_uri=tracking_uri, workdir=workdir)
+    except SourceUnreadable as unreadable:
+        if urlparse(source).scheme == REGISTRY_SCHEME:
+            raise InvalidInput(unreadable.message) from unreadable
+        raise
 
 
 def _fetch(

@@ -138,8 +138,9 @@ def test_a_protected_alias_whose_version_fails_a_check_is_not_resolved_over_rest
 
 
 def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_server: LiveServer, tmp_path):
-    """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes, huge version numbers
-    and an unreadable source are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written."""
+    """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes and huge version numbers
+    are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written. An unreadable source is a reference,
+    whose bytes are refused (403) at once."""
     import base64
     import io
 
@@ -170,10 +171,13 @@ def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_se
     assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
     started = time.monotonic()  # MLflow's default retries: a 5xx here was retried for minutes
+    referenced = MlflowClient().create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/typo")
+    assert referenced.source == "s3://no-such-bucket-for-registry-tests/typo"
+    assert "not loadable" in referenced.status_message
     with pytest.raises(MlflowException) as refused:
-        MlflowClient().create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/typo")
+        MlflowClient().get_model_version_download_uri(MODEL, referenced.version)
     assert time.monotonic() - started < 30, "an unreadable source is answered at once, never retried"
-    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert "s3://no-such-bucket-for-registry-tests/typo" in refused.value.message
-    assert MlflowClient().search_model_versions(f"name = '{MODEL}'") == []
+    assert refused.value.error_code == "PERMISSION_DENIED" and refused.value.get_http_status_code() == 403
+    assert "holds no bytes" in refused.value.message
+    assert [v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")] == ["1"]
     assert " 500 " not in live_server.log.read_text() and "Traceback" not in live_server.log.read_text()
