@@ -7,7 +7,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+
+from registry_core.errors import SchemaMismatch
 
 revision = "0010"
 down_revision = "0009"
@@ -30,7 +33,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Fails (the old check) while the catalog holds references: the older schema has no version without bytes.
+    references = op.get_bind().execute(
+        sa.text("SELECT COUNT(*) FROM model_versions WHERE artifact_kind = 'reference'")
+    ).scalar_one()
+    if references:  # the older schema has no place for a version without bytes
+        raise SchemaMismatch(
+            f"the catalog holds {references} version{'s' if references > 1 else ''} registered as a reference; "
+            "attach their bytes (registry attach) before downgrading below revision 0010"
+        )
     with op.batch_alter_table("model_versions") as batch:
         batch.drop_constraint(op.f("ck_model_versions_reference_has_no_bytes"), type_="check")
         batch.drop_constraint(op.f("ck_model_versions_artifact_kind_known"), type_="check")
