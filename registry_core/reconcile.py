@@ -83,6 +83,8 @@ def _replay(events: Iterator[Any]) -> _Expected:
                 after.get("artifact_format"), {key: canonical_json(after[key]) for key in LINEAGE if key in after},
                 stage_seq=seq,
             )
+        elif action in (AuditAction.VERSION_DELETE, AuditAction.MODEL_DELETE):
+            expected.events.extend(_deleted(expected, seq, model, version if action == AuditAction.VERSION_DELETE else None))
         elif action == AuditAction.VERSION_ATTACH:
             expected.events.extend(_attached(expected, seq, model, version, after))
         elif action in (AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
@@ -145,6 +147,27 @@ def _ungated_alias(
             f"{_gated_on(recorded)}, but the log counts {_gated_on(facts)}",
             seq,
         )
+
+
+def _deleted(expected: _Expected, seq: int, model: str, version: int | None) -> Iterator[Divergence]:
+    """Forget a deleted version (``version``) or model (None) and all attached; wrong if one was in service."""
+    def gone(key_model: str, key_version: int | None) -> bool:
+        return key_model == model and (version is None or key_version == version)
+
+    for key in [key for key in expected.versions if gone(*key)]:
+        known = expected.versions.pop(key)
+        if known.stage in (Stage.PRODUCTION.value, Stage.STAGING.value):
+            yield Divergence("audit_events", f"event {seq}",
+                             f"deleted {model} version {key[1]} while it was in {known.stage}", seq)
+    for key in [key for key, (number, _seq) in expected.aliases.items() if gone(key[0], number)]:
+        del expected.aliases[key]
+    for recorded in (expected.decisions, expected.checks):
+        for event_seq in [s for s, (m, v, _actor, _after) in recorded.items() if gone(m, v)]:
+            del recorded[event_seq]
+    for key in [key for key in expected.gates if gone(*key)]:
+        del expected.gates[key]
+    if version is None:
+        expected.policies.pop(model, None)
 
 
 def _attached(expected: _Expected, seq: int, model: str, version: int, after: dict[str, Any]) -> Iterator[Divergence]:

@@ -46,6 +46,7 @@ from .validation import (
     validate_tags,
     validate_version_number,
 )
+from .version_records import VersionRecords
 from .webhooks import subscriptions as _webhooks
 from .webhooks.outbox import enqueue_events
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:  # searching is imported when first used: it is off the start-
 __all__ = ["Registry"]
 
 
-class Registry(ProvenDecisions):
+class Registry(ProvenDecisions, VersionRecords):
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
@@ -168,20 +169,6 @@ class Registry(ProvenDecisions):
             model_format=model_format,
         )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
-
-    def attach(self, name: str, version: int | str, artifact: str | Path, *,
-               progress: Progress | None = None) -> VersionInfo:
-        """Store the bytes a reference version was registered without (a file or folder path); audited.
-
-        Only a reference in stage None or Staging with no check result or decision yet: gates are never counted
-        for bytes that did not exist when they were recorded. From then on it is a version like any other.
-        """
-        number = validate_version_number(version)
-        validate_name(name)
-        versions.check_attachable(self.catalog, name, number)  # checked again, locked, once the bytes are stored
-        stored = pack_artifact(self.store, Path(artifact) if isinstance(artifact, str) else artifact,
-                               progress=progress, model=name)
-        return versions.attach_artifact(self.catalog, self.actor, name, number, stored)
 
     def record_deployment(self, name: str, version: int | str, *, target: str, succeeded: bool,
                           details: Mapping[str, Any] | str | None = None) -> AuditEntry:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -22,7 +22,7 @@ from .lookups import lock_version, model_row, version_row
 from .policy import GatePolicy
 from .records import AuditEntry, ModelInfo, VersionInfo
 from .references import REFERENCE, referenced_source
-from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS, version_info
+from .rows import AUDIT, MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS, version_info
 from .stages import Stage
 from .unit_of_work import Catalog, UnitOfWork
 from .validation import (
@@ -53,16 +53,17 @@ def create_model(
 ) -> ModelInfo:
     """Register a new model name with the default policy; an existing name is a conflict."""
     with catalog.write(actor) as work:
-        model_id = _insert_model(work, name, description=description)
-        if model_id is None:
+        created = _insert_model(work, name, description=description)
+        if created is None:
             raise ConflictError(f"model {name!r} already exists")
+        model_id, given_out = created
         if tags:
             work.connection.execute(
                 insert(MODEL_TAGS), [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
             )
         return ModelInfo(
             name=name, description=description, tags=dict(sorted(tags.items())), policy=GatePolicy(),
-            latest_version=0, production_version=None, aliases={}, created_by=actor,
+            latest_version=given_out, production_version=None, aliases={}, created_by=actor,
             created_at=work.now, updated_at=work.now,
         )
 
@@ -213,19 +214,22 @@ def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[in
     return (row.id, row.last_version, row.policy) if row is not None else None
 
 
-def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> int | None:
-    """Insert a model row and audit its creation; None when the name exists already."""
+def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> tuple[int, int] | None:
+    """Insert a model row and audit its creation: (its id, its last version); None when the name exists already."""
     policy = GatePolicy().to_dict()
+    # A name created again (after its model was deleted) continues after the highest number it ever gave out.
+    given_out = select(func.coalesce(func.max(AUDIT.c.version), 0)).where(AUDIT.c.model == name).scalar_subquery()
     insert_ = postgresql_insert if work.dialect == "postgresql" else sqlite_insert
     created = work.connection.execute(
         insert_(MODELS)
         .values(
-            name=name, description=description, last_version=0, policy=policy,
+            name=name, description=description, last_version=given_out, policy=policy,
             created_by=work.actor, created_at=work.now, updated_at=work.now,
         )
         .on_conflict_do_nothing(index_elements=["name"])
-        .returning(MODELS.c.id)
-    ).scalar_one_or_none()
-    if created is not None:
-        work.record(AuditAction.MODEL_CREATE, name, None, {}, {"policy": policy})
-    return created
+        .returning(MODELS.c.id, MODELS.c.last_version)
+    ).first()
+    if created is None:
+        return None
+    work.record(AuditAction.MODEL_CREATE, name, None, {}, {"policy": policy})
+    return created.id, created.last_version

@@ -120,7 +120,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         raise not_implemented("renaming a registered model", f"names are part of every audit event; {IMMUTABLE}")
 
     def delete_registered_model(self, name: str) -> None:
-        raise not_implemented("deleting a registered model", IMMUTABLE)
+        """Delete the model and its versions (audited; refused while one is in service: PERMISSION_DENIED)."""
+        with mlflow_errors():
+            self.registry.delete_model(name)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         with mlflow_errors():
@@ -218,7 +220,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         return self.get_model_version(name, version)
 
     def delete_model_version(self, name: str, version: Any) -> None:
-        raise not_implemented("deleting a model version", IMMUTABLE)
+        """Delete the version (audited; refused in Production, Staging or behind a protected alias)."""
+        with mlflow_errors():
+            self.registry.delete_version(name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         with mlflow_errors():
