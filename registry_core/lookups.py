@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select
 
 from .errors import InvalidInput, NotFound
-from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
+from .rows import ALIASES, AUDIT, MODELS, VERSIONS, version_tags_json
 from .stages import Stage
 from .uris import ModelRef
 
@@ -68,6 +68,10 @@ def no_such_model(connection: Connection, name: str) -> NotFound:
     query = select(MODELS.c.name).where(func.lower(MODELS.c.name) == name.lower()).order_by(MODELS.c.name).limit(3)
     near = connection.execute(query).scalars().all()
     hint = f" (names are case-sensitive: did you mean {' or '.join(map(repr, near))}?)" if near else ""
+    if not near and connection.execute(
+        select(AUDIT.c.seq).where(AUDIT.c.model == name, AUDIT.c.action == "model.delete").limit(1)
+    ).first():
+        hint = f" (it was deleted; its history: registry audit {name!r})"
     return NotFound(f"model {name!r} does not exist{hint}")
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "audit": "audit",
     "check": "governance",
     "db": "db",
+    "delete": "versions",
     "describe": "labels",
     "download": "versions",
     "gc": "versions",

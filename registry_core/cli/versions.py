@@ -1,4 +1,4 @@
-"""Commands on models, versions and their artifacts: register, attach, download, gc, models, versions, show."""
+"""Commands on models, versions and their artifacts: register, attach, delete, download, gc, models, versions, show."""
 
 from __future__ import annotations
 
@@ -81,6 +81,31 @@ def attach(ctx: click.Context, name: str, version: str, path: str) -> None:
 
 
 @click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--whole-model", is_flag=True, help="Delete model NAME and every version of it (no VERSION then).")
+@common_options
+@click.pass_context
+def delete(ctx: click.Context, name: str, version: str | None, whole_model: bool) -> None:
+    """Delete VERSION of model NAME, or with --whole-model the model itself, as MLflow does; audited.
+
+    Refused for a version in Production or Staging or behind a protected alias (archive it or move the alias
+    first). The audit log keeps the whole history; the blobs go at the next 'registry gc --delete' if no other
+    version uses them. Version numbers are never given out again, even if the name is created anew.
+    """
+    if (version is None) != whole_model:
+        raise click.UsageError("give a VERSION to delete, or --whole-model to delete the model (not both)")
+    catalog = registry(ctx)
+    if version is None:
+        catalog.delete_model(name)
+        emit(ctx, {"model": name, "deleted": True}, lambda: [f"Deleted model {name!r} and every version of it"])
+    else:
+        catalog.delete_version(name, version)
+        emit(ctx, {"model": name, "version": int(version), "deleted": True},
+             lambda: [f"Deleted version {version} of {name!r}"])
+
+
+@click.command()
 @click.argument("uri")
 @click.argument("dest", type=click.Path(path_type=str))
 @common_options
@@ -151,7 +176,7 @@ def show(ctx: click.Context, uri: str) -> None:
     emit(ctx, details, lambda: render.details_lines(details))
 
 
-COMMANDS = (register, attach, download, gc, models, versions, show)
+COMMANDS = (register, attach, delete, download, gc, models, versions, show)
 
 
 @contextlib.contextmanager

@@ -135,6 +135,17 @@ def test_candidate_sensor_validates_a_reference_once_its_bytes_are_attached(
     assert request.tags["registry/version"] == "1"
 
 
+def test_candidate_sensor_skips_a_version_deleted_before_its_tick(pipeline, resource, instance, catalog, model_file):
+    """A registration whose version is gone by the tick launches nothing and says so; the cursor moves on."""
+    catalog.register(MODEL, model_file)
+    catalog.register(MODEL, model_file)
+    catalog.delete_version(MODEL, 1)
+    sensor = build_candidate_sensor(pipeline, build_validation_job(pipeline))
+    result = tick(sensor, resource, instance, None)
+    assert [r.tags["registry/version"] for r in result.run_requests] == ["2"]
+    assert result.cursor == head(catalog)
+
+
 def test_candidate_sensor_both_new(pipeline, resource, instance, catalog, model_file):
     """Two registrations since the last tick: two validation runs, one per version."""
     catalog.register(MODEL, model_file)
