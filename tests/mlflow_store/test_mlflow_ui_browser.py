@@ -91,7 +91,7 @@ def test_the_models_pages_work_on_the_catalog(live_server: LiveServer, fraud_dat
     log_and_register(fraud_data, seed=1)
     log_and_register(fraud_data, seed=2)
     client.transition_model_version_stage(MODEL, "1", "Staging")
-    for command, actor in ((("policy", "set", MODEL, "--protect-alias", "champion"), "alice"),
+    for command, actor in ((("policy", MODEL, "--protect-alias", "champion"), "alice"),
                            (("approve", MODEL, "2"), "bob"), (("alias", MODEL, "champion", "2"), "alice")):
         done = live_server.registry_cli(*command, actor=actor)
         assert done.returncode == 0, done.stderr
