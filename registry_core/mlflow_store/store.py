@@ -45,6 +45,7 @@ from .conversions import (
     version_entity,
 )
 from .errors import IMMUTABLE, alias_not_found, already_exists, mlflow_errors, not_implemented, refused
+from .flavors import OPAQUE_TAG, FlavorTyping, typed_flavor
 from .refusals import PROMPTS_REFUSED, RefusedOperations
 from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
 from .sources import SourceUnreadable, fetch_source, logged_model_id
@@ -193,10 +194,13 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
                     artifact, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
                 except SourceUnreadable:
                     artifact = ArtifactReference(source)
-            lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link}
+            # typed when MLflow's loading, as ours, reads one model file in a safe format (a reference has none)
+            typing = typed_flavor(artifact) if isinstance(artifact, Path) else FlavorTyping()
+            lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link, OPAQUE_TAG: typing.opaque_reason}
             info = self.registry.register(name, artifact, run_id=run_id or None, tags=clean,
                                           description=description or None,
-                                          mlflow_lineage={k: v for k, v in lineage.items() if v})
+                                          mlflow_lineage={k: v for k, v in lineage.items() if v},
+                                          model_format=typing.model_format, model_file=typing.model_file)
         return self._version_entity(info)
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:
