@@ -1,25 +1,39 @@
 """Run MLflow's own model-registry tests against the registry's store plugin and MLflow's SQL store.
 
-Usage: python compat/mlflow_suite.py PATH_TO_MLFLOW_CHECKOUT [--timeout SECONDS]
+Usage::
 
-PATH_TO_MLFLOW_CHECKOUT holds MLflow's ``tests/`` tree. The script writes a
-pytest plugin that points the selected tests' store fixtures at a fresh
-``registry+sqlite://`` catalog (run "plugin") or at MLflow's own ``sqlite://``
-store (run "baseline"), runs both selections, classifies each test and prints
-a Markdown table. Test bodies are never changed.
+    python compat/mlflow_suite.py MLFLOW_CHECKOUT [--run both|plugin|baseline] [-k EXPR] [FILE ...]
+
+MLFLOW_CHECKOUT holds MLflow's ``tests/`` tree. The baseline runs the selected
+tests exactly as MLflow ships them (MLflow's ``sqlite://`` store); the plugin
+run points only their store fixtures at a fresh ``registry+sqlite://`` catalog:
+the ``store`` fixture, the registry URI of in-process clients
+(``MLFLOW_REGISTRY_URI``) and the registry store of the in-process REST server
+(``_MLFLOW_SERVER_REGISTRY_STORE``). Test bodies are never changed.
+
+Each plugin result is classified per test id as passed, skipped, failed in
+both (version skew: it fails on MLflow's own store too), refused by design
+(grouped by the registry's refusal message) or a genuine incompatibility.
+The baseline's results are cached per MLflow version and checkout, so later
+runs of the plugin side (or of a subset, with ``-k`` or files) compare
+against them without running MLflow's store again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 SELECTION = [
     "tests/store/model_registry/test_sqlalchemy_store.py",
@@ -28,91 +42,182 @@ SELECTION = [
     "tests/tracking/test_client_webhooks.py",
     "tests/tracking/test_rest_tracking.py",
 ]
-REST_FILTER = "registered_model or model_version or registry or alias"
+#: Only the registry tests of test_rest_tracking.py are selected.
+REST_FILTER = "not test_rest_tracking or registered_model or model_version or registry or alias or webhook"
 
-PLUGIN = '''
+#: Writes each test's outcome and its exception lines to SUITE_RESULTS (one JSON object a line).
+REPORTER = '''
+import json, os
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        if report.skipped:
+            text = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        elif report.failed:
+            lines = str(report.longrepr).splitlines()
+            text = "\\n".join(line[4:] for line in lines if line.startswith("E   "))[:4000] or lines[-1]
+        else:
+            text = ""
+        outcome = "failed" if report.failed else report.outcome
+        with open(os.environ["SUITE_RESULTS"], "a") as out:
+            out.write(json.dumps({"id": report.nodeid, "when": report.when, "outcome": outcome, "text": text}) + "\\n")
+'''
+
+#: Points the selected tests' stores at a fresh catalog; loaded in the plugin run only.
+OVERRIDE = '''
 import os, uuid, pytest
-SCHEME = os.environ["SUITE_SCHEME"]
 
 def _uri(tmp_path):
-    return f"{SCHEME}:///{tmp_path / ('c-' + uuid.uuid4().hex + '.db')}"
-
-def pytest_collection_modifyitems(items):
-    """Point the test modules' own ``store`` fixture at the selected store."""
-    for item in items:
-        for fixturedef in getattr(item, "_fixtureinfo").name2fixturedefs.get("store", ()):
-            if fixturedef.func is not _own_store:
-                fixturedef.func = _own_store
+    return f"registry+sqlite:///{tmp_path / ('catalog-' + uuid.uuid4().hex[:8] + '.db')}"
 
 def _own_store(tmp_path, **_):
-    from mlflow.tracking._model_registry.utils import _get_store
-    yield _get_store(_uri(tmp_path))
+    from mlflow.tracking._model_registry import utils
+    store = utils._get_store(_uri(tmp_path))
+    yield store
+    store.registry.close()
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixturedef in item._fixtureinfo.name2fixturedefs.get("store", ()):
+            fixturedef.func = _own_store
 
 @pytest.fixture(autouse=True)
 def _registry_uri(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", _uri(tmp_path))
+    uri = _uri(tmp_path)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.setenv("_MLFLOW_SERVER_REGISTRY_STORE", uri)
 '''
 
-# Our refusal texts (registry_core/mlflow_store/refusals.py, errors.py) -> group name.
-REFUSALS = {
-    "(MLflow webhooks)": "webhooks",
-    "(MLflow prompts)": "prompts",
-    "prompts are not governed models": "prompts",
-}
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refusal by design: the registry's message marker, the group's name and why it is refused."""
+
+    marker: str
+    group: str
+    reason: str
 
 
-def _run(tests: Path, scheme: str, out: Path, timeout: int) -> dict[str, tuple[str, str]]:
-    plugin_dir = Path(tempfile.mkdtemp(prefix="suite-"))
-    (plugin_dir / "suite_override.py").write_text(PLUGIN)
-    xml = out / f"{scheme.replace('+', '_')}.xml"
-    cmd = [sys.executable, "-m", "pytest", *SELECTION, "-k", f"not test_rest_tracking or ({REST_FILTER})",
-           "-p", "suite_override", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"]
-    env = {**os.environ, "SUITE_SCHEME": scheme, "PYTHONPATH": str(plugin_dir)}
-    subprocess.run(cmd, cwd=tests, env=env, timeout=timeout, check=False)
-    results: dict[str, tuple[str, str]] = {}
-    for case in ET.parse(xml).iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        outcome, text = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            node = case.find(tag)
-            if node is not None:
-                outcome = "skipped" if tag == "skipped" else "failed"
-                text = (node.get("message") or "") + (node.text or "")
-        results[name] = (outcome, text)
+#: The registry's refusal messages (registry_core/mlflow_store) -> group; the first marker found wins.
+REFUSALS = (
+    Refusal("(MLflow prompts)", "prompts",
+            "prompts are free-form templates, not governed models; MLflow keeps them in the same tables"),
+    Refusal("prompts are not governed models", "prompts",
+            "prompts are free-form templates, not governed models; MLflow keeps them in the same tables"),
+)
+
+Results = dict[str, tuple[str, str]]
+
+
+def _outcomes(path: Path) -> Results:
+    """Each test id's final outcome (a failure in any phase wins) and the text that explains it."""
+    results: Results = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        previous = results.get(row["id"])
+        if previous is None or previous[0] == "passed" or (row["outcome"] == "failed" and previous[0] != "failed"):
+            results[row["id"]] = (row["outcome"], row["text"])
     return results
 
 
-def classify(plugin: dict[str, tuple[str, str]], baseline: dict[str, tuple[str, str]]) -> Counter[str]:
-    """Count each plugin result as passed, skipped, skew, refused (by group) or genuine."""
-    counts: Counter[str] = Counter()
-    for name, (outcome, text) in plugin.items():
-        if outcome != "failed":
-            counts[outcome] += 1
-        elif baseline.get(name, ("failed", ""))[0] == "failed":
-            counts["failed in both (skew)"] += 1
-        else:
-            group = next((g for marker, g in REFUSALS.items() if marker in text), None)
-            counts[f"refused: {group}" if group else "genuine incompatibility"] += 1
+def run(checkout: Path, store: str, selection: list[str], keyword: str | None, timeout: int) -> Results:
+    """Run ``selection`` from ``checkout`` against ``store`` ("plugin" or "baseline") and return each test's result."""
+    work = Path(tempfile.mkdtemp(prefix=f"mlflow-suite-{store}-"))
+    (work / "suite_reporter.py").write_text(REPORTER)
+    plugins = ["-p", "suite_reporter"]
+    if store == "plugin":
+        (work / "suite_override.py").write_text(OVERRIDE)
+        plugins += ["-p", "suite_override"]
+    expression = f"({REST_FILTER})" + (f" and ({keyword})" if keyword else "")
+    cmd = [sys.executable, "-m", "pytest", *selection, "-k", expression, *plugins, "-q", "-p", "no:cacheprovider",
+           "--no-header", "-o", "addopts=", f"--junitxml={work / 'junit.xml'}", "--timeout=300"]
+    # The checkout under test comes first, so the plugin imported (also by servers the tests start) is this one.
+    path = os.pathsep.join([str(work), str(PROJECT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "SUITE_RESULTS": str(work / "results.jsonl"), "PYTHONPATH": path}
+    print(f"[{store}] {' '.join(cmd[3:])}  (junit: {work / 'junit.xml'})", file=sys.stderr, flush=True)
+    subprocess.run(cmd, cwd=checkout, env=env, timeout=timeout, check=False, stdout=subprocess.DEVNULL)
+    results_file = work / "results.jsonl"
+    if not results_file.exists():
+        raise SystemExit(f"error: the {store} run reported no test; see pytest's output with {' '.join(cmd)}")
+    return _outcomes(results_file)
+
+
+def cache_file(cache: Path, checkout: Path) -> Path:
+    """Where the baseline of this checkout and this MLflow version is kept."""
+    from importlib.metadata import version
+
+    key = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:12]
+    return cache / f"baseline-mlflow-{version('mlflow')}-{key}.json"
+
+
+def classify(name: str, plugin: tuple[str, str], baseline: Results) -> str:
+    """One plugin result as passed, skipped, failed in both (skew), no baseline, refused: GROUP or genuine."""
+    outcome, text = plugin
+    if outcome != "failed":
+        return outcome
+    if name not in baseline:
+        return "no baseline"
+    if baseline[name][0] == "failed":
+        return "failed in both (skew)"
+    refusal = next((r for r in REFUSALS if r.marker in text), None)
+    return f"refused: {refusal.group}" if refusal else "genuine incompatibility"
+
+
+def report(plugin: Results, baseline: Results) -> Counter[str]:
+    """Print the table of classes, the refusal reasons and each genuine incompatibility; return the counts."""
+    classes = {name: classify(name, result, baseline) for name, result in plugin.items()}
+    counts = Counter(classes.values())
+    print("| Result | Tests |\n|---|---:|")
+    for key in ("passed", "skipped", "failed in both (skew)", "no baseline", "genuine incompatibility"):
+        if counts[key] or key in ("passed", "genuine incompatibility"):
+            print(f"| {key} | {counts[key]} |")
+    for key in sorted(k for k in counts if k.startswith("refused")):
+        reason = next(r.reason for r in REFUSALS if f"refused: {r.group}" == key)
+        print(f"| {key} ({reason}) | {counts[key]} |")
+    print(f"| **total** | {sum(counts.values())} |")
+    genuine = sorted(name for name, kind in classes.items() if kind == "genuine incompatibility")
+    if genuine:
+        print("\nGenuine incompatibilities:\n")
+        for name in genuine:
+            first = (plugin[name][1].splitlines() or [""])[0][:300]
+            print(f"- `{name}`: {first}")
     return counts
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path)
-    parser.add_argument("--timeout", type=int, default=3600)
-    args = parser.parse_args()
+    parser.add_argument("checkout", type=Path, help="a checkout holding MLflow's tests/ tree")
+    parser.add_argument("files", nargs="*", help="test files of the selection to run (default: all five)")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression to run a subset")
+    parser.add_argument("--run", choices=("both", "plugin", "baseline"), default="both",
+                        help="baseline: MLflow's store only (cached); plugin: compare against the cached baseline")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "registry-mlflow-suite")
+    parser.add_argument("--refresh-baseline", action="store_true", help="run the baseline even when cached")
+    parser.add_argument("--timeout", type=int, default=3 * 3600, help="seconds for each pytest run")
+    args = parser.parse_args(argv)
     if not (args.checkout / "tests").is_dir():
         print(f"error: {args.checkout} has no tests/ folder", file=sys.stderr)
         return 2
-    out = Path(tempfile.mkdtemp(prefix="suite-out-"))
+    unknown = [f for f in args.files if f not in SELECTION]
+    if unknown:
+        print(f"error: {unknown[0]} is not one of the selection: {', '.join(SELECTION)}", file=sys.stderr)
+        return 2
+    selection = args.files or SELECTION
     start = time.monotonic()
-    baseline = _run(args.checkout, "sqlite", out, args.timeout)
-    plugin = _run(args.checkout, "registry+sqlite", out, args.timeout)
-    print("| result | tests |\n|---|---|")
-    for key, n in sorted(classify(plugin, baseline).items()):
-        print(f"| {key} | {n} |")
-    print(f"\nTime: {time.monotonic() - start:.0f} s")
-    return 0
+    cached = cache_file(args.cache, args.checkout)
+    baseline: Results = json.loads(cached.read_text()) if cached.exists() else {}
+    if args.run in ("both", "baseline") and (args.refresh_baseline or not baseline or args.run == "baseline"):
+        baseline.update(run(args.checkout, "baseline", selection, args.keyword, args.timeout))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(baseline, indent=0, sort_keys=True))
+        print(f"[baseline] {len(baseline)} results cached in {cached}", file=sys.stderr)
+    if args.run == "baseline":
+        print(dict(Counter(outcome for outcome, _ in baseline.values())))
+        return 0
+    plugin = run(args.checkout, "plugin", selection, args.keyword, args.timeout)
+    counts = report(plugin, baseline)
+    print(f"\nMLflow tests at {args.checkout}; {time.monotonic() - start:.0f} s.")
+    return 1 if counts["genuine incompatibility"] else 0
 
 
 if __name__ == "__main__":
