@@ -114,7 +114,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         clean = _writable_tags(tags)
         with mlflow_errors():
             try:
-                info = self.registry.create_model(name, description=description or None, tags=clean)
+                info = self.registry.create_model(name, description=description, tags=clean)
             except ConflictError as exc:
                 raise already_exists(name) from exc
         return model_entity(info)
@@ -122,7 +122,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def update_registered_model(self, name: str, description: Any, deployment_job_id: Any = None) -> RegisteredModel:
         _check_name(name)
         with mlflow_errors():
-            self.registry.set_description(name, description or "")
+            self.registry.set_description(name, description)
         return self.get_registered_model(name)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -194,14 +194,14 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
                 )
                 path, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
             lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link}
-            info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description or None,
+            info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description,
                                           mlflow_lineage={k: v for k, v in lineage.items() if v})
         return self._version_entity(info)
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:
         _check_name(name)
         with mlflow_errors():
-            self.registry.set_description(name, description or "", version=version)
+            self.registry.set_description(name, description, version=version)
         return self.get_model_version(name, version)
 
     def transition_model_version_stage(self, name: str, version: Any, stage: str,

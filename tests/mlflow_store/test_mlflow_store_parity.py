@@ -213,3 +213,31 @@ def test_times_follow_the_clock_mlflow_reads(both: dict[str, MlflowClient], tmp_
         model = client.get_registered_model("frozen")
         assert (model.creation_timestamp, model.last_updated_timestamp) == (1234000, 1234000)
         assert client.get_model_version("frozen", "1").creation_timestamp == 1234000
+
+
+def test_descriptions_are_kept_as_given(both: dict[str, MlflowClient], tmp_path: Path):
+    """``''`` stays ``''`` and ``None`` stays ``None``, as MLflow's store keeps them: MLflow's server sends ``''``
+    for a model or version created without one, and its REST clients read ``''`` back."""
+    for side, client in both.items():
+        assert client.create_registered_model("blank", description="").description == "", side
+        assert client.get_registered_model("blank").description == "", side
+        version = client.create_model_version("blank", str(tmp_path / "model"), description="")
+        assert client.get_model_version("blank", version.version).description == "", side
+        client.update_registered_model("blank", description="told")
+        client.update_registered_model("blank", description="")
+        assert client.get_registered_model("blank").description == "", side
+        assert client.get_registered_model("m").description is None, side
+
+
+def test_tag_keys_with_spaces_are_kept_and_searched(both: dict[str, MlflowClient]):
+    """MLflow's tag keys may hold spaces (``another key``): set, read, searched with backticks and deleted alike."""
+    for side, client in both.items():
+        client.set_registered_model_tag("m", "another key", "v")
+        client.set_model_version_tag("m", "1", "numeric value", "12")
+        assert client.get_registered_model("m").tags == {"another key": "v"}, side
+        assert client.get_model_version("m", "1").tags.get("numeric value") == "12", side
+        assert [m.name for m in client.search_registered_models("tags.`another key` = 'v'")] == ["m"], side
+        client.delete_registered_model_tag("m", "another key")
+        assert client.get_registered_model("m").tags == {}, side
+    outcome = _outcome(lambda: both["ours"].set_registered_model_tag("m", "trailing ", "v"))
+    assert outcome[0] == "INVALID_PARAMETER_VALUE" and "invalid tag key 'trailing '" in outcome[1]
