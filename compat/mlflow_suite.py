@@ -6,10 +6,8 @@ Usage::
 
 MLFLOW_CHECKOUT holds MLflow's ``tests/`` tree. The baseline runs the selected
 tests exactly as MLflow ships them (MLflow's ``sqlite://`` store); the plugin
-run points only their store fixtures at a fresh ``registry+sqlite://`` catalog:
-the ``store`` fixture, the registry URI of in-process clients
-(``MLFLOW_REGISTRY_URI``) and the registry store of the in-process REST server
-(``_MLFLOW_SERVER_REGISTRY_STORE``). Test bodies are never changed.
+run points only their registry stores at a fresh ``registry+sqlite://`` catalog
+per test (see ``OVERRIDE``). Test bodies are never changed.
 
 Each plugin result is classified per test id as passed, skipped, failed in
 both (version skew: it fails on MLflow's own store too), refused by design
@@ -69,15 +67,26 @@ def pytest_runtest_logreport(report):
             out.write(json.dumps({"id": report.nodeid, "when": report.when, "outcome": outcome, "text": text}) + "\\n")
 '''
 
-#: Points the selected tests' stores at a fresh catalog; loaded in the plugin run only.
+#: Points the selected tests' registry stores at a fresh catalog per test; loaded in the plugin run only.
+#: - the ``store`` fixture (MLflow's store tests) is the plugin's store;
+#: - a registry MLflow would open on a SQL tracking database (in-process clients, ``mlflow.register_model``)
+#:   is the plugin's instead; a registry at an http(s) tracking URI stays there, so clients of a test's
+#:   server still reach it over REST;
+#: - the registry store of a server the tests start in-process is the plugin's, without making it the
+#:   process's registry URI (which would send the tests' clients around the server); servers started as
+#:   subprocesses read ``_MLFLOW_SERVER_REGISTRY_STORE``.
 OVERRIDE = '''
 import os, uuid, pytest
+from mlflow.server import handlers
+from mlflow.tracking._model_registry import utils
+
+SQL_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql"}
+_current = []
 
 def _uri(tmp_path):
     return f"registry+sqlite:///{tmp_path / ('catalog-' + uuid.uuid4().hex[:8] + '.db')}"
 
 def _own_store(tmp_path, **_):
-    from mlflow.tracking._model_registry import utils
     store = utils._get_store(_uri(tmp_path))
     yield store
     store.registry.close()
@@ -87,11 +96,39 @@ def pytest_collection_modifyitems(items):
         for fixturedef in item._fixtureinfo.name2fixturedefs.get("store", ()):
             fixturedef.func = _own_store
 
+_default_registry = utils._get_default_registry_uri_for_tracking_uri
+
+def _registry_for(tracking_uri):
+    uri = _default_registry(tracking_uri)
+    scheme = (uri or "").split(":", 1)[0].split("+", 1)[0]
+    return _current[-1] if _current and scheme in SQL_SCHEMES else uri
+
+utils._get_default_registry_uri_for_tracking_uri = _registry_for
+
+_server_store = handlers._get_model_registry_store
+
+def _plugin_server_store(registry_store_uri=None):
+    if handlers._model_registry_store is None and _current:
+        before, exported = utils._registry_uri, os.environ.get("MLFLOW_REGISTRY_URI")
+        try:
+            return _server_store(_current[-1])
+        finally:  # MLflow makes the server's registry the process's, and exports it: undo both
+            utils._registry_uri = before
+            if exported is None:
+                os.environ.pop("MLFLOW_REGISTRY_URI", None)
+            else:
+                os.environ["MLFLOW_REGISTRY_URI"] = exported
+    return _server_store(registry_store_uri)
+
+handlers._get_model_registry_store = _plugin_server_store
+
 @pytest.fixture(autouse=True)
-def _registry_uri(tmp_path, monkeypatch):
+def _plugin_registry(tmp_path, monkeypatch):
     uri = _uri(tmp_path)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     monkeypatch.setenv("_MLFLOW_SERVER_REGISTRY_STORE", uri)
+    _current.append(uri)
+    yield
+    _current.remove(uri)
 '''
 
 
