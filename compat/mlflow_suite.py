@@ -175,7 +175,10 @@ REFUSALS = (
     Refusal("deleting a model version is not supported", "model deletion", _IMMUTABLE),
     Refusal("renaming a registered model is not supported", "model renaming",
             "a model's name is part of every audit event and of its deployments' URIs"),
-    # Not a refusal but a deliberate difference: an exact comparison of a version's tags also sees these.
+    Refusal(r"cannot move from \w+ to \w+", "stage workflow",
+            "stages move along the stage table only; Production through a gated promotion or a rollback"),
+    # Not refusals but deliberate differences, seen by an exact comparison.
+    Refusal(r"assert 'registry-artifacts:", "download URI is the catalog's copy", _SOURCES),
     Refusal("registry.* tags shown", "registry.* tags shown",
             "a version's gates, approvals and lineage show in MLflow's clients and UI as read-only registry.* tags"),
 )

@@ -206,10 +206,16 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool = False) -> ModelVersion:
-        """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives)."""
+        """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives),
+        but refused with MLflow's text for a stage that is not active, as MLflow refuses it (as a client's mistake)."""
         _check_name(name)
         with mlflow_errors():
             target = parse_stage(stage)
+            if archive_existing_versions and target not in (Stage.STAGING, Stage.PRODUCTION):
+                raise MlflowException.invalid_parameter_value(
+                    f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                    "Active stage. Valid stages are ['Staging', 'Production']"
+                )
             current = self.registry.get_version(name, version)
             if target is Stage.PRODUCTION and current.stage is Stage.ARCHIVED:
                 reason = current.tags.get(ROLLBACK_REASON_TAG) or "rolled back through MLflow"

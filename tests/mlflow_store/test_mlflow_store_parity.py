@@ -241,3 +241,17 @@ def test_tag_keys_with_spaces_are_kept_and_searched(both: dict[str, MlflowClient
         assert client.get_registered_model("m").tags == {}, side
     outcome = _outcome(lambda: both["ours"].set_registered_model_tag("m", "trailing ", "v"))
     assert outcome[0] == "INVALID_PARAMETER_VALUE" and "invalid tag key 'trailing '" in outcome[1]
+
+
+@pytest.mark.parametrize("stage", ["Archived", "None"])
+def test_archiving_others_on_a_move_to_an_inactive_stage_is_refused_in_mlflows_words(
+    both: dict[str, MlflowClient], stage: str
+):
+    """``archive_existing_versions=True`` towards Archived or None is refused with MLflow's text (which its tests
+    match); here as INVALID_PARAMETER_VALUE, a client's mistake, where MLflow answers INTERNAL_ERROR."""
+    outcomes = {side: _outcome(lambda c=client: c.transition_model_version_stage("m", "1", stage, True))
+                for side, client in both.items()}
+    expected = (f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                "Active stage. Valid stages are ['Staging', 'Production']")
+    assert outcomes == {"mlflow": ("INTERNAL_ERROR", expected), "ours": ("INVALID_PARAMETER_VALUE", expected)}
+    assert both["ours"].get_model_version("m", "1").current_stage == "None"
