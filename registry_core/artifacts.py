@@ -15,10 +15,12 @@ Three kinds of artifact:
     that a mismatch on load warns. Registering or loading one needs the
     [sklearn] extra.
 
-A ``file`` registered with a model format (``model_format="onnx"`` or
-``"lightgbm"``, or a live ``onnx.ModelProto`` or LightGBM booster) is checked at registration and typed by its
-``artifact_format`` (see :mod:`registry_core.formats`); such files load
-without running registrant code. Everything else only downloads.
+A ``file`` registered with a model format (``model_format="onnx"``, ``"lightgbm"``
+or ``"xgboost"``, or a live ``onnx.ModelProto`` or booster), and a ``directory``
+whose ``model_file`` is named with its format (an MLflow model folder), are
+checked at registration and typed by their ``artifact_format`` (see
+:mod:`registry_core.model_files`); they load without running registrant code.
+Everything else only downloads.
 
 Nothing is deserialized before every byte has been checked against the digest
 the catalog recorded.
@@ -33,15 +35,24 @@ import shutil
 import stat
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .blobstore import Blob, BlobStore, Progress, copy_verified, hash_file, read_verified
-from .contained_load import Rehearsal, try_in_separate_process
+from .contained_load import Rehearsal
 from .errors import ConflictError, InvalidInput
 from .estimators import ModelVersionWarning, Serialization, load_estimator, parse_serialization, serialize_estimator
-from .formats import MODEL_FORMATS, check_model_file, live_model_file, load_model_file
+from .formats import MODEL_FORMATS, check_model_file, live_model_file
+from .model_files import (
+    FOLDER_MODEL_FORMATS,
+    MAX_MODEL_FILE,
+    FolderFiles,
+    check_folder_model,
+    load_file_model,
+    load_folder_model,
+    read_model_file,
+)
 from .policy import GatePolicy
 from .regular_files import file_kind, open_regular
 from .relative_paths import check_relative_path, check_tree, confined
@@ -95,16 +106,21 @@ def pack_artifact(
     policy: GatePolicy | None = None,
     serialization: str | Serialization | None = None,
     model_format: str | None = None,
+    model_file: str | None = None,
 ) -> PackedArtifact:
     """Store a file, a directory or a scikit-learn estimator; bad input raises before anything is referenced.
 
     An estimator is serialized as ``serialization`` says (skops by default),
     within what ``policy`` (the model's) allows; an estimator the policy does
     not allow is refused before anything is stored. A file with a
-    ``model_format`` (or an ``onnx.ModelProto``) is checked as that format first.
+    ``model_format`` (or an ``onnx.ModelProto``) is checked as that format first;
+    a folder with a ``model_format`` has its ``model_file`` checked (see :mod:`.model_folders`).
     """
-    if model_format is not None and model_format not in MODEL_FORMATS:
-        raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(MODEL_FORMATS)}")
+    allowed = FOLDER_MODEL_FORMATS if model_file is not None else MODEL_FORMATS
+    if model_format is not None and model_format not in allowed:
+        raise InvalidInput(f"unknown model format {model_format!r}; choose one of: {', '.join(allowed)}")
+    if model_file is not None and model_format is None:
+        raise InvalidInput("a model file is named only together with its model format")
     live = live_model_file(source)
     if live is not None:
         if serialization is not None:
@@ -122,10 +138,17 @@ def pack_artifact(
             raise InvalidInput(f"cannot read artifact path {str(source)!r}: {exc.strerror}") from None
         except ValueError:  # a NUL byte, or text the filesystem's encoding cannot hold
             raise InvalidInput(f"invalid artifact path {str(source)!r}") from None
+        if stat.S_ISDIR(info.st_mode) and model_format is not None:
+            if model_file is None:
+                raise InvalidInput(f"{str(source)!r} is a folder: name the {model_format} file in it to load (model_file)")
+            return _pack_model_folder(store, path, progress, model_format, model_file, model, policy)
         if stat.S_ISDIR(info.st_mode):
             return _pack_directory(store, path, progress)
+        if model_file is not None:
+            raise InvalidInput(f"a model file is named only for a folder; {str(source)!r} is not one")
         if stat.S_ISREG(info.st_mode) and model_format is not None:
-            return _pack_model_file(store, _read_bounded(path), path.name, model_format, progress)
+            data = read_model_file(path, limit=policy.max_load_bytes if policy else MAX_MODEL_FILE, model=model)
+            return _pack_model_file(store, data, path.name, model_format, progress)
         if model_format is not None:
             raise InvalidInput(f"a {model_format} model is one file; {str(source)!r} is not a regular file")
         if stat.S_ISREG(info.st_mode):
@@ -191,20 +214,20 @@ def _publish(temp: Path, dest: Path) -> None:
 
 def load_artifact(
     store: BlobStore, *, kind: str, sha256: str, label: str, format: dict[str, Any] | None, model: str,
-    policy: GatePolicy, contained: bool | Rehearsal = False,
+    policy: GatePolicy, contained: bool | Rehearsal = False, size: int | None = None,
 ) -> Any:
-    """Deserialize a version's model after verifying every byte; only registry-serialized kinds load.
+    """Deserialize a version's model after verifying every byte; only registry-serialized kinds and typed files load.
 
-    What it may construct (or whether it may be unpickled) is judged against
-    ``policy``, the model's policy now.
+    What it may construct (or whether it may be unpickled) is judged against ``policy``, the model's policy now;
+    a model file over its load limit (by ``size``, the catalog's record, or the manifest's) is refused unread.
     """
-    model_format = (format or {}).get("model_format") if kind == "file" else None
-    if model_format in MODEL_FORMATS:
-        data = read_verified(store, sha256, label=label, limit=_MAX_MODEL_FILE)
-        if contained:  # a candidate next to Production: its library's native parser runs in another process first
-            try_in_separate_process(data, sha256=sha256, label=label, format=format or {}, model=model, policy=policy,
-                                    rehearsal=contained)
-        return load_model_file(model_format, data, label=label)
+    model_format = (format or {}).get("model_format")
+    if kind == "directory" and model_format is not None:
+        return load_folder_model(store, read_manifest(store, sha256, label), format=format or {}, label=label,
+                                 model=model, policy=policy, contained=contained)
+    if kind == "file" and model_format in MODEL_FORMATS:
+        return load_file_model(store, sha256=sha256, label=label, format=format or {}, model=model, policy=policy,
+                               contained=contained, size=size)
     if kind != "sklearn":
         raise InvalidInput(
             f"{label} is a {kind} artifact that the registry did not serialize; use download to fetch it"
@@ -244,24 +267,20 @@ def _store_file(store: BlobStore, path: Path, progress: Progress | None) -> Blob
     return blob
 
 
-_MAX_MODEL_FILE = 2 * 1024 * 1024 * 1024
+def _pack_model_folder(store: BlobStore, path: Path, progress: Progress | None, model_format: str, model_file: str,
+                       model: str, policy: GatePolicy | None) -> PackedArtifact:
+    """Check a folder's model file before storing anything, then store the folder: its copy must be what was checked."""
+    files = FolderFiles.on_disk({relative: (info.st_size, local) for relative, info, local in _walk(path)}, str(path))
+    described, digest = check_folder_model(files, model_format=model_format, model_file=model_file, model=model,
+                                           policy=policy or GatePolicy())
+    packed = _pack_directory(store, path, progress)
+    if {e["path"]: e["sha256"] for e in read_manifest(store, packed.sha256, str(path))}.get(model_file) != digest:
+        raise InvalidInput(f"{path / model_file} changed while it was being registered; register it again")
+    return replace(packed, format={**packed.format, **described})
 
 
-def _read_bounded(path: Path) -> bytes:
-    """A model file's bytes, refused before reading when it is larger than any checked format holds."""
-    try:
-        with open_regular(path, what="model file") as reader:
-            data = reader.read(_MAX_MODEL_FILE + 1)
-    except PermissionError:
-        raise InvalidInput(f"cannot read {path}: permission denied") from None
-    if len(data) > _MAX_MODEL_FILE:
-        raise InvalidInput(f"{path} is larger than {_MAX_MODEL_FILE} bytes, the most a model file may hold")
-    return data
-
-
-def _pack_model_file(
-    store: BlobStore, data: bytes, filename: str, model_format: str, progress: Progress | None
-) -> PackedArtifact:
+def _pack_model_file(store: BlobStore, data: bytes, filename: str, model_format: str,
+                     progress: Progress | None) -> PackedArtifact:
     """Check a model file as its format and store it as a typed ``file`` artifact."""
     described = check_model_file(model_format, data, label=filename)
     blob = store.put_stream(io.BytesIO(data), progress=progress)
@@ -340,18 +359,10 @@ def _pack_estimator(
             f"cannot register an object of type {type(estimator).__qualname__}: "
             "give a file path, a folder path or a scikit-learn estimator or pipeline"
         )
-    data, format = serialize_estimator(
-        estimator, model=model, policy=policy or GatePolicy(), serialization=serialization
-    )
+    data, format = serialize_estimator(estimator, model=model, policy=policy or GatePolicy(), serialization=serialization)
     blob = store.put_stream(io.BytesIO(data), progress=progress)
-    return PackedArtifact(
-        kind="sklearn",
-        sha256=blob.sha256,
-        size=blob.size,
-        location=store.location(blob.sha256),
-        format=format,
-        new_blobs=0 if blob.existed else 1,
-    )
+    return PackedArtifact(kind="sklearn", sha256=blob.sha256, size=blob.size, location=store.location(blob.sha256),
+                          format=format, new_blobs=0 if blob.existed else 1)
 
 
 # --- unpacking ----------------------------------------------------------------------------

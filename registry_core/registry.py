@@ -132,6 +132,7 @@ class Registry(ProvenDecisions):
         serialization: str | None = None,
         model_format: str | None = None,
         mlflow_lineage: Mapping[str, str] | None = None,
+        model_file: str | None = None,
     ) -> VersionInfo:
         """Store an artifact and register it as the model's next version, in stage None.
 
@@ -142,8 +143,9 @@ class Registry(ProvenDecisions):
         ``serialization="pickle"`` stores it as a pickle instead, only where the
         policy has ``allow_pickle``. ``model_format`` ``"onnx"``, ``"lightgbm"`` or ``"xgboost"`` (implied
         by an ``onnx.ModelProto`` or a booster) checks a file as that format so it loads without
-        registrant code (:mod:`registry_core.formats`). The model is created on its first
-        registration. Version numbers run 1, 2, 3… per model and are never
+        registrant code (:mod:`registry_core.formats`); for a folder, ``model_file`` names the file in
+        it to check and load (``"sklearn"`` too, for a skops file: see :mod:`registry_core.model_files`).
+        The model is created on its first registration. Version numbers run 1, 2, 3… per model and are never
         reused. ``progress`` is called with each chunk's byte count.
         ``tags`` never hold keys under ``registry.``; ``mlflow_lineage`` is the
         MLflow plugin's record of where the version came from, stored under
@@ -155,10 +157,11 @@ class Registry(ProvenDecisions):
         clean_tags = {**validate_tags(tags), **validate_tags(mlflow_lineage, lineage=True)}
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
-        policy = None if isinstance(artifact, (str, Path)) else versions.registration_policy(self.catalog, name)
+        opaque = isinstance(artifact, (str, Path)) and model_format is None
+        policy = None if opaque else versions.registration_policy(self.catalog, name)
         stored = pack_artifact(
             self.store, artifact, progress=progress, model=name, policy=policy, serialization=serialization,
-            model_format=model_format,
+            model_format=model_format, model_file=model_file,
         )
         return versions.register_version(self.catalog, self.actor, name, stored, fields=fields, tags=clean_tags)
 
@@ -260,6 +263,7 @@ class Registry(ProvenDecisions):
         return load_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,
             format=version.artifact_format, model=version.model, policy=policy, contained=contained,
+            size=version.artifact_size,
         )
 
     def collect_garbage(self, *, delete: bool = False, min_age_seconds: float = 3600.0) -> GarbageReport:

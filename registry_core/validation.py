@@ -57,7 +57,8 @@ _VERSION_ALIAS = re.compile(r"[vV][0-9]+")
 #: Tag keys under this prefix, in any case, belong to the registry: shown, never written by users.
 RESERVED_TAG_PREFIX = "registry."
 #: The reserved keys the MLflow plugin writes when it registers a version (MLflow's source, logged model, run link).
-LINEAGE_TAGS = frozenset({"registry.mlflow.source", "registry.mlflow.model_id", "registry.mlflow.run_link"})
+LINEAGE_TAGS = frozenset({"registry.mlflow.source", "registry.mlflow.model_id", "registry.mlflow.run_link",
+                          "registry.mlflow.opaque"})
 
 MAX_DESCRIPTION = 10_000
 MAX_MODEL_CARD = 200_000

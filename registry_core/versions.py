@@ -88,7 +88,7 @@ def register_version(
             claimed = _claim_next_version(work.connection, name, work.now)
             assert claimed is not None, "the model exists now"
         model_id, number, policy = claimed
-        if stored.kind == "sklearn":
+        if stored.kind == "sklearn" or stored.format.get("serializer"):  # an estimator, or a folder's skops file
             # The estimator was checked against the policy before it was stored; the model's row is
             # locked now, so this is the policy the version is committed under.
             check_format_allowed(stored.format, model=name, policy=GatePolicy.from_dict(policy))

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .lightgbm_format import check_lightgbm, lightgbm_text_of, load_lightgbm
-from .onnx_format import check_onnx, load_onnx, onnx_bytes_of
+from .onnx_format import SiblingFiles, check_onnx, load_onnx, onnx_bytes_of
 from .xgboost_format import check_xgboost, load_xgboost, xgboost_bytes_of
 
-__all__ = ["MODEL_FORMATS", "check_model_file", "live_model_file", "load_model_file"]
+__all__ = ["MODEL_FORMATS", "SiblingFiles", "check_model_file", "live_model_file", "load_model_file"]
 
 _FORMATS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., Any], Callable[[Any], bytes | None], str]] = {
     "lightgbm": (check_lightgbm, load_lightgbm, lightgbm_text_of, "model.txt"),
@@ -28,14 +28,25 @@ _FORMATS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., Any], Cal
 MODEL_FORMATS: tuple[str, ...] = tuple(sorted(_FORMATS))
 
 
-def check_model_file(model_format: str, data: bytes, *, label: str) -> dict[str, Any]:
-    """Check ``data`` as ``model_format``; its typed ``artifact_format`` (without the filename)."""
-    return _FORMATS[model_format][0](data, label=label)
+def check_model_file(model_format: str, data: bytes, *, label: str, siblings: SiblingFiles | None = None,
+                     max_bytes: int | None = None) -> dict[str, Any]:
+    """Check ``data`` as ``model_format``; its typed ``artifact_format`` (without the filename).
+
+    ``siblings``: the other files of the folder the model file is one of (only ONNX external data reads them),
+    ``max_bytes`` the most the model and that external data may hold together.
+    """
+    return _FORMATS[model_format][0](data, label=label, **_with_siblings(model_format, siblings, max_bytes))
 
 
-def load_model_file(model_format: str, data: bytes, *, label: str) -> Any:
+def load_model_file(model_format: str, data: bytes, *, label: str, siblings: SiblingFiles | None = None) -> Any:
     """Load verified bytes of ``model_format`` (checked again first) as an object with ``predict``."""
-    return _FORMATS[model_format][1](data, label=label)
+    return _FORMATS[model_format][1](data, label=label, **_with_siblings(model_format, siblings, None))
+
+
+def _with_siblings(model_format: str, siblings: SiblingFiles | None, max_bytes: int | None) -> dict[str, Any]:
+    if model_format != "onnx" or siblings is None:
+        return {}
+    return {"siblings": siblings} if max_bytes is None else {"siblings": siblings, "max_bytes": max_bytes}
 
 
 def live_model_file(model: Any) -> tuple[str, bytes, str] | None:

@@ -3,24 +3,43 @@
 A graph is accepted only when :func:`onnx.checker.check_model` passes, every
 operator comes from the default ONNX domain or ``ai.onnx.ml`` (so no custom-op
 library is ever needed), it defines no model-local functions and it holds
-every tensor inline: external data (a path ONNX Runtime would open) is
-refused outright, so a model reads no byte outside its own blob. The same
-checks run again before a stored model is loaded.
+every tensor inline, or, for a model that is one file of a folder version,
+in other files of that same folder: an external-data location is a plain
+relative path (no ``..``, nothing absolute) naming one of the version's own
+files, read verified and copied inline before ONNX Runtime sees the model, so
+a model reads no byte outside its version. The same checks run again before a
+stored model is loaded. ONNX Runtime's constant folding is disabled: it
+evaluates the graph's constant subexpressions while loading, so a file of a
+few hundred bytes (``ConstantOfShape`` of a large shape) would otherwise
+allocate up to a gigabyte before any request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import InvalidInput
 from ..extras import requiring_extra
+from ..relative_paths import check_relative_path
 
-__all__ = ["MAX_ONNX_BYTES", "OnnxModel", "check_onnx", "load_onnx", "onnx_bytes_of"]
+__all__ = ["MAX_ONNX_BYTES", "OnnxModel", "SiblingFiles", "check_onnx", "inlined_onnx", "load_onnx", "onnx_bytes_of"]
 
 #: Protocol buffers cannot hold more than 2 GiB; models with external data are refused, so this bounds every model.
 MAX_ONNX_BYTES = 2 * 1024 * 1024 * 1024 - 1
 _ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+
+
+class SiblingFiles(Protocol):
+    """The other files of the folder version a model file belongs to, by path relative to that folder."""
+
+    def size(self, path: str) -> int:
+        """The recorded size of ``path``; :class:`InvalidInput` when it is not one of the version's files."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The verified bytes of ``path`` (its size was checked first)."""
+        ...
 
 
 def onnx_bytes_of(model: Any) -> bytes | None:
@@ -33,9 +52,14 @@ def onnx_bytes_of(model: Any) -> bytes | None:
     return model.SerializeToString()
 
 
-def check_onnx(data: bytes, *, label: str) -> dict[str, Any]:
-    """Parse and check an ONNX model; return its typed ``artifact_format``, or raise :class:`InvalidInput`."""
-    model = _parse(data, label)
+def check_onnx(data: bytes, *, label: str, siblings: SiblingFiles | None = None,
+               max_bytes: int = MAX_ONNX_BYTES) -> dict[str, Any]:
+    """Parse and check an ONNX model; return its typed ``artifact_format``, or raise :class:`InvalidInput`.
+
+    ``siblings``: the folder's other files, which external data may name; ``max_bytes`` bounds the model and
+    its external data together, checked before any external byte is read.
+    """
+    model = _parse(data, label, siblings, max_bytes)
     inputs = [_describe(value) for value in model.graph.input if value.name not in _initializer_names(model)]
     return {
         "model_format": "onnx",
@@ -46,16 +70,25 @@ def check_onnx(data: bytes, *, label: str) -> dict[str, Any]:
     }
 
 
-def load_onnx(data: bytes, *, label: str) -> OnnxModel:
+def inlined_onnx(data: bytes, *, label: str, siblings: SiblingFiles, max_bytes: int = MAX_ONNX_BYTES) -> bytes:
+    """A checked model with the external data it names among ``siblings`` copied inline: one self-contained model."""
+    return bytes(_parse(data, label, siblings, max_bytes).SerializeToString())
+
+
+def load_onnx(data: bytes, *, label: str, siblings: SiblingFiles | None = None,
+              max_bytes: int = MAX_ONNX_BYTES) -> OnnxModel:
     """An ONNX Runtime session over checked bytes, with no custom-op library and only the CPU provider."""
-    model = _parse(data, label)
+    model = _parse(data, label, siblings, max_bytes)
     with requiring_extra("onnx", "loading an ONNX model"):
         import onnxruntime
 
+    if siblings is not None:
+        data = model.SerializeToString()  # its external data now inline: ONNX Runtime opens no file
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = onnxruntime.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"],
+                                               disabled_optimizers=["ConstantFolding"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for graphs it cannot run
         raise InvalidInput(f"{label}: ONNX Runtime cannot run this model: {_first_line(exc)}") from None
     return OnnxModel(session, classes=_class_labels(model))
@@ -103,9 +136,10 @@ class OnnxModel:
         return lambda X: self._run(X, proba)
 
 
-def _parse(data: bytes, label: str) -> Any:
-    if len(data) > MAX_ONNX_BYTES:
-        raise InvalidInput(f"{label}: an ONNX model is at most {MAX_ONNX_BYTES} bytes")
+def _parse(data: bytes, label: str, siblings: SiblingFiles | None = None, max_bytes: int = MAX_ONNX_BYTES) -> Any:
+    max_bytes = min(max_bytes, MAX_ONNX_BYTES)
+    if len(data) > max_bytes:
+        raise InvalidInput(f"{label}: an ONNX model is at most {max_bytes} bytes")
     with requiring_extra("onnx", "registering or loading an ONNX model"):
         import onnx
         import onnx.checker
@@ -121,14 +155,44 @@ def _parse(data: bytes, label: str) -> Any:
             raise InvalidInput(f"{label} uses operators of the custom domain {domain!r}; only ONNX and ai.onnx.ml run")
     if model.functions:
         raise InvalidInput(f"{label} defines model-local functions; they are not accepted")
-    for tensor in _tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.external_data:
-            raise InvalidInput(f"{label} keeps tensor {tensor.name!r} in external data; store every tensor inline")
+    external = [t for t in _tensors(model.graph) if t.data_location == onnx.TensorProto.EXTERNAL or t.external_data]
+    if external and siblings is None:
+        raise InvalidInput(f"{label} keeps tensor {external[0].name!r} in external data; store every tensor inline")
+    if external:
+        _inline_external(external, data_size=len(data), label=label, siblings=siblings, max_bytes=max_bytes)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx.checker.ValidationError, and C++ errors surfaced as others
         raise InvalidInput(f"{label} fails the ONNX checker: {_first_line(exc)}") from None
     return model
+
+
+def _inline_external(tensors: list[Any], *, data_size: int, label: str, siblings: Any, max_bytes: int) -> None:
+    """Copy each tensor's external data inline from the version's own files, every range checked before reading."""
+    import onnx
+
+    ranges = []
+    total = data_size
+    for tensor in tensors:
+        fields = {entry.key: entry.value for entry in tensor.external_data}
+        what = f"{label}: the external data of tensor {tensor.name!r}"
+        location = str(check_relative_path(fields.get("location"), what=what))
+        size = siblings.size(location)
+        try:
+            offset = int(fields.get("offset") or 0)
+            length = int(fields["length"]) if fields.get("length") else size - offset
+        except ValueError:
+            raise InvalidInput(f"{what} has an offset or length that is not a number") from None
+        if offset < 0 or length < 0 or offset + length > size:
+            raise InvalidInput(f"{what} reads bytes {offset}..{offset + length} of {location!r}, which holds {size}")
+        total += length
+        if total > max_bytes:
+            raise InvalidInput(f"{label} and its external data hold more than {max_bytes} bytes")
+        ranges.append((tensor, location, offset, length))
+    for tensor, location, offset, length in ranges:
+        tensor.raw_data = siblings.read(location)[offset:offset + length]
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 def _class_labels(model: Any) -> list[Any] | None:

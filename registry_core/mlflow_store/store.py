@@ -45,6 +45,7 @@ from .conversions import (
     version_entity,
 )
 from .errors import IMMUTABLE, alias_not_found, already_exists, mlflow_errors, not_implemented, refused
+from .flavors import OPAQUE_TAG, typed_flavor
 from .refusals import PROMPTS_REFUSED, RefusedOperations
 from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
 from .sources import fetch_source, logged_model_id
@@ -193,9 +194,11 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
                     tracking_uri=self.tracking_uri, workdir=Path(workdir),
                 )
                 path, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
-            lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link}
+            typing = typed_flavor(path)  # typed when MLflow's loading, as ours, reads one model file in a safe format
+            lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link, OPAQUE_TAG: typing.opaque_reason}
             info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description,
-                                          mlflow_lineage={k: v for k, v in lineage.items() if v})
+                                          mlflow_lineage={k: v for k, v in lineage.items() if v},
+                                          model_format=typing.model_format, model_file=typing.model_file)
         return self._version_entity(info)
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:

@@ -84,7 +84,7 @@ def build_model_version_spec(pipeline: ModelPipeline, partitions: VersionPartiti
         deps=[pipeline.asset_key("candidate_model")],
         partitions_def=partitions.versions,
         group_name=pipeline.prefix,
-        kinds={"scikit-learn"},
+        kinds={pipeline.trained_with.kind},
         description=(
             f"Each registered {pipeline.name} version, one partition per version number: model card, lineage, "
             "metrics, digests, stage, approvals and what it still needs. Reported by the runs that change the "

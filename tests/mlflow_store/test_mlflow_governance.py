@@ -267,10 +267,11 @@ def test_version_tags_given_at_registration_are_kept(mlflow_setup: MlflowSetup, 
 
 def test_register_model_from_a_runs_uri_records_the_run(mlflow_setup: MlflowSetup, fraud_data):
     """mlflow.register_model('runs:/RUN/model') registers the run's logged model, with the run as lineage."""
-    from .steps import train
+    from .steps import PIP_REQUIREMENTS, train
 
     with mlflow.start_run() as run:
-        logged = mlflow.sklearn.log_model(train(fraud_data, 4), name="model", serialization_format="cloudpickle")
+        logged = mlflow.sklearn.log_model(train(fraud_data, 4), name="model", serialization_format="cloudpickle",
+                                          pip_requirements=PIP_REQUIREMENTS)
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
     assert version.run_id == run.info.run_id and version.model_id == logged.model_id
     loaded = mlflow.sklearn.load_model(f"models:/{MODEL}/{version.version}")
