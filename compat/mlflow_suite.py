@@ -240,6 +240,8 @@ def run(checkout: Path, store: str, selection: list[str], keyword: str | None, t
     # The checkout under test comes first, so the plugin imported (also by servers the tests start) is this one.
     path = os.pathsep.join([str(work), str(PROJECT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env = {**os.environ, "SUITE_RESULTS": str(work / "results.jsonl"), "PYTHONPATH": path, **ENVIRONMENT}
+    if store == "plugin":  # the catalogs' stored bytes go to this run's folder, not into MLflow's checkout
+        env["REGISTRY_ARTIFACT_ROOT"] = str(work / "registry-artifacts")
     if probe:
         env["SUITE_PROBE_SOURCES"] = "1"
     print(f"[{store}] {' '.join(cmd[3:])}  (junit: {work / 'junit.xml'})", file=sys.stderr, flush=True)
