@@ -181,11 +181,8 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def create_model_version(self, name: str, source: str, run_id: Any = None, tags: Any = None, run_link: Any = None,
                              description: Any = None, local_model_path: Any = None,
                              model_id: str | None = None) -> ModelVersion:
-        """Copy the source's bytes into the catalog's store and register them as the next version (READY).
-
-        A source this process cannot read is registered as a reference to it, with no bytes
-        (:mod:`registry_core.references`): visible, never loaded, served or promoted until attached.
-        """
+        """Copy the source's bytes into the catalog's store as the next version (READY); a source this process cannot
+        read becomes a reference with no bytes (:mod:`registry_core.references`), never loaded or promoted until attached."""
         _check_name(name)
         clean = _writable_tags(tags)
         with mlflow_errors(), tempfile.TemporaryDirectory(prefix="registry-mlflow-") as workdir:
