@@ -163,6 +163,8 @@ class Refusal:
 _SOURCES = ("a version's bytes are copied into the catalog at registration and verified by digest, "
             "so a source that cannot be read cannot become a version")
 _IMMUTABLE = "versions and models are immutable and audited; archive instead"
+_REFERENCES = ("a source the registry cannot read is registered as a reference with no bytes and no digest, "
+               "so it is never downloaded, loaded, served or promoted until its bytes are attached")
 
 #: The registry's refusal messages (registry_core/mlflow_store) -> group; the first marker found wins.
 REFUSALS = (
@@ -173,6 +175,10 @@ REFUSALS = (
     Refusal(r"logged model '.*' of source '.*' cannot be read", "sources must exist", _SOURCES),
     Refusal("deleting a registered model is not supported", "model deletion", _IMMUTABLE),
     Refusal("deleting a model version is not supported", "model deletion", _IMMUTABLE),
+    Refusal(r"holds no bytes", "reference versions hold no bytes", _REFERENCES),
+    # Not a refusal: a reference version is READY and its status message says why it cannot be used yet.
+    Refusal(r"references .* with no bytes in the registry", "reference versions say so in status_message",
+            _REFERENCES),
     Refusal("renaming a registered model is not supported", "model renaming",
             "a model's name is part of every audit event and of its deployments' URIs"),
     Refusal(r"cannot move from \w+ to \w+", "stage workflow",
@@ -205,10 +211,13 @@ def _only_registry_tags_differ(text: str) -> bool:
 
 #: Failing tests that drive MLflow's SQLAlchemy store itself rather than the store interface, each with
 #: what it reaches into (checked by hand); an AttributeError on these attributes is recognised too.
-SQL_INTERNALS_ATTRIBUTES = ("engine", "db_uri", "ManagedSessionMaker", "_get_registered_model")
+SQL_INTERNALS_ATTRIBUTES = ("engine", "db_uri", "ManagedSessionMaker", "_get_registered_model",
+                            "_get_sql_model_version_including_deleted")
 SQL_INTERNALS = {
     "test_search_registered_model_order_by":
         "fixes creation times by patching mlflow.store.model_registry.sqlalchemy_store.get_current_time_millis",
+    "test_create_model_version_with_model_id_and_no_run_id":
+        "patches mlflow.store.model_registry.sqlalchemy_store.MlflowClient and expects that store to call it",
 }
 
 Results = dict[str, tuple[str, str]]

@@ -56,9 +56,14 @@ class InvalidInput(RegistryError):
 
 
 class NotFound(RegistryError):
-    """A model, version, alias or stage that does not exist."""
+    """A model, version, alias or stage that does not exist (``model`` and ``version`` name what, when known)."""
 
     kind = "not_found"
+
+    def __init__(self, message: str, *, model: str | None = None, version: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.version = version
 
 
 class InvalidTransition(RegistryError):

@@ -72,15 +72,15 @@ def no_such_model(connection: Connection, name: str) -> NotFound:
         select(AUDIT.c.seq).where(AUDIT.c.model == name, AUDIT.c.action == "model.delete").limit(1)
     ).first():
         hint = f" (it was deleted; its history: registry audit {name!r})"
-    return NotFound(f"model {name!r} does not exist{hint}")
+    return NotFound(f"model {name!r} does not exist{hint}", model=name)
 
 
 def missing_version(name: str, number: int, given_out: int) -> NotFound:
     """A version number the model does not have: never given out yet, or deleted (numbers are never reused)."""
     if number <= given_out:
         return NotFound(f"model {name!r} has no version {number}: it was deleted (its history: registry audit "
-                        f"{name!r} --version {number})")
-    return NotFound(f"model {name!r} has no version {number} (latest is {given_out})")
+                        f"{name!r} --version {number})", model=name, version=number)
+    return NotFound(f"model {name!r} has no version {number} (latest is {given_out})", model=name, version=number)
 
 
 def lock_model(connection: Connection, name: str) -> Any:

@@ -67,8 +67,14 @@ def error_code(error: RegistryError) -> int:
 
 
 def translated(error: RegistryError) -> MlflowException:
-    """``error`` as an :class:`MlflowException` with the same message and the code from :data:`ERROR_CODES`."""
-    return MlflowException(error.message, error_code=error_code(error))
+    """``error`` as an :class:`MlflowException` with the code from :data:`ERROR_CODES`; a missing model or version
+    is first said in MLflow's own words (clients match them), then in the registry's."""
+    message = error.message
+    if isinstance(error, NotFound) and error.model is not None:
+        what = (f"Model Version (name={error.model}, version={error.version})" if error.version is not None
+                else f"Registered Model with name={error.model}")
+        message = f"{what} not found: {message}"
+    return MlflowException(message, error_code=error_code(error))
 
 
 @contextlib.contextmanager

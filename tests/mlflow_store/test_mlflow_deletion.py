@@ -50,6 +50,22 @@ def test_a_deleted_version_is_gone_with_its_aliases_and_audited(client: MlflowCl
     assert client.create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/m").version == 3
 
 
+def test_what_is_gone_is_said_in_mlflows_words_first_then_the_registrys(client: MlflowClient):
+    """MLflow's clients match "Registered Model with name=… not found" and "Model Version (…) not found"."""
+    client.delete_model_version(MODEL, 2)
+    gone = refusal(lambda: client.update_model_version(MODEL, 2, "notes"))
+    assert gone.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert gone.message.startswith(f"Model Version (name={MODEL}, version=2) not found: model '{MODEL}' has no version 2")
+    never = refusal(lambda: client.get_model_version(MODEL, 9))
+    assert never.message.startswith(f"Model Version (name={MODEL}, version=9) not found: ")
+    client.delete_model_version(MODEL, 1)
+    client.delete_registered_model(MODEL)
+    missing = refusal(lambda: client.delete_registered_model_tag(MODEL, "team"))
+    assert missing.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert missing.message.startswith(f"Registered Model with name={MODEL} not found: model '{MODEL}' does not exist")
+    assert "it was deleted" in missing.message
+
+
 def test_a_deleted_model_is_gone_and_its_name_can_be_created_again(client: MlflowClient, mlflow_setup: MlflowSetup):
     client.delete_registered_model(MODEL)
     assert refusal(lambda: client.get_registered_model(MODEL)).error_code == "RESOURCE_DOES_NOT_EXIST"
