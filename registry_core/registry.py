@@ -4,7 +4,7 @@
 and delegates to the module that holds its concern: :mod:`.versions`
 (models and registration), :mod:`.workflow` (stages), :mod:`.governance`
 (checks, approvals, policy), :mod:`.labels` (aliases, tags, descriptions), :mod:`.queries` (reads) and
-:mod:`.garbage`. Every change is one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
+:mod:`.garbage`; renditions (:mod:`.renditions`) and proven decisions are inherited. Every change is one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
 appends its audit event and queues its webhook events.
 """
 
@@ -23,6 +23,7 @@ from .database import Database
 from .errors import InvalidInput
 from .policy import UnmetGate
 from .proven_decisions import ProvenDecisions
+from .renditions import RenditionMethods
 from .records import (
     AuditEntry,
     CheckRecord,
@@ -55,7 +56,7 @@ if TYPE_CHECKING:  # searching is imported when first used: it is off the start-
 __all__ = ["Registry"]
 
 
-class Registry(ProvenDecisions):
+class Registry(ProvenDecisions, RenditionMethods):
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,

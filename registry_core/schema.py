@@ -41,6 +41,7 @@ __all__ = [
     "Credential",
     "NAMING_CONVENTION",
     "ModelTag",
+    "Rendition",
     "ModelVersion",
     "RegisteredModel",
     "StrEnumColumn",
@@ -344,3 +345,4 @@ def utcnow() -> datetime:
 
 
 from .credential_table import Credential  # noqa: E402  (the table lives apart; importing it registers it on Base)
+from .rendition_table import Rendition  # noqa: E402  (likewise)
