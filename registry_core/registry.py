@@ -23,7 +23,6 @@ from .database import Database
 from .errors import InvalidInput
 from .policy import UnmetGate
 from .proven_decisions import ProvenDecisions
-from .renditions import RenditionMethods
 from .records import (
     AuditEntry,
     CheckRecord,
@@ -33,6 +32,7 @@ from .records import (
     VersionDetails,
     VersionInfo,
 )
+from .renditions import RenditionMethods
 from .stages import Stage
 from .unit_of_work import Catalog
 from .uris import parse_model_uri

@@ -3,7 +3,9 @@
 A new version is loaded on a background thread: its bytes are verified against
 the catalog's digest (``Registry.load_model`` refuses anything else), it is
 warmed up on a sample of recent real records, and only then does one
-reference assignment swap it in. A request reads that reference once, so it
+reference assignment swap it in. Its ONNX rendition answers instead when
+:func:`~registry_core.renditions.serving_choice` allows and its bytes verify
+(``answered_by`` in /version says which; a change of that choice reloads it). A request reads that reference once, so it
 finishes on the version it started with; a load that fails at any step leaves
 the served version untouched and is reported.
 """
@@ -14,7 +16,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +26,7 @@ from ..contained_load import Rehearsal
 from ..errors import NotPermitted, RegistryError
 from ..governance import require_alias_still_gated
 from ..records import VersionInfo
+from ..renditions import RenditionChoice, RenditionInfo
 from ..schema import utcnow
 from ..stages import Stage
 from ..uris import parse_model_uri
@@ -50,6 +53,14 @@ class ModelLoader(Protocol):
 
     def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         """The model object of exactly this version, its bytes verified; ``contained``: tried in another process first."""
+        ...
+
+    def choose(self, version: VersionInfo) -> RenditionChoice:
+        """Whether ``version`` answers with its ONNX rendition, and why."""
+        ...
+
+    def load_rendition(self, rendition: RenditionInfo) -> Any:
+        """The rendition as a model, its bytes verified against its digest."""
         ...
 
 
@@ -84,6 +95,14 @@ class CatalogModelLoader:
     def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.
         return self.registry.load_model(version.uri, contained=contained)
+
+    def choose(self, version: VersionInfo) -> RenditionChoice:
+        return self.registry.serving_choice(version)
+
+    def load_rendition(self, rendition: RenditionInfo) -> Any:
+        # Made by the registry from a version already loaded under its policy, and checked as any ONNX model is:
+        # unlike a registrant's file, it is not tried in another process first.
+        return self.registry.load_rendition(rendition)
 
 
 #: Stages a version reaches without passing any gate: registering puts it in None, and anyone may archive it.
@@ -129,6 +148,10 @@ class ServedModel:
     schema: InputSchema
     loaded_at: datetime
     load_seconds: float
+    #: The artifact that answers (the version's own, or its ONNX rendition) and why.
+    answered_by: dict[str, Any] = field(default_factory=dict)
+    #: The digest of the rendition chosen when it was loaded (used or refused), None when none was.
+    chosen: str | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -136,6 +159,7 @@ class ServedModel:
             "version": self.info.version,
             "uri": self.info.uri,
             "artifact_sha256": self.info.artifact_sha256,
+            "answered_by": self.answered_by,
             "loaded_at": self.loaded_at.isoformat(),
             "load_seconds": round(self.load_seconds, 4),
         }
@@ -198,6 +222,7 @@ class ModelHolder:
         self._target: VersionInfo | None = None
         self._target_since: datetime | None = None
         self._target_seq = 0
+        self._target_chosen: str | None = None
         self._generation = 0
         self._failure: LoadFailure | None = None
         self._sample: list[Any] | None = None
@@ -237,11 +262,13 @@ class ModelHolder:
         """Make ``version`` the served one: start loading it unless it is served, loading, or failed before.
 
         A version that failed is tried again only once the catalog has changed
-        since (``catalog_seq``, the newest audit event seen, is past the failure's).
+        since (``catalog_seq``, the newest audit event seen, is past the failure's). A version served with
+        another artifact than the one now chosen for it (its rendition or its own) is loaded again.
         """
+        chosen = _chosen(self._loader.choose(version))
         with self._lock:
             current = self._current
-            if current is not None and _same(current.info, version):
+            if current is not None and _same(current.info, version) and current.chosen == chosen:
                 # A failure of some other version no longer matters: this one is wanted and served.
                 self._failure = None
                 if self._target is not None:
@@ -250,7 +277,7 @@ class ModelHolder:
                     self._generation += 1
                     self._target = None
                 return False
-            if self._target is not None and _same(self._target, version):
+            if self._target is not None and _same(self._target, version) and self._target_chosen == chosen:
                 return False
             failure = self._failure
             if (
@@ -263,6 +290,7 @@ class ModelHolder:
             self._target = version
             self._target_since = utcnow()
             self._target_seq = catalog_seq
+            self._target_chosen = chosen
             generation = self._generation
         log.info("%s: loading version %d of %s in the background", self.slot, version.version, version.model)
         self._executor.submit(self._load, version, generation)
@@ -326,12 +354,32 @@ class ModelHolder:
         # A canary or shadow is an unapproved candidate next to Production: loaded and warmed up on the same records
         # in another process first, so that a crash there leaves Production serving.
         rehearsal = Rehearsal(self._sample, version.signature) if self.optional else False
-        model = self._loader.load(version, contained=rehearsal)
+        choice = self._loader.choose(version)
+        model, reason = self._load_rendition(version, choice)
+        rendition = choice.rendition
+        if model is not None and rendition is not None:
+            answered_by = {"artifact": "onnx_rendition", "sha256": rendition.artifact_sha256, "parity": rendition.parity,
+                           "converter": f"{rendition.converter} {rendition.converter_version}", "reason": reason}
+        else:
+            model = self._loader.load(version, contained=rehearsal)
+            answered_by = {"artifact": version.artifact_kind, "sha256": version.artifact_sha256, "reason": reason}
         schema = InputSchema.of(model, version.signature)
         warm_up(model, schema, self._sample)
         elapsed = time.perf_counter() - started
         self._metrics.load_seconds.labels(self.slot).observe(elapsed)
-        return ServedModel(info=version, model=model, schema=schema, loaded_at=utcnow(), load_seconds=elapsed)
+        return ServedModel(info=version, model=model, schema=schema, loaded_at=utcnow(), load_seconds=elapsed,
+                           answered_by=answered_by, chosen=_chosen(choice))
+
+    def _load_rendition(self, version: VersionInfo, choice: RenditionChoice) -> tuple[Any | None, str]:
+        """The chosen rendition, or None when none is chosen or it is refused (its digest, its load limit); and why."""
+        if choice.rendition is None:
+            return None, choice.reason
+        try:
+            return self._loader.load_rendition(choice.rendition), choice.reason
+        except RegistryError as error:
+            log.error("%s: the ONNX rendition of version %d of %s is refused, its own artifact answers: %s",
+                      self.slot, version.version, version.model, error.message)
+            return None, f"its rendition is refused: {error.message}"
 
     def _swap(self, served: ServedModel, *, initial: bool = False) -> None:
         # One reference assignment: requests that already read the old one keep it.
@@ -344,3 +392,7 @@ class ModelHolder:
 
 def _same(a: VersionInfo, b: VersionInfo) -> bool:
     return (a.model, a.version, a.artifact_sha256) == (b.model, b.version, b.artifact_sha256)
+
+
+def _chosen(choice: RenditionChoice) -> str | None:
+    return choice.rendition.artifact_sha256 if choice.rendition is not None else None
