@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
-from . import queries
 from .actions import AuditAction
 from .artifacts import load_artifact
 from .blobstore import BlobStore, read_verified
@@ -104,6 +103,7 @@ class RenditionMethods:
         not a skops estimator, already has a rendition, or that skl2onnx cannot convert is refused with one line
         (:class:`InvalidInput`, :class:`ConflictError`) and nothing is recorded.
         """
+        from . import queries  # which reads the audit log through reconcile, which reads renditions through this module
         from .onnx_rendition import render_estimator
 
         number = validate_version_number(version)
