@@ -96,6 +96,18 @@ def test_a_tolerance_set_or_cleared_while_serving_switches_the_artifact(producti
         probabilities(client)
 
 
+def test_a_rendition_recorded_while_serving_takes_over_within_the_tolerance(registry: Registry):
+    """Rendering is a catalog event too: a server already running under a tolerance swaps the rendition in."""
+    register_ready(registry, forest())
+    registry.promote("fraud", 1)
+    registry.set_policy("fraud", onnx_parity=1e-5)
+    with serving(registry) as (_server, client):
+        assert "no ONNX rendition" in answered_by(client)["reason"]
+        registry.render_onnx("fraud", 1, RECORDS)
+        wait_until(lambda: answered_by(client)["artifact"] == "onnx_rendition", what="the rendition answering")
+        probabilities(client)
+
+
 def test_the_registry_serve_command_answers_with_the_rendition(production: Registry, database_url: str,
                                                                artifact_root: Path):
     """The real command in its own process on loopback: /version names the rendition; answers match within tol."""
