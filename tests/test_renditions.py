@@ -234,6 +234,10 @@ def test_registry_render_reads_csv_and_parquet(database_url: str, artifact_root:
     assert printed.startswith("Rendered fraud version 1 as ONNX with skl2onnx") and "over 40 validation records" in printed
     answer = as_json(run("render", "fraud", "2", "--onnx", "--data", str(tmp_path / "validation.parquet"), "--json"))
     assert answer["version"] == 2 and answer["validation_rows"] == 40 and answer["converter"] == "skl2onnx"
+    shown = as_json(run("show", "models:/fraud/2", "--json"))["renditions"]
+    assert [r["artifact_sha256"] for r in shown] == [answer["artifact_sha256"]]
+    assert "ONNX rendition:     sha256 " in ok(run("show", "models:/fraud/1")).stdout
+    assert as_json(run("show", "models:/fraud/1", "--json"))["version"]["artifact_sha256"] != answer["artifact_sha256"]
     assert as_json(run("policy", "fraud", "--onnx-parity", "1e-4", "--json"))["onnx_parity"] == 1e-4
     assert "ONNX parity:        none" in ok(run("policy", "fraud", "--onnx-parity", "none")).stdout
 
