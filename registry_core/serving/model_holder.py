@@ -100,9 +100,7 @@ class CatalogModelLoader:
         return self.registry.serving_choice(version)
 
     def load_rendition(self, rendition: RenditionInfo) -> Any:
-        # Made by the registry from a version already loaded under its policy, and checked as any ONNX model is:
-        # unlike a registrant's file, it is not tried in another process first.
-        return self.registry.load_rendition(rendition)
+        return self.registry.load_rendition(rendition)  # made by the registry: not tried in another process first
 
 
 #: Stages a version reaches without passing any gate: registering puts it in None, and anyone may archive it.
@@ -150,8 +148,7 @@ class ServedModel:
     load_seconds: float
     #: The artifact that answers (the version's own, or its ONNX rendition) and why.
     answered_by: dict[str, Any] = field(default_factory=dict)
-    #: The digest of the rendition chosen when it was loaded (used or refused), None when none was.
-    chosen: str | None = None
+    chosen: str | None = None  # the digest of the rendition chosen at load (used or refused), else None
 
     def describe(self) -> dict[str, Any]:
         return {
