@@ -213,6 +213,26 @@ def test_a_rendition_row_moved_to_another_event_is_named_as_is_its_own_event(
     assert "has no audit event recording it" in lines[0] and "recorded but missing" in lines[1]
 
 
+def test_a_rendition_row_copied_onto_another_version_is_not_served_and_is_named(
+    rendered: Registry, engine, database_url: str, artifact_root: Path,
+):
+    """Version 1's rendition tied by SQL to version 2 would answer for version 2 with version 1's model: refused."""
+    rendered.register("fraud", forest())
+    rendered.set_policy("fraud", onnx_parity=1e-3)
+    sql(engine, "INSERT INTO renditions (version_id, kind, artifact_sha256, artifact_size, artifact_format, converter, "
+                "converter_version, parity, parity_output, validation_rows, validation_sha256, created_by, created_at, "
+                "audit_seq) SELECT (SELECT id FROM model_versions WHERE version = 2), kind, artifact_sha256, "
+                "artifact_size, artifact_format, converter, converter_version, parity, parity_output, validation_rows, "
+                "validation_sha256, created_by, created_at, audit_seq FROM renditions")
+    choice = rendered.serving_choice(rendered.get_version("fraud", 2))
+    assert choice.rendition is None and "its event renders another version" in choice.reason
+    assert rendered.serving_choice(rendered.get_version("fraud", 1)).rendition is not None
+    assert verify_divergences(database_url, artifact_root) == [
+        f"renditions row 2 (fraud version 2, onnx): is a second row tied to the same event: it is never served "
+        f"(event {rendered.renditions('fraud', 1)[0].audit_seq})"
+    ]
+
+
 def test_a_tampered_rendition_blob_does_not_load(rendered: Registry):
     rendition = rendered.renditions("fraud", 1)[0]
     overwrite_blob(rendered, rendition.artifact_sha256, b"not the rendition")
