@@ -27,7 +27,10 @@ and latency for phase D. "Commit" is when ``promote``/``rollback`` returned;
 after the commit. Everything runs on 127.0.0.1 and stops after bounded time.
 
     python benchmarks/serving_benchmark.py [--cycles 20] [--rate 100] [--poll-interval 2]
-        [--baseline-seconds 15] [--throughput-seconds 10] [--concurrency 4] [--markdown]
+        [--baseline-seconds 15] [--throughput-seconds 10] [--concurrency 4] [--model-format skops] [--markdown]
+
+``--model-format onnx`` serves the same forest converted to ONNX (skl2onnx), ``lightgbm`` a
+50-tree LightGBM booster trained on the same data; both declare the feature names as their signature.
 
 Progress goes to stderr, the tables to stdout.
 """
@@ -181,6 +184,42 @@ def train(seed: int) -> tuple[Any, list[dict[str, float]]]:
     return model, sample
 
 
+#: The formats a benchmark can serve the fraud model in, and how its tables name each.
+MODEL_LABELS = {
+    "skops": "RandomForest 50 trees / 12 features (skops)",
+    "onnx": "the RandomForest as ONNX (skl2onnx, ONNX Runtime)",
+    "lightgbm": "LightGBM booster 50 trees / 12 features",
+}
+#: What ONNX and LightGBM versions declare, so that records name their features as for the forest.
+SIGNATURE = {"inputs": [{"name": name, "type": "double"} for name in FEATURES]}
+
+
+def train_as(model_format: str, seed: int) -> tuple[Any, list[dict[str, float]]]:
+    """The fraud model in ``model_format``: the forest itself, the forest converted to ONNX, or a LightGBM booster
+    of as many trees trained on the same data."""
+    forest, sample = train(seed)
+    if model_format == "onnx":
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import FloatTensorType
+
+        converted = to_onnx(forest, initial_types=[("X", FloatTensorType([None, len(FEATURES)]))],
+                            options={id(forest): {"zipmap": False}}, target_opset=17)
+        return converted, sample
+    if model_format == "lightgbm":
+        import lightgbm
+        import pandas as pd
+        from sklearn.datasets import make_classification
+
+        features, labels = make_classification(
+            n_samples=4000, n_features=12, n_informative=6, weights=[0.97, 0.03], class_sep=1.2, random_state=seed,
+        )
+        data = lightgbm.Dataset(pd.DataFrame(features, columns=FEATURES), labels)
+        booster = lightgbm.train({"objective": "binary", "num_leaves": 31, "verbose": -1, "seed": seed}, data,
+                                 num_boost_round=50)
+        return booster, sample
+    return forest, sample
+
+
 @dataclass
 class Change:
     kind: str
@@ -214,9 +253,9 @@ class Benchmark:
         self.server: subprocess.Popen[bytes] | None = None
 
     def prepare(self) -> None:
-        progress("training two fraud models (50 trees, 12 features)")
+        progress(f"training two fraud models (50 trees, 12 features) as {self.args.model_format}")
         for seed in (7, 8):
-            model, sample = train(seed)
+            model, sample = train_as(self.args.model_format, seed)
             self.models.append(model)
         self.records_path.write_text(json.dumps(sample))
         self.ready_version()
@@ -230,7 +269,8 @@ class Benchmark:
         """Register the next candidate (alternating the two models) and take it through Staging and approval."""
         model = self.models[self.registered % 2]
         self.registered += 1
-        version = self.registry.register(MODEL, model, metrics={"roc_auc": 0.9}).version
+        signature = None if self.args.model_format == "skops" else SIGNATURE
+        version = self.registry.register(MODEL, model, metrics={"roc_auc": 0.9}, signature=signature).version
         self.registry.transition(MODEL, version, "Staging")
         self.reviewer.approve(MODEL, version)
         return version
@@ -418,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
     goals_met = not failed and ratio_between <= 2.0 and p95_b <= 1.0 and p95_c <= 5.0
     header = (
         f"{args.cycles} promotions + {args.cycles} rollbacks per phase, steady traffic {args.rate:g} req/s "
-        f"(single record, 4 client threads, separate process), RandomForest 50 trees / 12 features, SQLite catalog; "
+        f"(single record, 4 client threads, separate process), {MODEL_LABELS[args.model_format]}, SQLite catalog; "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average before {load_before[0]:.2f}"
     )
     print(header)
@@ -446,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dwell", type=float, default=1.0, help="seconds of traffic after each change is served")
     parser.add_argument("--throughput-seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--model-format", choices=sorted(MODEL_LABELS), default="skops",
+                        help="serve the forest with skops, the forest as ONNX, or a LightGBM booster")
     parser.add_argument("--markdown", action="store_true")
     # The traffic process's own arguments.
     parser.add_argument("--traffic", metavar="URL", help=argparse.SUPPRESS)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         VersionDetails,
         VersionInfo,
     )
+    from .references import ArtifactReference
     from .registry import Registry
     from .stages import ALLOWED_TRANSITIONS, Stage, parse_stage
     from .uris import ModelRef, parse_model_uri
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "ApprovalRecord",
+    "ArtifactReference",
     "AuditAction",
     "AuditEntry",
     "AuditLogError",
@@ -145,6 +147,7 @@ _EXPORTS: dict[str, str] = {
     "StageChange": "records",
     "VersionDetails": "records",
     "VersionInfo": "records",
+    "ArtifactReference": "references",
     "Registry": "registry",
     "ALLOWED_TRANSITIONS": "stages",
     "SearchPage": "search",

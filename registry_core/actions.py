@@ -17,8 +17,14 @@ class AuditAction(enum.StrEnum):
     MODEL_CREATE = "model.create"
     MODEL_TAGS = "model.tags"
     MODEL_DESCRIPTION = "model.description"
+    #: A model and all its versions deleted (the rows; never their events).
+    MODEL_DELETE = "model.delete"
     POLICY_SET = "policy.set"
     VERSION_REGISTER = "version.register"
+    #: A reference version's bytes stored, once (see :mod:`registry_core.references`).
+    VERSION_ATTACH = "version.attach"
+    #: A version deleted (the row; never its events).
+    VERSION_DELETE = "version.delete"
     VERSION_TRANSITION = "version.transition"
     VERSION_PROMOTE = "version.promote"
     VERSION_ROLLBACK = "version.rollback"

@@ -21,7 +21,8 @@ __all__ = ["EXTRA_MODULES", "require_extra", "requiring_extra"]
 EXTRA_MODULES: dict[str, frozenset[str]] = {
     "airflow": frozenset({"airflow", "great_expectations", "numpy", "pandas", "skops", "sklearn"}),
     "dagster": frozenset(
-        {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "numpy", "pandas", "skops", "sklearn"}
+        {"dagster", "dagster_postgres", "dagster_webserver", "great_expectations", "lightgbm", "numpy", "pandas", "skops",
+         "sklearn"}
     ),
     "lightgbm": frozenset({"lightgbm", "numpy"}),
     "mlflow": frozenset({"mlflow"}),

@@ -10,6 +10,7 @@ from .artifacts import manifest_digests
 from .blobstore import BlobInfo, BlobStore, PartialUploads
 from .errors import InvalidInput
 from .records import GarbageReport
+from .references import REFERENCE
 from .rendition_table import Rendition
 from .rows import VERSIONS
 from .unit_of_work import Catalog
@@ -33,6 +34,8 @@ def collect_garbage(catalog: Catalog, store: BlobStore, *, delete: bool, min_age
         rows += connection.execute(select(RENDITIONS.c.artifact_sha256, literal("file")).distinct()).all()
     referenced: set[str] = set()
     for sha256, kind in rows:
+        if kind == REFERENCE:  # no bytes of its own
+            continue
         referenced.add(sha256)
         if kind == "directory":
             referenced.update(manifest_digests(store, sha256, label=f"manifest {sha256}"))

@@ -19,6 +19,8 @@ class GateKind(enum.StrEnum):
     APPROVAL = "approval"
     #: The version is Archived: out of service, so no protected alias may point at it.
     ARCHIVED = "archived"
+    #: The version is a reference to a source whose bytes the registry has not verified (attach them first).
+    NO_BYTES = "no_bytes"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .policy import Decision, GatePolicy, RecordedDecision, UnmetGate, approval_
 from .proofs import Proof, decision_subject, policy_subject
 from .proving import prove
 from .records import ApprovalRecord, CheckRecord, VersionDetails
+from .references import missing_bytes_gate
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .unit_of_work import Catalog
@@ -131,7 +132,9 @@ def gates_unmet_by(policy: GatePolicy, version: Any, target: Stage, inputs: Gate
     latest = inputs.latest
     if target is Stage.STAGING:
         return check_gates(policy.staging_checks, latest, all_recorded=False)
-    unmet = check_gates(policy.production_checks, latest, all_recorded=True)
+    no_bytes = missing_bytes_gate(version)
+    unmet = [no_bytes] if no_bytes is not None else []
+    unmet += check_gates(policy.production_checks, latest, all_recorded=True)
     return unmet + approval_gate(policy, inputs.decisions, registrant=version.registered_by)
 
 

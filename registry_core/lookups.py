@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select
 
 from .errors import InvalidInput, NotFound
-from .rows import ALIASES, MODELS, VERSIONS, version_tags_json
+from .rows import ALIASES, AUDIT, MODELS, VERSIONS, version_tags_json
 from .stages import Stage
 from .uris import ModelRef
 
-__all__ = ["MODEL_ID", "lock_model", "lock_version", "model_row", "no_such_model", "resolve_query", "resolved_row", "version_row"]
+__all__ = ["MODEL_ID", "lock_model", "lock_version", "missing_version", "model_row", "no_such_model", "resolve_query", "resolved_row", "version_row"]
 
 #: The id of the model named by the ``name`` parameter. Filtering versions by it (rather than only through
 #: a join on the name) lets PostgreSQL walk the (model_id, ...) indexes in order, e.g. for "newest first".
@@ -68,7 +68,19 @@ def no_such_model(connection: Connection, name: str) -> NotFound:
     query = select(MODELS.c.name).where(func.lower(MODELS.c.name) == name.lower()).order_by(MODELS.c.name).limit(3)
     near = connection.execute(query).scalars().all()
     hint = f" (names are case-sensitive: did you mean {' or '.join(map(repr, near))}?)" if near else ""
+    if not near and connection.execute(
+        select(AUDIT.c.seq).where(AUDIT.c.model == name, AUDIT.c.action == "model.delete").limit(1)
+    ).first():
+        hint = f" (it was deleted; its history: registry audit {name!r})"
     return NotFound(f"model {name!r} does not exist{hint}")
+
+
+def missing_version(name: str, number: int, given_out: int) -> NotFound:
+    """A version number the model does not have: never given out yet, or deleted (numbers are never reused)."""
+    if number <= given_out:
+        return NotFound(f"model {name!r} has no version {number}: it was deleted (its history: registry audit "
+                        f"{name!r} --version {number})")
+    return NotFound(f"model {name!r} has no version {number} (latest is {given_out})")
 
 
 def lock_model(connection: Connection, name: str) -> Any:
@@ -91,7 +103,7 @@ def version_row(connection: Connection, dialect: str, name: str, number: int, *,
     if row is None:
         raise no_such_model(connection, name)
     if row.id is None:
-        raise NotFound(f"model {name!r} has no version {number} (latest is {row.model_last_version})")
+        raise missing_version(name, number, row.model_last_version)
     return row
 
 
@@ -109,8 +121,8 @@ def _resolve_query(dialect: str, kind: str, stage: Stage | None) -> Select[Any]:
     )
     if kind == "version":
         return query.where(VERSIONS.c.version == bindparam("number"))
-    if kind == "latest":
-        return query.where(VERSIONS.c.version == MODELS.c.last_version)
+    if kind == "latest":  # the highest version there is (the highest given out may have been deleted)
+        return query.order_by(VERSIONS.c.version.desc()).limit(1)
     if kind == "alias":
         return query.join(
             ALIASES, (ALIASES.c.model_id == MODELS.c.id) & (ALIASES.c.version_id == VERSIONS.c.id)
@@ -146,7 +158,7 @@ def resolved_row(connection: Connection, dialect: str, ref: ModelRef) -> Any:
     if model is None:
         raise no_such_model(connection, ref.name)
     if ref.version is not None:
-        raise NotFound(f"model {ref.name!r} has no version {ref.version} (latest is {model.last_version})")
+        raise missing_version(ref.name, ref.version, model.last_version)
     if ref.latest:
         raise NotFound(f"model {ref.name!r} has no versions")
     if ref.alias is not None:

@@ -37,10 +37,12 @@ _PROVABLE = (AuditAction.APPROVAL_RECORD, AuditAction.POLICY_SET)
 _READ = select(
     AUDIT.c.seq, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before, AUDIT.c.after
 ).where(AUDIT.c.action.in_([action.value for action in (*_IDENTITY, *_PROVABLE)])).order_by(AUDIT.c.seq)
+#: The event that last gave a version its bytes before a decision: its registration, or the attach of a reference.
 _REGISTERED = select(AUDIT.c.after).where(
     AUDIT.c.model == bindparam("model"), AUDIT.c.version == bindparam("version"),
-    AUDIT.c.action == AuditAction.VERSION_REGISTER.value,
-)
+    AUDIT.c.action.in_([AuditAction.VERSION_REGISTER.value, AuditAction.VERSION_ATTACH.value]),
+    AUDIT.c.seq < bindparam("seq"),
+).order_by(AUDIT.c.seq.desc()).limit(1)
 
 
 @dataclass
@@ -63,7 +65,7 @@ def proof_divergences(connection: Connection) -> list[Divergence]:
     for seq, actor, action, model, version, before_text, after_text in connection.execute(_READ).all():
         after = json.loads(after_text)
         if "proof" in after:
-            person, subject, label = _claim(connection, action, actor, model, version, after)
+            person, subject, label = _claim(connection, seq, action, actor, model, version, after)
             problem = _problem(connection, seq, after["proof"], person, subject, enrolled, secrets)
             if problem:
                 found.append(Divergence("audit_events", f"event {seq}", f"{label}: its proof does not verify: {problem}", seq))
@@ -74,11 +76,11 @@ def proof_divergences(connection: Connection) -> list[Divergence]:
 
 
 def _claim(
-    connection: Connection, action: str, actor: str, model: str, version: int, after: dict[str, Any]
+    connection: Connection, seq: int, action: str, actor: str, model: str, version: int, after: dict[str, Any]
 ) -> tuple[str, dict[str, Any], str]:
     """Who the event says proved it, what the proof must cover, and the event in words."""
     if action == AuditAction.APPROVAL_RECORD:
-        registered = connection.execute(_REGISTERED, {"model": model, "version": version}).scalar()
+        registered = connection.execute(_REGISTERED, {"model": model, "version": version, "seq": seq}).scalar()
         digest = json.loads(registered).get("artifact_sha256") if registered else ""
         subject = decision_subject(model, version, digest or "", after["decision"], after.get("comment"))
         return actor, subject, f"the {after['decision']} of {model} version {version} by {shown_actor(actor)}"

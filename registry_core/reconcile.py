@@ -24,6 +24,7 @@ from .divergence import Divergence
 from .governance import GateInputs, protected_alias_gates_unmet_by
 from .identities import shown_actor
 from .policy import Decision, GatePolicy, RecordedDecision, counted_approvers
+from .references import REFERENCE
 from .renditions import rendition_divergences
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
@@ -85,6 +86,10 @@ def _replay(events: Iterator[Any]) -> _Expected:
                 after.get("artifact_format"), {key: canonical_json(after[key]) for key in LINEAGE if key in after},
                 stage_seq=seq,
             )
+        elif action in (AuditAction.VERSION_DELETE, AuditAction.MODEL_DELETE):
+            expected.events.extend(_deleted(expected, seq, model, version if action == AuditAction.VERSION_DELETE else None))
+        elif action == AuditAction.VERSION_ATTACH:
+            expected.events.extend(_attached(expected, seq, model, version, after))
         elif action in (AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK):
             known = expected.versions.get((model, version))
             if action == AuditAction.VERSION_ROLLBACK and (known is None or known.left_seq is None):
@@ -126,7 +131,8 @@ def _ungated_alias(
         return
     inputs = expected.gates.get((model, after["version"]), GateInputs())
     # The registry's own gates, on the version as the replay knows it at this event.
-    version = SimpleNamespace(version=after["version"], registered_by=known.actor, stage=known.stage)
+    version = SimpleNamespace(version=after["version"], registered_by=known.actor, stage=known.stage,
+                              artifact_kind=known.kind, artifact_format=known.format)
     unmet = protected_alias_gates_unmet_by(policy, version, inputs)
     if unmet:
         yield Divergence(
@@ -146,6 +152,42 @@ def _ungated_alias(
             f"{_gated_on(recorded)}, but the log counts {_gated_on(facts)}",
             seq,
         )
+
+
+def _deleted(expected: _Expected, seq: int, model: str, version: int | None) -> Iterator[Divergence]:
+    """Forget a deleted version (``version``) or model (None) and all attached; wrong if one was in service."""
+    def gone(key_model: str, key_version: int | None) -> bool:
+        return key_model == model and (version is None or key_version == version)
+
+    for key in [key for key in expected.versions if gone(*key)]:
+        known = expected.versions.pop(key)
+        if known.stage in (Stage.PRODUCTION.value, Stage.STAGING.value):
+            yield Divergence("audit_events", f"event {seq}",
+                             f"deleted {model} version {key[1]} while it was in {known.stage}", seq)
+    for key in [key for key, (number, _seq) in expected.aliases.items() if gone(key[0], number)]:
+        del expected.aliases[key]
+    for recorded in (expected.decisions, expected.checks, expected.renditions):
+        for event_seq in [s for s, (m, v, _actor, _after) in recorded.items() if gone(m, v)]:
+            del recorded[event_seq]
+    for key in [key for key in expected.gates if gone(*key)]:
+        del expected.gates[key]
+    if version is None:
+        expected.policies.pop(model, None)
+
+
+def _attached(expected: _Expected, seq: int, model: str, version: int, after: dict[str, Any]) -> Iterator[Divergence]:
+    """Take an attach event: the version's bytes from now on; wrong when it was no reference without gates then."""
+    known = expected.versions.get((model, version))
+    if known is None or known.kind != REFERENCE:
+        yield Divergence("audit_events", f"event {seq}",
+                         f"attached bytes to {model} version {version}, which was not a reference", seq)
+        return
+    inputs = expected.gates.get((model, version))
+    if inputs is not None and (inputs.latest or inputs.decisions):
+        yield Divergence("audit_events", f"event {seq}",
+                         f"attached bytes to {model} version {version} after checks or decisions were recorded", seq)
+    known.sha256, known.kind = after.get("artifact_sha256"), after.get("artifact_kind")
+    known.size, known.format, known.seq = after.get("artifact_size"), after.get("artifact_format"), seq
 
 
 def _gated_on(facts: dict[str, Any]) -> str:
@@ -221,7 +263,7 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
             yield Divergence(
                 "model_versions", label,
                 f"artifact {row.artifact_kind} {row.artifact_sha256} differs from the registered "
-                f"{wanted_version.kind} {wanted_version.sha256}",
+                f"{wanted_version.kind} {wanted_version.sha256 or '(no digest)'}",
                 wanted_version.seq,
             )
         if not _same_format(row.artifact_format, wanted_version.format):

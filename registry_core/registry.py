@@ -32,6 +32,7 @@ from .records import (
     VersionDetails,
     VersionInfo,
 )
+from .references import ArtifactReference, require_bytes
 from .renditions import RenditionMethods
 from .stages import Stage
 from .unit_of_work import Catalog
@@ -46,6 +47,7 @@ from .validation import (
     validate_tags,
     validate_version_number,
 )
+from .version_records import VersionRecords
 from .webhooks import subscriptions as _webhooks
 from .webhooks.outbox import enqueue_events
 
@@ -56,7 +58,7 @@ if TYPE_CHECKING:  # searching is imported when first used: it is off the start-
 __all__ = ["Registry"]
 
 
-class Registry(ProvenDecisions, RenditionMethods):
+class Registry(ProvenDecisions, VersionRecords, RenditionMethods):
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,
@@ -138,7 +140,8 @@ class Registry(ProvenDecisions, RenditionMethods):
         """Store an artifact and register it as the model's next version, in stage None.
 
         ``artifact`` is a file path, a folder path (stored file by file under a
-        manifest) or a live scikit-learn estimator or pipeline, stored with
+        manifest), an :class:`ArtifactReference` (its source recorded, no bytes:
+        see :mod:`registry_core.references`) or a live scikit-learn estimator or pipeline, stored with
         skops; it may construct only scikit-learn's own types and those the
         model's policy trusts (:class:`UntrustedType` names any other).
         ``serialization="pickle"`` stores it as a pickle instead, only where the
@@ -158,6 +161,11 @@ class Registry(ProvenDecisions, RenditionMethods):
         clean_tags = {**validate_tags(tags), **validate_tags(mlflow_lineage, lineage=True)}
         # The blob is published before the row that references it, so a crash
         # in between leaves at worst an unreferenced blob, never a dangling row.
+        if isinstance(artifact, ArtifactReference):
+            if serialization is not None or model_format is not None or model_file is not None:
+                raise InvalidInput("a reference holds no bytes: neither a serialization nor a model format applies")
+            return versions.register_version(self.catalog, self.actor, name, artifact.packed(), fields=fields,
+                                             tags=clean_tags)
         opaque = isinstance(artifact, (str, Path)) and model_format is None
         policy = None if opaque else versions.registration_policy(self.catalog, name)
         stored = pack_artifact(
@@ -242,6 +250,7 @@ class Registry(ProvenDecisions, RenditionMethods):
         integrity failure nothing is left at ``dest``.
         """
         version = self.resolve(uri)
+        require_bytes(version, doing="download")
         return download_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256,
             label=version.uri, dest=Path(dest), progress=progress,
@@ -261,6 +270,7 @@ class Registry(ProvenDecisions, RenditionMethods):
             governance.require_alias_still_gated(details, alias)
             uri = details.version.uri  # the version just judged, even if the alias moves meanwhile
         version, policy = queries.resolve_with_policy(self.catalog, uri)
+        require_bytes(version, doing="load")
         return load_artifact(
             self.store, kind=version.artifact_kind, sha256=version.artifact_sha256, label=version.uri,
             format=version.artifact_format, model=version.model, policy=policy, contained=contained,

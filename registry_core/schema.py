@@ -53,6 +53,12 @@ __all__ = [
 ]
 
 STAGE_VALUES = "('None', 'Staging', 'Production', 'Archived')"
+ARTIFACT_KIND_VALUES = "('file', 'directory', 'sklearn', 'reference')"
+#: A reference holds no bytes: an empty digest and size 0; every other kind has a digest.
+REFERENCE_HAS_NO_BYTES = (
+    "(artifact_kind = 'reference' AND artifact_sha256 = '' AND artifact_size = 0) "
+    "OR (artifact_kind <> 'reference' AND artifact_sha256 <> '')"
+)
 WEBHOOK_EVENT_VALUES = (
     "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', "
     "'deployed', 'registered_model.created', 'model_version.created', 'model_version_tag.set', "
@@ -98,7 +104,8 @@ class ModelVersion(Base):
     artifact_uri: Mapped[str] = mapped_column(Text)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(BigInteger)
-    #: ``file``, ``directory`` (the digest is its manifest's) or ``sklearn`` (serialized by the registry).
+    #: ``file``, ``directory`` (the digest is its manifest's), ``sklearn`` (serialized by the registry) or
+    #: ``reference`` (only the source's location, in ``artifact_format``: no bytes, an empty digest, size 0).
     artifact_kind: Mapped[str] = mapped_column(String(16), server_default="file")
     #: How the artifact was serialized: library versions, file name, file count.
     artifact_format: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -125,7 +132,8 @@ class ModelVersion(Base):
         CheckConstraint(f"stage IN {STAGE_VALUES}", name="stage_known"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("artifact_size >= 0", name="artifact_size_non_negative"),
-        CheckConstraint("artifact_kind IN ('file', 'directory', 'sklearn')", name="artifact_kind_known"),
+        CheckConstraint(f"artifact_kind IN {ARTIFACT_KIND_VALUES}", name="artifact_kind_known"),
+        CheckConstraint(REFERENCE_HAS_NO_BYTES, name="reference_has_no_bytes"),
         Index("uq_model_versions_model_id_version", "model_id", "version", unique=True),
         Index("ix_model_versions_model_id_stage_version", "model_id", "stage", "version"),
         Index(

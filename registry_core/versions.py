@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .actions import AuditAction
 from .errors import ConflictError, InvalidInput
 from .estimators import check_format_allowed
-from .lookups import lock_version, model_row
+from .governance import read_gate_inputs
+from .lookups import lock_version, model_row, version_row
 from .policy import GatePolicy
 from .records import AuditEntry, ModelInfo, VersionInfo
-from .rows import MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
+from .references import REFERENCE, referenced_source
+from .rows import AUDIT, MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS, version_info
 from .stages import Stage
 from .unit_of_work import Catalog, UnitOfWork
 from .validation import (
@@ -32,7 +34,7 @@ from .validation import (
 if TYPE_CHECKING:
     from .artifacts import PackedArtifact
 
-__all__ = ["create_model", "record_deployment", "register_version", "registration_policy"]
+__all__ = ["attach_artifact", "check_attachable", "create_model", "record_deployment", "register_version", "registration_policy"]
 
 
 # Built once: building a statement costs more than running it.
@@ -51,16 +53,17 @@ def create_model(
 ) -> ModelInfo:
     """Register a new model name with the default policy; an existing name is a conflict."""
     with catalog.write(actor) as work:
-        model_id = _insert_model(work, name, description=description)
-        if model_id is None:
+        created = _insert_model(work, name, description=description)
+        if created is None:
             raise ConflictError(f"model {name!r} already exists")
+        model_id, given_out = created
         if tags:
             work.connection.execute(
                 insert(MODEL_TAGS), [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
             )
         return ModelInfo(
             name=name, description=description, tags=dict(sorted(tags.items())), policy=GatePolicy(),
-            latest_version=0, production_version=None, aliases={}, created_by=actor,
+            latest_version=given_out, production_version=None, aliases={}, created_by=actor,
             created_at=work.now, updated_at=work.now,
         )
 
@@ -141,6 +144,51 @@ def register_version(
         )
 
 
+def attach_artifact(catalog: Catalog, actor: str, name: str, number: int, stored: PackedArtifact) -> VersionInfo:
+    """Give reference version ``number`` of ``name`` the bytes in ``stored``: its digest, kind, size and format."""
+    with catalog.write(actor) as work:
+        row = lock_version(work.connection, work.dialect, name, number)
+        source = _require_attachable(work.connection, row, name, number)
+        if stored.kind == "sklearn":
+            check_format_allowed(stored.format, model=name, policy=GatePolicy.from_dict(row.model_policy))
+        work.connection.execute(
+            update(VERSIONS).where(VERSIONS.c.id == row.id).values(
+                artifact_uri=stored.location, artifact_sha256=stored.sha256, artifact_size=stored.size,
+                artifact_kind=stored.kind, artifact_format=stored.format,
+            )
+        )
+        work.record(
+            AuditAction.VERSION_ATTACH, name, number, {"artifact_kind": REFERENCE, "source": source},
+            {"artifact_sha256": stored.sha256, "artifact_size": stored.size, "artifact_kind": stored.kind,
+             "artifact_format": stored.format},
+        )
+        return version_info(name, version_row(work.connection, work.dialect, name, number))
+
+
+def check_attachable(catalog: Catalog, name: str, number: int) -> None:
+    """Raise :class:`ConflictError` unless bytes may be attached to version ``number`` now (before storing any)."""
+    with catalog.read() as connection:
+        _require_attachable(connection, version_row(connection, catalog.dialect, name, number), name, number)
+
+
+def _require_attachable(connection: Connection, row: Any, name: str, number: int) -> str:
+    """The source of reference ``row``, which may take bytes: in None or Staging, with no gate counted yet."""
+    source = referenced_source(row)
+    label = f"version {number} of {name!r}"
+    if source is None:
+        raise ConflictError(f"{label} already holds its bytes (sha256 {row.artifact_sha256}); register new bytes "
+                            "as a new version")
+    if row.stage not in (Stage.NONE, Stage.STAGING):
+        raise ConflictError(f"{label} is {row.stage}; bytes are attached only in stage None or Staging")
+    inputs = read_gate_inputs(connection, name, number)
+    if inputs.latest or inputs.decisions:
+        raise ConflictError(
+            f"{label} already has check results or decisions, recorded before it held any bytes; "
+            "register the bytes as a new version instead"
+        )
+    return source
+
+
 def record_deployment(
     catalog: Catalog, actor: str, name: str, number: int, *,
     target: str | None, succeeded: bool, details: Mapping[str, Any] | str | None,
@@ -166,19 +214,22 @@ def _claim_next_version(connection: Connection, name: str, now: Any) -> tuple[in
     return (row.id, row.last_version, row.policy) if row is not None else None
 
 
-def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> int | None:
-    """Insert a model row and audit its creation; None when the name exists already."""
+def _insert_model(work: UnitOfWork, name: str, *, description: str | None) -> tuple[int, int] | None:
+    """Insert a model row and audit its creation: (its id, its last version); None when the name exists already."""
     policy = GatePolicy().to_dict()
+    # A name created again (after its model was deleted) continues after the highest number it ever gave out.
+    given_out = select(func.coalesce(func.max(AUDIT.c.version), 0)).where(AUDIT.c.model == name).scalar_subquery()
     insert_ = postgresql_insert if work.dialect == "postgresql" else sqlite_insert
     created = work.connection.execute(
         insert_(MODELS)
         .values(
-            name=name, description=description, last_version=0, policy=policy,
+            name=name, description=description, last_version=given_out, policy=policy,
             created_by=work.actor, created_at=work.now, updated_at=work.now,
         )
         .on_conflict_do_nothing(index_elements=["name"])
-        .returning(MODELS.c.id)
-    ).scalar_one_or_none()
-    if created is not None:
-        work.record(AuditAction.MODEL_CREATE, name, None, {}, {"policy": policy})
-    return created
+        .returning(MODELS.c.id, MODELS.c.last_version)
+    ).first()
+    if created is None:
+        return None
+    work.record(AuditAction.MODEL_CREATE, name, None, {}, {"policy": policy})
+    return created.id, created.last_version

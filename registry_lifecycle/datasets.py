@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,9 +41,16 @@ def holdout_split(frame: pd.DataFrame, target: str, *, fraction: float, seed: in
     return train, holdout
 
 
-def signature(features: pd.DataFrame, target: pd.Series) -> dict[str, Any]:
-    """The model's input columns and output, as the registry records them."""
+def signature(features: pd.DataFrame, target: pd.Series, *, classes: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The model's input columns and output, as the registry records them.
+
+    ``classes`` are a classifier's labels in the order of its probability
+    columns: a booster stored in its own format keeps only their indices.
+    """
+    output: dict[str, Any] = {"name": str(target.name), "type": str(target.dtype)}
+    if classes is not None:
+        output["classes"] = [value.item() if hasattr(value, "item") else value for value in classes]
     return {
         "inputs": [{"name": str(name), "type": str(dtype)} for name, dtype in features.dtypes.items()],
-        "output": {"name": str(target.name), "type": str(target.dtype)},
+        "output": output,
     }

@@ -24,8 +24,9 @@ from typing import Annotated, Any, Literal
 import dagster as dg
 from dagster_shared.yaml_utils.source_position import SourcePositionTree
 
-from registry_core import RegistryError
+from registry_core import MissingExtra, RegistryError
 from registry_core.validation import validate_name
+from registry_lifecycle.frameworks import FRAMEWORKS, framework_named
 
 from .deploy import CommandDeployTarget, DeployTarget, HttpDeployTarget
 from .factory import build_model_definitions
@@ -99,12 +100,15 @@ class ModelLifecycle(dg.Component, dg.Resolvable):
     target: Annotated[str, _doc("The label column in the data set.", "is_fraud")]
     load_data: Annotated[str, _doc("() -> pandas.DataFrame: the training data.", "registry_pipelines.fraud.load_transactions")]
     train: Annotated[
-        str, _doc("(features, target, params) -> fitted estimator.", "registry_pipelines.fraud.train_fraud_classifier")
+        str, _doc("(features, target, params) -> fitted model of the framework.", "registry_pipelines.fraud.train_fraud_classifier")
     ]
     expectations: Annotated[
         str, _doc("() -> Great Expectations expectations the data must meet.", "registry_pipelines.fraud.fraud_expectations")
     ]
     description: str | None = None
+    framework: Annotated[
+        str, _doc(f"What train returns, stored in its own format: {', '.join(FRAMEWORKS)}; needs its pip extra.", "lightgbm")
+    ] = _PIPELINE_DEFAULTS["framework"]
     load_evaluation_data: Annotated[
         str | None, _doc("() -> recent labelled data for validation and shadow evaluation; default: a holdout.")
     ] = None
@@ -132,6 +136,7 @@ class ModelLifecycle(dg.Component, dg.Resolvable):
             "name": _model_name(self.name),
             "description": _optional_text("description", self.description),
             "target": _text("target", self.target),
+            "framework": _framework(self.framework),
             "load_data": _function("load_data", self.load_data, "()"),
             "train": _function("train", self.train, "(features, target, params)"),
             "expectations": _function("expectations", self.expectations, "()"),
@@ -194,6 +199,15 @@ def _refuse_prefix_clash(component: ModelLifecycle, pipeline: ModelPipeline, con
         raise LifecycleDeclarationError(
             "name", f"model names {names} map to the same Dagster prefix {pipeline.prefix!r}: rename one of them"
         )
+
+
+def _framework(value: Any) -> str:
+    try:
+        framework = framework_named(value)
+        framework.require()
+    except (ValueError, MissingExtra) as exc:
+        raise LifecycleDeclarationError("framework", str(exc)) from None
+    return framework.name
 
 
 def _model_name(value: Any) -> str:

@@ -41,7 +41,6 @@ mutation Launch($params: ExecutionParams!) {
 _REPOSITORIES = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 _LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
 _RUN_STATUS = "query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"
-_RUN_TIMES = "query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { creationTime startTime endTime } } }"
 _RUNS = "{ runsOrError(limit: 100) { ... on Runs { results { runId jobName status } } } }"
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 
@@ -196,9 +195,35 @@ class DagsterDevServer:
         """The process id of ``dagster dev``, also the id of its process group."""
         return self._process.pid
 
-    def run_times(self, run_id: str) -> dict[str, float | None]:
-        """A run's ``creationTime``, ``startTime`` and ``endTime`` (Unix seconds) as Dagster recorded them."""
-        return self.graphql(_RUN_TIMES, {"runId": run_id})["runOrError"]
+    def run_milestones(self, run_id: str) -> dict[str, float]:
+        """When (Unix seconds) a run was created, launched, got its process and started, from the instance's records.
+
+        ``launched``: the run left the queue and its launcher was called; ``process``: the run's process reported
+        it was up; ``started``: the process had loaded the code location and began executing the job. A run
+        never queued (Dagster's default run coordinator) has no ``queued`` milestone.
+        """
+        from dagster import DagsterEventType, DagsterInstance
+
+        if not self.home:
+            raise RuntimeError("run_milestones needs the server's DAGSTER_HOME in its environment")
+        kinds = {DagsterEventType.RUN_ENQUEUED.value: "queued", DagsterEventType.RUN_STARTING.value: "launched",
+                 DagsterEventType.RUN_START.value: "started", DagsterEventType.RUN_SUCCESS.value: "finished",
+                 DagsterEventType.RUN_FAILURE.value: "finished"}
+        with DagsterInstance.from_config(self.home) as instance:
+            record = instance.get_run_record_by_id(run_id)
+            if record is None:
+                raise RuntimeError(f"no run {run_id} in {self.home}")
+            milestones = {"created": record.create_timestamp.timestamp()}
+            for entry in instance.all_logs(run_id):
+                event = entry.dagster_event
+                if event is None:
+                    continue
+                if event.event_type_value in kinds:
+                    milestones.setdefault(kinds[event.event_type_value], entry.timestamp)
+                elif event.event_type_value == DagsterEventType.ENGINE_EVENT.value and (
+                        entry.message or "").startswith("Started process for run"):
+                    milestones.setdefault("process", entry.timestamp)
+        return milestones
 
     def status(self, run_id: str) -> str:
         return self.graphql(_RUN_STATUS, {"runId": run_id})["runOrError"]["status"]

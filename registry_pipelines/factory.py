@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from dagster import Definitions, EnvVar, ResourceDefinition
 
 from .assets import (
+    awaiting_decision_spec,
     build_candidate_model_asset,
     build_model_version_checks,
     build_model_version_spec,
@@ -33,11 +35,12 @@ from .sensors import (
     build_approval_sensor,
     build_candidate_sensor,
     build_production_sensor,
+    build_review_sensor,
     build_staging_sensor,
     build_version_sensor,
 )
 
-__all__ = ["build_model_definitions", "build_registry_definitions"]
+__all__ = ["build_model_definitions", "build_registry_definitions", "build_review_definitions", "with_review"]
 
 
 def build_model_definitions(pipeline: ModelPipeline, *, registry: RegistryResource | None = None) -> Definitions:
@@ -101,4 +104,28 @@ def build_registry_definitions(*pipelines: ModelPipeline, registry: RegistryReso
     if clashes:
         names = sorted(p.name for p in pipelines if p.prefix in clashes)
         raise ValueError(f"model names {names} map to the same Dagster prefix {clashes}: rename one of them")
-    return Definitions.merge(_registry_definitions(registry), *(_model_definitions(pipeline) for pipeline in pipelines))
+    return Definitions.merge(
+        _registry_definitions(registry),
+        *(_model_definitions(pipeline) for pipeline in pipelines),
+        build_review_definitions(
+            sorted(p.name for p in pipelines), min((p.sensor_interval_seconds for p in pipelines), default=15)
+        ),
+    )
+
+
+def build_review_definitions(models: Sequence[str], sensor_interval_seconds: int = 15) -> Definitions:
+    """The reviewer's list across ``models``: the ``awaiting_decision`` asset and the sensor that keeps it."""
+    return Definitions(
+        assets=[awaiting_decision_spec(models)],
+        sensors=[build_review_sensor(models, sensor_interval_seconds)],
+    )
+
+
+def with_review(defs: Definitions) -> Definitions:
+    """``defs`` (one or more models' definitions, from a defs folder say) and the reviewer's list across their models.
+
+    The models are those ``defs`` has an approve job for; the sensor ticks as often as their quickest sensor.
+    """
+    models = sorted({job.tags["registry/model"] for job in defs.jobs or () if job.tags.get("registry/step") == "approve"})
+    intervals = [interval for sensor in defs.sensors or () if (interval := sensor.minimum_interval_seconds)]
+    return Definitions.merge(defs, build_review_definitions(models, min(intervals, default=15)))

@@ -1,4 +1,7 @@
-"""The shipped example in Dagster: the fraud detector of :mod:`registry_lifecycle.fraud` as a :class:`ModelPipeline`.
+"""The shipped example in Dagster: the two fraud detectors of :mod:`registry_lifecycle.fraud`, each a :class:`ModelPipeline`.
+
+The scikit-learn forest (``fraud-detector``) and its LightGBM counterpart
+(``fraud-detector-lightgbm``) learn from the same transactions and must pass the same gates.
 
 Its data, training and expectations are re-exported here, so declarations may name them as
 ``registry_pipelines.fraud.<function>``.
@@ -10,6 +13,9 @@ import os
 from typing import Any
 
 from registry_lifecycle.fraud import (
+    FRAUD_BOOSTER_DESCRIPTION,
+    FRAUD_BOOSTER_MODEL,
+    FRAUD_BOOSTER_PARAMS,
     FRAUD_DESCRIPTION,
     FRAUD_METRIC_GATES,
     FRAUD_MODEL,
@@ -20,6 +26,7 @@ from registry_lifecycle.fraud import (
     load_recent_transactions,
     load_transactions,
     synthetic_transactions,
+    train_fraud_booster,
     train_fraud_classifier,
 )
 
@@ -27,17 +34,22 @@ from .deploy import targets_from_env
 from .model_pipeline import ModelPipeline
 
 __all__ = [
+    "FRAUD_BOOSTER_MODEL",
     "FRAUD_MODEL",
+    "fraud_booster_pipeline",
     "fraud_detector_pipeline",
     "fraud_expectations",
     "load_recent_transactions",
     "load_transactions",
     "synthetic_transactions",
+    "train_fraud_booster",
     "train_fraud_classifier",
 ]
 
-#: Environment variable setting every sensor's minimum interval for this example (seconds).
+#: Environment variable setting the fraud detector's sensors' minimum interval (seconds).
 SENSOR_INTERVAL_ENV = "REGISTRY_SENSOR_INTERVAL_SECONDS"
+#: The LightGBM example's sensors' minimum interval (seconds).
+LIGHTGBM_SENSOR_INTERVAL_SECONDS = 30
 
 
 def fraud_detector_pipeline(**overrides: Any) -> ModelPipeline:
@@ -56,6 +68,29 @@ def fraud_detector_pipeline(**overrides: Any) -> ModelPipeline:
         "retrain_cron": "0 3 * * *",
         "deploy_targets": targets_from_env("FRAUD_DETECTOR"),
         "sensor_interval_seconds": int(os.environ.get(SENSOR_INTERVAL_ENV) or 5),
+    }
+    settings.update(overrides)
+    return ModelPipeline(**settings)
+
+
+def fraud_booster_pipeline(**overrides: Any) -> ModelPipeline:
+    """The LightGBM fraud detector's pipeline. Deploy targets come from ``FRAUD_DETECTOR_LIGHTGBM_DEPLOY_URL`` / ``_COMMAND``."""
+    settings: dict[str, Any] = {
+        "name": FRAUD_BOOSTER_MODEL,
+        "description": FRAUD_BOOSTER_DESCRIPTION,
+        "framework": "lightgbm",
+        "load_data": load_transactions,
+        "load_evaluation_data": load_recent_transactions,
+        "target": FRAUD_TARGET,
+        "train": train_fraud_booster,
+        "params": dict(FRAUD_BOOSTER_PARAMS),
+        "expectations": fraud_expectations,
+        "metric_gates": dict(FRAUD_METRIC_GATES),
+        "shadow_tolerance": FRAUD_SHADOW_TOLERANCE,
+        "retrain_cron": "30 3 * * *",
+        "deploy_targets": targets_from_env("FRAUD_DETECTOR_LIGHTGBM"),
+        # The daemon ticks the code location's sensors in turn: these tick less often, leaving the pace to the fraud detector's.
+        "sensor_interval_seconds": LIGHTGBM_SENSOR_INTERVAL_SECONDS,
     }
     settings.update(overrides)
     return ModelPipeline(**settings)

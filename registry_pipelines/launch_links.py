@@ -13,9 +13,9 @@ from typing import Any
 
 from dagster import MetadataValue, OpExecutionContext
 
-from .model_pipeline import ModelPipeline
+from .model_pipeline import ModelPipeline, dagster_prefix
 
-__all__ = ["decision_links", "launchpad_url", "rollback_links"]
+__all__ = ["decision_links", "decision_urls", "launchpad_url", "rollback_links"]
 
 
 def launchpad_url(location: str, job: str, *, config_yaml: str, tags: dict[str, str]) -> str:
@@ -26,19 +26,25 @@ def launchpad_url(location: str, job: str, *, config_yaml: str, tags: dict[str, 
     return f"/locations/{urllib.parse.quote(location, safe='')}/jobs/{job}/playground/setup?{urllib.parse.urlencode(query)}"
 
 
+def decision_urls(location: str, model: str, version: int) -> dict[str, str]:
+    """``approve`` and ``reject`` → the Launchpad of that job with ``version`` picked and only the approver to type."""
+    prefix = dagster_prefix(model)
+    urls = {}
+    for step in ("approve", "reject"):
+        config = f"ops:\n  {prefix}__{step}:\n    config:\n      approver: ''\n      comment: ''\n      totp: ''\n"
+        tags = {"dagster/partition": str(version), "registry/version": str(version)}
+        urls[step] = launchpad_url(location, f"{prefix}_{step}", config_yaml=config, tags=tags)
+    return urls
+
+
 def decision_links(context: OpExecutionContext, pipeline: ModelPipeline, version: int) -> dict[str, Any]:
     """A ``decide`` entry linking to the approve and reject Launchpads with the version picked: only a name to type."""
     origin = getattr(context.dagster_run, "remote_job_origin", None)
     if origin is None:
         return {}
-    location = origin.location_name
-    links = []
-    for step in ("approve", "reject"):
-        config = f"ops:\n  {pipeline.op_name(step)}:\n    config:\n      approver: ''\n      comment: ''\n      totp: ''\n"
-        tags = {"dagster/partition": str(version), "registry/version": str(version)}
-        url = launchpad_url(location, pipeline.job_name(step), config_yaml=config, tags=tags)
-        links.append(f"[{step.capitalize()} version {version}]({url})")
-    return {"decide": MetadataValue.md(" · ".join(links) + " — opens the Launchpad with this version picked")}
+    urls = decision_urls(origin.location_name, pipeline.name, version)
+    links = [f"[{step.capitalize()} version {version}]({url})" for step, url in urls.items()]
+    return {"decide": MetadataValue.md(" · ".join(links))}
 
 
 def rollback_links(context: OpExecutionContext, pipeline: ModelPipeline, versions: list[int]) -> dict[str, Any]:

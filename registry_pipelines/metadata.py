@@ -58,12 +58,18 @@ def metrics_table(metrics: Mapping[str, float], gates: Sequence[GateResult] = ()
             {
                 "metric": name,
                 "value": value,
-                "gate": str(by_metric[name].gate) if name in by_metric else None,
+                # The row names the metric already: the gate column says only what it must be, keeping the table
+                # narrow enough for Dagster's metadata column at 1,440 px.
+                "gate": _threshold(by_metric[name].gate) if name in by_metric else None,
                 "passed": ("yes" if by_metric[name].passed else "NO") if name in by_metric else None,
             }
             for name, value in sorted(metrics.items())
         ),
     )
+
+
+def _threshold(gate: Any) -> str:
+    return f"{gate.operator} {gate.threshold:g}"
 
 
 def gates_table(results: Sequence[GateResult]) -> MetadataValue:
@@ -178,13 +184,20 @@ def protected_aliases_markdown(details: VersionDetails) -> str:
 
 
 def decisions_markdown(details: VersionDetails) -> str:
+    """One list item per decision: a list wraps in Dagster's metadata column, where a four-column table is cut off."""
     if not details.decisions:
         return "_no decisions recorded_"
-    lines = ["| when | who | decision | comment |", "|---|---|---|---|"]
+    lines = []
     for d in details.decisions:
-        comment = (d.comment or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {d.recorded_at:%Y-%m-%d %H:%M:%S} UTC | {shown_actor(d.approver)} | {d.decision} | {comment} |")
+        comment = " ".join((d.comment or "").split())
+        said = f": {_escaped(comment)}" if comment else ""
+        lines.append(f"- {d.recorded_at:%Y-%m-%d %H:%M:%S} UTC, **{d.decision}** by {markdown_name(d.approver)}{said}")
     return "\n".join(lines)
+
+
+def _escaped(text: str) -> str:
+    """Text shown as written in Markdown: no link, emphasis or HTML made of it."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+!|~])", r"\\\1", text)
 
 
 def model_card(
@@ -205,7 +218,8 @@ def model_card(
         pipeline.description or "_no description_",
         "",
         "## Training data",
-        f"- dataset digest: `{dataset_digest}`",
+        # In groups: one 71-character token would widen Dagster's metadata column past the page.
+        f"- dataset digest: `{grouped(dataset_digest)}`",
         f"- rows: {rows} ({rows - holdout_rows} for training, {holdout_rows} held out)",
         f"- target: `{pipeline.target}`" + (f", positive rate {positive_rate:.2%}" if positive_rate is not None else ""),
         "",

@@ -13,6 +13,7 @@ from dagster import AssetKey
 
 from registry_core.validation import validate_name
 from registry_lifecycle.evaluation import binary_classification_metrics
+from registry_lifecycle.frameworks import Framework, framework_named
 from registry_lifecycle.metric_gates import DATA_QUALITY_CHECK, GATE_OPERATORS, SHADOW_CHECK, MetricGate
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ModelPipeline:
     load_data: DataLoader
     #: The target column in the data set.
     target: str
+    #: Returns a fitted model of :attr:`framework` (for LightGBM or XGBoost, the booster's scikit-learn wrapper).
     train: Trainer
     #: Builds the Great Expectations suite that training and evaluation data must pass.
     expectations: ExpectationsBuilder
@@ -98,9 +100,13 @@ class ModelPipeline:
     #: Lineage's code version; by default a digest of the training function's source.
     code_version: str | None = None
     description: str | None = None
+    #: What ``train`` trains with: ``sklearn`` (stored with skops), ``lightgbm``, ``xgboost`` or ``onnx`` (each
+    #: stored in its own format); the framework's pip extra must be installed.
+    framework: str = "sklearn"
 
     def __post_init__(self) -> None:
         validate_name(self.name)
+        framework_named(self.framework).require()
         if not 0 < self.holdout_fraction < 1:
             raise ValueError("holdout_fraction must be between 0 and 1")
         if self.shadow_tolerance < 0:
@@ -116,6 +122,11 @@ class ModelPipeline:
     @property
     def gates(self) -> tuple[MetricGate, ...]:
         return tuple(MetricGate(metric, op, float(threshold)) for metric, (op, threshold) in self.metric_gates.items())
+
+    @property
+    def trained_with(self) -> Framework:
+        """The declared :attr:`framework`: its extra, storage format and Dagster kind."""
+        return framework_named(self.framework)
 
     @property
     def prefix(self) -> str:

@@ -39,6 +39,12 @@ def totp_code(uri: str, *, seconds_ago: float = 0) -> str:
     return pyotp.parse_uri(uri).at(time.time() - seconds_ago)
 
 
+def a_code_that_is_not_current(uri: str) -> str:
+    """Six digits that are none of the codes the registry accepts now (this step and one on either side)."""
+    accepted = {totp_code(uri, seconds_ago=seconds) for seconds in (-30, 0, 30)}
+    return next(code for code in ("000000", "000001", "000002", "000003") if code not in accepted)
+
+
 def event_after(engine: Engine, seq: int) -> dict[str, Any]:
     with engine.connect() as connection:
         return json.loads(connection.execute(select(EVENTS.c.after).where(EVENTS.c.seq == seq)).scalar_one())

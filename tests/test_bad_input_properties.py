@@ -224,14 +224,21 @@ def test_cli_any_arguments_to_read_commands(cli_run: Callable[[list[str]], int],
 
 @pytest.fixture
 def api_call(seeded: Registry, module_catalog_state):
-    """Call the API; any exception must be a RegistryError, and a refused call must write nothing."""
+    """Call the API; any exception must be a RegistryError, and a refused call must write nothing.
+
+    Only calls through here write to the module's catalog, so the state after one call is the state before the
+    next: it is read again after every call, compared after a refusal, and never read twice in between.
+    """
+    known: list[dict[str, object]] = [module_catalog_state()]
 
     def call(action: Callable[[], Any]) -> None:
-        before = module_catalog_state()
+        before = known[0]
         try:
             action()
         except RegistryError:
             assert module_catalog_state() == before
+        else:
+            known[0] = module_catalog_state()
         # Anything else propagates and fails the test.
 
     return call

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -15,11 +14,10 @@ from registry_core import Registry
 PROCESSES = 8
 
 OPENER = """
-import json, sys, time
-start = float(sys.argv[3])
+import json, sys
 from registry_core import Registry
-while time.time() < start:
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()  # every process has imported the registry: all open it at once
 try:
     with Registry(sys.argv[1], sys.argv[2], actor="p") as registry:
         registry.list_models()
@@ -28,17 +26,21 @@ except Exception as exc:
     print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"}))
 """
 
-
 def test_processes_opening_an_empty_catalog_at_once_all_succeed(empty_database_url: str, tmp_path: Path):
     """Eight processes open the same empty catalog at the same instant: none fails, one schema is made."""
-    start = time.time() + 3.0  # every process has imported the registry by then
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", OPENER, empty_database_url, str(tmp_path / "artifacts"), repr(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", OPENER, empty_database_url, str(tmp_path / "artifacts")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for _ in range(PROCESSES)
     ]
+    # Released together once all are ready, however long the imports take on a busy machine.
+    for process in processes:
+        assert process.stdout.readline() == "ready\n", process.stderr.read()
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
     outcomes = []
     for process in processes:
         out, err = process.communicate(timeout=120)

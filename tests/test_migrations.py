@@ -129,8 +129,10 @@ def test_upgrade_brings_an_older_catalog_to_head_keeping_its_data(catalog_at_000
     [
         ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 1", DBAPIError),
         ("UPDATE model_versions SET stage = 'Production' WHERE version = 2", IntegrityError),
+        ("UPDATE model_versions SET artifact_kind = 'reference' WHERE version = 2", IntegrityError),
+        ("UPDATE model_versions SET artifact_sha256 = '' WHERE version = 2", IntegrityError),
     ],
-    ids=["audit-append-only", "one-production-version"],
+    ids=["audit-append-only", "one-production-version", "reference-without-bytes", "digest-of-a-real-version"],
 )
 def test_upgraded_catalog_enforces_invariants_in_the_database(catalog_at_0001, empty_database_url: str, engine, statement, error):
     database = Database(empty_database_url)
@@ -244,3 +246,15 @@ def test_opening_an_up_to_date_catalog_does_not_load_alembic(empty_database_url:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_a_catalog_holding_a_reference_is_not_downgraded_below_0010(registry: Registry, model_file, engine):
+    """Revision 0009 has no version without bytes: the downgrade fails whole and the catalog stays where it was."""
+    from registry_core import ArtifactReference
+
+    registry.register("fraud", model_file)
+    registry.register("fraud", ArtifactReference("s3://bucket/model"))
+    with pytest.raises(SchemaMismatch, match="holds 1 version registered as a reference"):
+        registry.db.downgrade("0009")
+    assert revision(engine) == HEAD_REVISION
+    assert registry.get_version("fraud", 2).artifact_kind == "reference"

@@ -146,6 +146,16 @@ def test_a_missing_skl2onnx_is_one_line_naming_the_extra(registry: Registry, mon
     assert catalog_state() == before
 
 
+def test_deleting_a_version_deletes_its_rendition_and_the_log_still_verifies(rendered: Registry):
+    """The row goes with its version; its version.render event stays, and --verify expects no row for it."""
+    rendered.delete_version("fraud", 1)
+    with rendered.db.read() as session:
+        assert session.execute(text("SELECT COUNT(*) FROM renditions")).scalar() == 0
+    report = rendered.verify_audit()
+    assert report.intact and report.divergence_count == 0, report.divergences
+    assert rendered.audit_events("fraud", version=1, actions=["version.render"])
+
+
 def test_garbage_collection_keeps_a_renditions_blob(rendered: Registry):
     report = rendered.collect_garbage(min_age_seconds=0)
     assert rendered.renditions("fraud", 1)[0].artifact_sha256 not in report.blobs

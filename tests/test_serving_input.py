@@ -41,6 +41,37 @@ def test_a_lone_surrogate_in_a_record_is_a_400_not_a_model_failure(server, caplo
     assert not [r for r in caplog.records if "failed to score" in r.getMessage()]
 
 
+@pytest.mark.parametrize("text", [b"\\udfff", b"\xed\xa0\x80"], ids=["escaped", "raw bytes"])
+@pytest.mark.parametrize("path", ["/predict", "/v2/models/fraud/infer"])
+def test_a_lone_surrogate_escaped_or_as_raw_bytes_is_refused_on_both_protocols(server, path, text):
+    """A surrogate as a \\u escape or as UTF-8-like bytes (which json.loads lets through) is a 400, never scored."""
+    _url, client = server
+    body = (b'{"records": [{"amount": "' + text + b'"}]}' if path == "/predict" else
+            b'{"inputs": [{"name": "amount", "shape": [1], "datatype": "BYTES", "data": ["' + text + b'"]}]}')
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "surrogate" in response.json()["error"]
+
+
+@pytest.mark.parametrize("depth", [65, 10_000])
+def test_predict_with_json_nested_past_the_limit_is_a_400(server, depth):
+    """Nesting past 64 levels is refused before parsing, however few other brackets the body has."""
+    _url, client = server
+    body = b'{"records": ' + b"[" * depth + b"]" * depth + b"}"
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(server):
+    """Many brackets in a string value are text: the body is parsed and refused for its value, not its depth."""
+    _url, client = server
+    record = {"amount": "[" * 100, "hour": 3, "merchant_risk": 0.7, "distance": 12.0}
+    response = client.post("/predict", json={"records": [record]})
+    assert response.status_code == 422
+    assert "nested" not in response.json()["error"]
+
+
 def test_reload_with_deeply_nested_json_is_a_400(server, caplog):
     _url, client = server
     body = b"[" * 10_000 + b"]" * 10_000

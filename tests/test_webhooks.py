@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -483,13 +484,16 @@ def test_every_attempt_is_recorded_and_retries_back_off(registry: Registry, rece
     deliverer = WebhookDeliverer(registry, retry=backoff, timeout=2.0)
     try:
         first = deliverer.deliver_due()
+        asked_again = datetime.now(UTC)
         again_at_once = deliverer.deliver_due()
         wait_until(lambda: deliverer.deliver_due().delivered or receiver.deliveries, what="delivered")
     finally:
         deliverer.close()
     [delivery] = registry.webhook_deliveries(subscription.id)
     assert (first.failed, first.next_due is not None) == (1, True)
-    assert again_at_once.failed == 0  # not due yet: backing off
+    # Not due yet: backing off (a machine so busy that the first round outlasted the backoff has nothing to show here;
+    # the gaps below still show the backoff).
+    assert again_at_once.failed == 0 or asked_again >= first.next_due
     assert [(a.status_code, a.succeeded) for a in delivery.attempt_log] == [(500, False), (503, False), (200, True)]
     assert gap(delivery.attempt_log[0], delivery.attempt_log[1]) >= 0.3
     assert gap(delivery.attempt_log[1], delivery.attempt_log[2]) >= 0.6

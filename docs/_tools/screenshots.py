@@ -12,9 +12,11 @@ from pathlib import Path
 
 #: The browser test's file name (under dagster-reviewer-journey/) -> the name the pages use.
 CHOSEN = {
+    "03-awaiting-decision.png": "dagster-awaiting-decision.png",
     "04-version-card-and-checks.png": "dagster-model-version.png",
-    "05-approve-launchpad.png": "dagster-approve-launchpad.png",
-    "07-production-v1.png": "dagster-production-model.png",
+    "06-refused-decision-run.png": "dagster-refused-decision.png",
+    "07-approve-launchpad.png": "dagster-approve-launchpad.png",
+    "10-production-v2.png": "dagster-production-model.png",
 }
 
 

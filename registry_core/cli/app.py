@@ -25,9 +25,11 @@ from .context import CliState, OneLineUsageError, fail, set_json, wants_json
 COMMAND_MODULES = {
     "alias": "labels",
     "approve": "governance",
+    "attach": "versions",
     "audit": "audit",
     "check": "governance",
     "db": "db",
+    "delete": "versions",
     "describe": "labels",
     "download": "versions",
     "gc": "versions",

@@ -9,6 +9,7 @@ render alike.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,8 @@ def model_table(models: Iterable[ModelInfo], empty: str = "no models registered"
 def version_table(versions: Iterable[VersionInfo], *, with_model: bool = False) -> list[str]:
     header = ("VERSION", "STAGE", "REGISTERED_BY", "CREATED", "RUN_ID", "SHA256")
     rows = [
-        (str(v.version), str(v.stage), shown_actor(v.registered_by), when(v.created_at), v.run_id or "-", v.artifact_sha256[:12])
+        (str(v.version), str(v.stage), shown_actor(v.registered_by), when(v.created_at), v.run_id or "-",
+         v.artifact_sha256[:12] or "-")
         for v in versions
     ]
     if with_model:
@@ -127,13 +129,23 @@ def model_lines(m: ModelInfo) -> list[str]:
     ]
 
 
+def registered(v: VersionInfo) -> str:
+    """The line ``registry register`` prints."""
+    if not v.artifact_sha256:
+        return (f"Registered {v.uri} (stage {v.stage}) as a reference to {v.artifact_uri}: no bytes until "
+                f"'registry attach {shlex.quote(v.model)} {v.version} PATH'")
+    return (f"Registered {v.uri} (stage {v.stage}, {v.artifact_kind}, sha256 {v.artifact_sha256}, "
+            f"{v.artifact_size} bytes)")
+
+
 def version_lines(v: VersionInfo) -> list[str]:
     lines = [
         f"{v.uri}",
         f"  stage:          {v.stage} (since {when(v.stage_changed_at)})",
         f"  registered by:  {shown_actor(v.registered_by)} at {when(v.created_at)}",
         f"  artifact:       {v.artifact_kind} at {v.artifact_uri}",
-        f"  sha256:         {v.artifact_sha256} ({v.artifact_size} bytes)",
+        f"  sha256:         {v.artifact_sha256} ({v.artifact_size} bytes)" if v.artifact_sha256 else
+        "  sha256:         - (no bytes: not loadable, servable or promotable until 'registry attach')",
         f"  run id:         {v.run_id or '-'}",
         f"  dataset digest: {v.dataset_digest or '-'}",
     ]

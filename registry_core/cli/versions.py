@@ -1,4 +1,4 @@
-"""Commands on models, versions and their artifacts: register, download, gc, models, versions, show."""
+"""Commands on models, versions and their artifacts: register, attach, delete, download, gc, models, versions, show."""
 
 from __future__ import annotations
 
@@ -30,30 +30,80 @@ from .context import common_options, emit, registry
 @click.option("--format", "model_format", type=click.Choice(MODEL_FORMATS),
               help="Check the file as this model format so it can be loaded and served (default: an opaque file).")
 @click.option("--model-card", "model_card_path", type=click.Path(dir_okay=False, path_type=str), help="File holding the model card text.")
+@click.option("--reference", is_flag=True,
+              help="PATH is a location the registry does not read (s3://…, runs:/…): record it as a version with no "
+                   "bytes, never loaded, served or promoted until 'registry attach' stores them.")
 @common_options
 @click.pass_context
 def register(
     ctx: click.Context, name: str, path: str, run_id: str | None, dataset_digest: str | None,
     params: tuple[str, ...], metrics: tuple[str, ...], tags: tuple[str, ...], description: str | None,
-    signature: str | None, model_card_path: str | None, model_format: str | None,
+    signature: str | None, model_card_path: str | None, model_format: str | None, reference: bool,
 ) -> None:
     """Register the artifact at PATH as the next version of model NAME (stage None)."""
     from ..artifacts import size_of
+    from ..references import ArtifactReference
 
     model_card = _read_text(model_card_path, what="model card") if model_card_path else None
     catalog = registry(ctx)
-    with _progress_bar(size_of(path), "hashing and storing") as progress:
+    with _progress_bar(None if reference else size_of(path), "hashing and storing") as progress:
         version = catalog.register(
-            name, path, run_id=run_id, dataset_digest=dataset_digest,
+            name, ArtifactReference(path) if reference else path, run_id=run_id, dataset_digest=dataset_digest,
             params=parse_key_values(params, what="param"), metrics=parse_key_values(metrics, what="metric"),
             tags=parse_key_values(tags, what="tag"), description=description,
             signature=validate_json_object(signature, what="signature") if signature else None, model_card=model_card,
             progress=progress, model_format=model_format,
         )
-    emit(ctx, version, lambda: [
-        f"Registered {version.uri} (stage {version.stage}, {version.artifact_kind}, "
-        f"sha256 {version.artifact_sha256}, {version.artifact_size} bytes)"
+    emit(ctx, version, lambda: [render.registered(version)])
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version")
+@click.argument("path", type=click.Path(path_type=str))
+@common_options
+@click.pass_context
+def attach(ctx: click.Context, name: str, version: str, path: str) -> None:
+    """Store the bytes of reference VERSION of model NAME from PATH (a file or folder); audited, once.
+
+    Only a version registered as a reference, in stage None or Staging, with no check result or decision
+    yet. The registry cannot tell whether PATH holds what the reference named: the audit log records who
+    attached which digest.
+    """
+    from ..artifacts import size_of
+
+    catalog = registry(ctx)
+    with _progress_bar(size_of(path), "hashing and storing") as progress:
+        attached = catalog.attach(name, version, path, progress=progress)
+    emit(ctx, attached, lambda: [
+        f"Attached {attached.artifact_kind} sha256 {attached.artifact_sha256} ({attached.artifact_size} bytes) "
+        f"to {attached.uri}"
     ])
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.option("--whole-model", is_flag=True, help="Delete model NAME and every version of it (no VERSION then).")
+@common_options
+@click.pass_context
+def delete(ctx: click.Context, name: str, version: str | None, whole_model: bool) -> None:
+    """Delete VERSION of model NAME, or with --whole-model the model itself, as MLflow does; audited.
+
+    Refused for a version in Production or Staging or behind a protected alias (archive it or move the alias
+    first). The audit log keeps the whole history; the blobs go at the next 'registry gc --delete' if no other
+    version uses them. Version numbers are never given out again, even if the name is created anew.
+    """
+    if (version is None) != whole_model:
+        raise click.UsageError("give a VERSION to delete, or --whole-model to delete the model (not both)")
+    catalog = registry(ctx)
+    if version is None:
+        catalog.delete_model(name)
+        emit(ctx, {"model": name, "deleted": True}, lambda: [f"Deleted model {name!r} and every version of it"])
+    else:
+        catalog.delete_version(name, version)
+        emit(ctx, {"model": name, "version": int(version), "deleted": True},
+             lambda: [f"Deleted version {version} of {name!r}"])
 
 
 @click.command()
@@ -132,7 +182,7 @@ def show(ctx: click.Context, uri: str) -> None:
     ])
 
 
-COMMANDS = (register, download, gc, models, versions, show)
+COMMANDS = (register, attach, delete, download, gc, models, versions, show)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from mlflow.entities.model_registry.model_version_status import ModelVersionStat
 from ..identities import distinct_people
 from ..policy import Decision
 from ..records import ApprovalRecord, ModelInfo, VersionDetails, VersionInfo
+from ..references import referenced_source
 from ..search import SOURCE_TAG
 
 __all__ = [
@@ -78,7 +79,8 @@ def governance_tags(details: VersionDetails) -> dict[str, str]:
 def version_entity(
     version: VersionInfo, *, aliases: Iterable[str] = (), details: VersionDetails | None = None
 ) -> ModelVersion:
-    """An MLflow model version, always READY: its bytes were stored before the version existed."""
+    """An MLflow model version, always READY: its bytes were stored before the version existed, or it is a
+    reference that will never change by itself (its status message says so)."""
     stored = version.tags
     visible = {k: v for k, v in stored.items() if k not in _HIDDEN}
     if details is not None:
@@ -95,12 +97,20 @@ def version_entity(
         source=stored.get(SOURCE_TAG, version.artifact_uri),
         run_id=version.run_id or None,
         status=_READY,
-        status_message=None,
+        status_message=_reference_message(version),
         tags=[ModelVersionTag(k, v) for k, v in sorted(visible.items())],
         run_link=stored.get(RUN_LINK_TAG),
         aliases=sorted(aliases),
         model_id=stored.get(MODEL_ID_TAG),
     )
+
+
+def _reference_message(version: VersionInfo) -> str | None:
+    source = referenced_source(version)
+    if source is None:
+        return None
+    return (f"references {source} with no bytes in the registry: not loadable, servable or promotable "
+            "until they are attached (registry attach)")
 
 
 def model_entity(model: ModelInfo, latest: Mapping[str, VersionInfo] | None = None) -> RegisteredModel:

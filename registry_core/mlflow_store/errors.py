@@ -41,7 +41,7 @@ __all__ = [
     "refused",
 ]
 
-#: Why deleting and renaming are refused.
+#: Why renaming is refused.
 IMMUTABLE = "versions are immutable; archive instead"
 
 #: Registry error class -> MLflow error code; the first matching class wins.

@@ -11,9 +11,13 @@ Inside ``mlflow server`` the tracking URI is the server's own backend store,
 and sources under ``mlflow-artifacts:/`` are read from the server's artifact
 destination directly rather than over HTTP from itself (never outside it).
 
-A source that cannot be read (a typo, missing credentials, a scheme no
-installed library serves) is the client's to fix: :class:`InvalidInput`
-naming the source, answered at once, never an error MLflow's client retries.
+A source that cannot be read (an object store without credentials here, a
+run on another tracking server, a scheme no installed library serves, a
+typo) is :class:`SourceUnreadable`: the store then registers the version as a
+reference to it (:mod:`registry_core.references`), as MLflow records any
+source string. A source that would read outside where it may (the server's
+artifact destination, the download folder) stays a plain
+:class:`InvalidInput` and registers nothing.
 """
 
 from __future__ import annotations
@@ -31,12 +35,17 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ..errors import InvalidInput, RegistryError
+from .artifacts import SCHEME as REGISTRY_SCHEME
 
-__all__ = ["Fetched", "fetch_source", "logged_model_id"]
+__all__ = ["Fetched", "SourceUnreadable", "fetch_source", "logged_model_id"]
 
 _LOGGED_MODEL = re.compile(r"^models:/(m-[0-9a-f]+)/?$")
 #: Where ``mlflow server`` keeps proxied artifacts (its ``--artifacts-destination``); set in the server process.
 _SERVER_DESTINATION_ENV = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
+
+
+class SourceUnreadable(InvalidInput):
+    """A model source this process cannot read now; it may still be a valid location elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +80,16 @@ def _localized(uri: str) -> str:
 
 @contextlib.contextmanager
 def _readable(source: str) -> Iterator[None]:
-    """Whatever reading ``source`` raises (MLflow's, boto's, a missing library's) as one InvalidInput naming it."""
+    """Whatever reading ``source`` raises (MLflow's, boto's, a missing library's) as one SourceUnreadable naming it."""
     try:
         yield
     except RegistryError:
         raise
     except MlflowException as exc:
-        raise InvalidInput(f"model source {source!r} cannot be read: {_first_line(exc.message)}") from exc
-    except Exception as exc:  # any artifact repository's own errors: the source is the client's to fix
+        raise SourceUnreadable(f"model source {source!r} cannot be read: {_first_line(exc.message)}") from exc
+    except Exception as exc:  # any artifact repository's own errors: the source is unreadable from here
         reason = _first_line(str(exc)) or type(exc).__name__
-        raise InvalidInput(f"model source {source!r} cannot be read: {reason}") from exc
+        raise SourceUnreadable(f"model source {source!r} cannot be read: {reason}") from exc
 
 
 def _first_line(text: str) -> str:
@@ -102,7 +111,7 @@ def _download(uri: str, workdir: Path, tracking_uri: str | None) -> Path:
     local = _local_path(uri)
     if local is not None:
         if not local.exists():
-            raise InvalidInput(f"model source {uri!r} does not exist")
+            raise SourceUnreadable(f"model source {uri!r} does not exist")
         return local
     fetched = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir), tracking_uri=tracking_uri))
     if not fetched.resolve().is_relative_to(workdir.resolve()):
@@ -119,10 +128,19 @@ def fetch_source(
     tracking_uri: str | None,
     workdir: Path,
 ) -> Fetched:
-    """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage."""
-    with _readable(source):
-        return _fetch(source, run_id=run_id, model_id=model_id, local_model_path=local_model_path,
-                      tracking_uri=tracking_uri, workdir=workdir)
+    """The bytes behind ``source`` in a local path (downloaded into ``workdir`` when needed), with their lineage.
+
+    A ``registry-artifacts:`` source names the catalog's own store: one this process cannot read is
+    forged or wrong, never a location elsewhere, so it stays a plain :class:`InvalidInput`.
+    """
+    try:
+        with _readable(source):
+            return _fetch(source, run_id=run_id, model_id=model_id, local_model_path=local_model_path,
+                          tracking_uri=tracking_uri, workdir=workdir)
+    except SourceUnreadable as unreadable:
+        if urlparse(source).scheme == REGISTRY_SCHEME:
+            raise InvalidInput(unreadable.message) from unreadable
+        raise
 
 
 def _fetch(
@@ -140,7 +158,7 @@ def _fetch(
         try:
             logged = MlflowClient(tracking_uri=tracking_uri).get_logged_model(model_id)
         except MlflowException as exc:
-            raise InvalidInput(f"logged model {model_id!r} of source {source!r} cannot be read: {exc.message}") from None
+            raise SourceUnreadable(f"logged model {model_id!r} of source {source!r} cannot be read: {exc.message}") from None
         run_id = run_id or logged.source_run_id
         if logged_model_id(source):
             location = logged.artifact_location

@@ -28,6 +28,7 @@ from ..errors import ConflictError
 from ..governance import require_alias_still_gated
 from ..queries import show_versions_of
 from ..records import ModelInfo, VersionInfo
+from ..references import ArtifactReference, referenced_source, require_bytes
 from ..registry import Registry
 from ..rows import ALIASES, MODELS, VERSIONS, model_info, model_tags_json, version_info, version_tags_json
 from ..stages import Stage, parse_stage
@@ -44,10 +45,10 @@ from .conversions import (
     version_entity,
 )
 from .errors import IMMUTABLE, alias_not_found, already_exists, mlflow_errors, not_implemented, refused
-from .flavors import OPAQUE_TAG, typed_flavor
+from .flavors import OPAQUE_TAG, FlavorTyping, typed_flavor
 from .refusals import PROMPTS_REFUSED, RefusedOperations
 from .search import PROMPT_TAG, latest_versions_query, search_models_query, search_versions_query
-from .sources import fetch_source, logged_model_id
+from .sources import SourceUnreadable, fetch_source, logged_model_id
 from .webhooks import WebhookOperations
 
 __all__ = ["URI_PREFIX", "RegistryStore", "catalog_url"]
@@ -120,7 +121,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         raise not_implemented("renaming a registered model", f"names are part of every audit event; {IMMUTABLE}")
 
     def delete_registered_model(self, name: str) -> None:
-        raise not_implemented("deleting a registered model", IMMUTABLE)
+        """Delete the model and its versions (audited; refused while one is in service: PERMISSION_DENIED)."""
+        with mlflow_errors():
+            self.registry.delete_model(name)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         with mlflow_errors():
@@ -164,24 +167,38 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def create_model_version(self, name: str, source: str, run_id: Any = None, tags: Any = None, run_link: Any = None,
                              description: Any = None, local_model_path: Any = None,
                              model_id: str | None = None) -> ModelVersion:
-        """Copy the source's bytes into the catalog's store and register them as the next version (READY)."""
+        """Copy the source's bytes into the catalog's store and register them as the next version (READY).
+
+        A source this process cannot read is registered as a reference to it, with no bytes
+        (:mod:`registry_core.references`): visible, never loaded, served or promoted until attached.
+        """
         clean = _writable_tags(tags)
         with mlflow_errors(), tempfile.TemporaryDirectory(prefix="registry-mlflow-") as workdir:
             self.registry.get_model(name)  # MLflow refuses versions of a model that was never created
+            artifact: Path | ArtifactReference
             if source.startswith("models:/") and not logged_model_id(source):
                 origin = self.registry.resolve(source)
-                path = self.registry.download(origin.uri, Path(workdir) / "model")
+                referenced = referenced_source(origin)
+                if referenced is not None:  # a copy of a reference refers to the same bytes
+                    artifact = ArtifactReference(referenced)
+                else:
+                    artifact = self.registry.download(origin.uri, Path(workdir) / "model")
                 run_id = run_id or origin.run_id
                 model_id = model_id or origin.tags.get(MODEL_ID_TAG)
             else:
-                fetched = fetch_source(
-                    source, run_id=run_id or None, model_id=model_id or None, local_model_path=local_model_path,
-                    tracking_uri=self.tracking_uri, workdir=Path(workdir),
-                )
-                path, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
-            typing = typed_flavor(path)  # typed when MLflow's loading, as ours, reads one model file in a safe format
+                try:
+                    fetched = fetch_source(
+                        source, run_id=run_id or None, model_id=model_id or None, local_model_path=local_model_path,
+                        tracking_uri=self.tracking_uri, workdir=Path(workdir),
+                    )
+                    artifact, run_id, model_id = fetched.path, fetched.run_id, fetched.model_id
+                except SourceUnreadable:
+                    artifact = ArtifactReference(source)
+            # typed when MLflow's loading, as ours, reads one model file in a safe format (a reference has none)
+            typing = typed_flavor(artifact) if isinstance(artifact, Path) else FlavorTyping()
             lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link, OPAQUE_TAG: typing.opaque_reason}
-            info = self.registry.register(name, path, run_id=run_id or None, tags=clean, description=description or None,
+            info = self.registry.register(name, artifact, run_id=run_id or None, tags=clean,
+                                          description=description or None,
                                           mlflow_lineage={k: v for k, v in lineage.items() if v},
                                           model_format=typing.model_format, model_file=typing.model_file)
         return self._version_entity(info)
@@ -207,7 +224,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         return self.get_model_version(name, version)
 
     def delete_model_version(self, name: str, version: Any) -> None:
-        raise not_implemented("deleting a model version", IMMUTABLE)
+        """Delete the version (audited; refused in Production, Staging or behind a protected alias)."""
+        with mlflow_errors():
+            self.registry.delete_version(name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         with mlflow_errors():
@@ -217,7 +236,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         with mlflow_errors():
-            return download_uri(self.registry.get_version(name, version))
+            found = self.registry.get_version(name, version)
+            require_bytes(found, doing="download")
+            return download_uri(found)
 
     def search_model_versions(self, filter_string: Any = None, max_results: Any = None, order_by: Any = None,
                               page_token: Any = None) -> PagedList:

@@ -35,6 +35,7 @@ log = logging.getLogger("registry.serving")
 RELEVANT_ACTIONS = frozenset(
     {
         AuditAction.VERSION_REGISTER,
+        AuditAction.VERSION_ATTACH,  # a reference's bytes: what a slot on it can load now
         AuditAction.VERSION_TRANSITION,
         AuditAction.VERSION_PROMOTE,
         AuditAction.VERSION_ROLLBACK,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics"]
@@ -72,6 +74,26 @@ class ServingMetrics:
             "registry_serving_prediction_log_dropped", "Prediction log entries dropped because the writer fell behind.",
             registry=r,
         )
+
+        # Labelled children by label values: prometheus_client's own lookup checks and locks on every call.
+        self._per_request: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._per_version: dict[tuple[str, int], Any] = {}
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request and record how long it took."""
+        children = self._per_request.get((endpoint, status))
+        if children is None:
+            children = (self.latency.labels(endpoint), self.requests.labels(endpoint, str(status)))
+            self._per_request[(endpoint, status)] = children
+        children[0].observe(seconds)
+        children[1].inc()
+
+    def count_records(self, slot: str, version: int, records: int) -> None:
+        """Count records scored by ``slot`` serving ``version``."""
+        child = self._per_version.get((slot, version))
+        if child is None:
+            child = self._per_version[(slot, version)] = self.records.labels(slot, str(version))
+        child.inc(records)
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""

@@ -3,9 +3,8 @@
 A new version is loaded on a background thread: its bytes are verified against
 the catalog's digest (``Registry.load_model`` refuses anything else), it is
 warmed up on a sample of recent real records, and only then does one
-reference assignment swap it in. Its ONNX rendition answers instead when
-:func:`~registry_core.renditions.serving_choice` allows and its bytes verify
-(``answered_by`` in /version says which; a change of that choice reloads it). A request reads that reference once, so it
+reference assignment swap it in (its ONNX rendition answers instead where
+:mod:`.answering_artifact` says so). A request reads that reference once, so it
 finishes on the version it started with; a load that fails at any step leaves
 the served version untouched and is reported.
 """
@@ -13,6 +12,7 @@ the served version untouched and is reported.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Executor
@@ -30,6 +30,7 @@ from ..renditions import RenditionChoice, RenditionInfo
 from ..schema import utcnow
 from ..stages import Stage
 from ..uris import parse_model_uri
+from .answering_artifact import chosen_digest, load_answering
 from .metrics import ServingMetrics
 from .payload import InputSchema, PayloadError, to_model_input
 
@@ -42,6 +43,9 @@ log = logging.getLogger("registry.serving")
 
 #: How many recent real records are kept to warm up the next version on.
 SAMPLE_SIZE = 8
+#: A request whose records a version is expected to score within this long is scored on the event loop: handing
+#: it to a thread and back would cost more than the scoring (tens of microseconds for ONNX or a booster).
+INLINE_SECONDS = 0.001
 
 
 class ModelLoader(Protocol):
@@ -57,11 +61,9 @@ class ModelLoader(Protocol):
 
     def choose(self, version: VersionInfo) -> RenditionChoice:
         """Whether ``version`` answers with its ONNX rendition, and why."""
-        ...
 
     def load_rendition(self, rendition: RenditionInfo) -> Any:
         """The rendition as a model, its bytes verified against its digest."""
-        ...
 
 
 class CatalogModelLoader:
@@ -149,6 +151,12 @@ class ServedModel:
     #: The artifact that answers (the version's own, or its ONNX rendition) and why.
     answered_by: dict[str, Any] = field(default_factory=dict)
     chosen: str | None = None  # the digest of the rendition chosen at load (used or refused), else None
+    #: Seconds this version took to turn one record into its input and predict, measured after warm-up.
+    record_seconds: float = math.inf
+
+    def scores_inline(self, records: int) -> bool:
+        """Whether ``records`` records are cheap enough to score on the event loop rather than on a thread."""
+        return records * self.record_seconds <= INLINE_SECONDS
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -159,6 +167,7 @@ class ServedModel:
             "answered_by": self.answered_by,
             "loaded_at": self.loaded_at.isoformat(),
             "load_seconds": round(self.load_seconds, 4),
+            "record_seconds": round(self.record_seconds, 6) if math.isfinite(self.record_seconds) else None,
         }
 
 
@@ -190,6 +199,19 @@ def warm_up(model: Any, schema: InputSchema, sample: list[Any] | None) -> None:
     predictions = np.asarray(model.predict(features))
     if predictions.shape[:1] != (len(records),):
         raise ValueError(f"warm-up on {len(records)} records returned predictions of shape {predictions.shape}")
+
+
+def record_seconds(model: Any, schema: InputSchema, sample: list[Any] | None) -> float:
+    """The fastest of three single-record scorings (input built, then predicted) of a warmed-up model."""
+    records = (sample or _synthetic_sample(schema) or [])[:1]
+    if not records:
+        return math.inf
+    fastest = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict(to_model_input(records, schema))
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest
 
 
 def _synthetic_sample(schema: InputSchema) -> list[Any] | None:
@@ -262,7 +284,7 @@ class ModelHolder:
         since (``catalog_seq``, the newest audit event seen, is past the failure's). A version served with
         another artifact than the one now chosen for it (its rendition or its own) is loaded again.
         """
-        chosen = _chosen(self._loader.choose(version))
+        chosen = chosen_digest(self._loader.choose(version))
         with self._lock:
             current = self._current
             if current is not None and _same(current.info, version) and current.chosen == chosen:
@@ -351,32 +373,14 @@ class ModelHolder:
         # A canary or shadow is an unapproved candidate next to Production: loaded and warmed up on the same records
         # in another process first, so that a crash there leaves Production serving.
         rehearsal = Rehearsal(self._sample, version.signature) if self.optional else False
-        choice = self._loader.choose(version)
-        model, reason = self._load_rendition(version, choice)
-        rendition = choice.rendition
-        if model is not None and rendition is not None:
-            answered_by = {"artifact": "onnx_rendition", "sha256": rendition.artifact_sha256, "parity": rendition.parity,
-                           "converter": f"{rendition.converter} {rendition.converter_version}", "reason": reason}
-        else:
-            model = self._loader.load(version, contained=rehearsal)
-            answered_by = {"artifact": version.artifact_kind, "sha256": version.artifact_sha256, "reason": reason}
+        model, answered_by, chosen = load_answering(self._loader, version, contained=rehearsal, slot=self.slot)
         schema = InputSchema.of(model, version.signature)
         warm_up(model, schema, self._sample)
+        per_record = record_seconds(model, schema, self._sample)
         elapsed = time.perf_counter() - started
         self._metrics.load_seconds.labels(self.slot).observe(elapsed)
         return ServedModel(info=version, model=model, schema=schema, loaded_at=utcnow(), load_seconds=elapsed,
-                           answered_by=answered_by, chosen=_chosen(choice))
-
-    def _load_rendition(self, version: VersionInfo, choice: RenditionChoice) -> tuple[Any | None, str]:
-        """The chosen rendition, or None when none is chosen or it is refused (its digest, its load limit); and why."""
-        if choice.rendition is None:
-            return None, choice.reason
-        try:
-            return self._loader.load_rendition(choice.rendition), choice.reason
-        except RegistryError as error:
-            log.error("%s: the ONNX rendition of version %d of %s is refused, its own artifact answers: %s",
-                      self.slot, version.version, version.model, error.message)
-            return None, f"its rendition is refused: {error.message}"
+                           answered_by=answered_by, chosen=chosen, record_seconds=per_record)
 
     def _swap(self, served: ServedModel, *, initial: bool = False) -> None:
         # One reference assignment: requests that already read the old one keep it.
@@ -389,7 +393,3 @@ class ModelHolder:
 
 def _same(a: VersionInfo, b: VersionInfo) -> bool:
     return (a.model, a.version, a.artifact_sha256) == (b.model, b.version, b.artifact_sha256)
-
-
-def _chosen(choice: RenditionChoice) -> str | None:
-    return choice.rendition.artifact_sha256 if choice.rendition is not None else None

@@ -20,6 +20,8 @@ from ..validation import MAX_JSON_DEPTH, nesting_depth
 __all__ = ["InputSchema", "PayloadError", "PredictRequest", "json_safe", "parse_json_body", "parse_predict_request", "to_model_input"]
 
 _SCALARS = (str, int, float, type(None))
+#: The exact types json.loads gives for scalars other than booleans: checked by a set lookup, the common case.
+_SCALAR_TYPES = frozenset(_SCALARS)
 _FIELDS = {"records", "return_probabilities"}
 
 
@@ -87,7 +89,8 @@ def parse_predict_request(body: bytes, *, max_records: int) -> PredictRequest:
         raise PayloadError(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise PayloadError(400, "request body is nested too deeply") from None
-    refuse_lone_surrogates(document, what="request body")
+    if _may_hold_surrogates(body):
+        refuse_lone_surrogates(document, what="request body")
     if not isinstance(document, dict):
         raise PayloadError(422, f'expected a JSON object like {{"records": [...]}}, got {_kind(document)}')
     unknown = sorted(set(document) - _FIELDS)
@@ -117,15 +120,24 @@ def parse_json_body(body: bytes, *, what: str) -> Any:
         raise PayloadError(400, f"{what} is not UTF-8 text") from None
     except (ValueError, RecursionError):
         raise PayloadError(400, f"{what} is not valid JSON") from None
-    refuse_lone_surrogates(document, what=what)
+    if _may_hold_surrogates(body):
+        refuse_lone_surrogates(document, what=what)
     return document
 
 
 def _refuse_deep(body: bytes, *, what: str) -> None:
     """Refuse nesting beyond :data:`MAX_JSON_DEPTH` before the parser recurses into it (one pass, no recursion)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return  # nesting cannot be deeper than the brackets opened, so no scan is needed
     depth = nesting_depth(body.decode("utf-8", errors="replace"))
     if depth > MAX_JSON_DEPTH:
         raise PayloadError(400, f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+
+
+def _may_hold_surrogates(body: bytes) -> bool:
+    # A lone surrogate reaches a parsed document only through a \u escape or as non-ASCII bytes (which
+    # json.loads decodes with "surrogatepass"): a body with neither cannot hold one, so it is not walked.
+    return not body.isascii() or b"\\u" in body
 
 
 def refuse_lone_surrogates(document: Any, *, what: str) -> None:
@@ -215,7 +227,7 @@ def _rows_from_arrays(records: list[Any], schema: InputSchema) -> list[list[Any]
 
 def _check_values(values: list[Any], index: int) -> None:
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, _SCALARS):
+        if type(value) not in _SCALAR_TYPES and (isinstance(value, bool) or not isinstance(value, _SCALARS)):
             raise PayloadError(
                 422, f"record {index} holds {_kind(value)}: values must be numbers, strings or null"
             )

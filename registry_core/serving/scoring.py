@@ -7,6 +7,7 @@ prediction log (with shadow scoring) behave the same whichever protocol asked.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -59,23 +60,30 @@ async def route_and_score(
         if canary is not None and runtime.router.use_canary():
             slot, served = "canary", canary
     try:
-        answer = await anyio.to_thread.run_sync(_score, served, request, limiter=limiter)
+        answer = await _score_on(served, request, limiter)
     except Exception as exc:  # classified below; a failing canary falls back to the primary
         if slot == "canary" and version is None:
             runtime.metrics.canary_fallbacks.inc()
             log.warning("canary version %d failed, answered by the primary: %s", served.info.version, exc)
             slot, served = "primary", primary
             try:
-                answer = await anyio.to_thread.run_sync(_score, served, request, limiter=limiter)
+                answer = await _score_on(served, request, limiter)
             except Exception as again:  # the primary itself failed: classified as for any request
                 return _model_error(again, served)
         else:
             return _model_error(exc, served)
     for holder in runtime.holders:
         holder.remember_sample(request.records)
-    runtime.metrics.records.labels(slot, str(served.info.version)).inc(len(request.records))
+    runtime.metrics.count_records(slot, served.info.version, len(request.records))
     _log_prediction(runtime, request, slot, served, answer["predictions"])
     return Scored(slot=slot, served=served, answer=answer)
+
+
+async def _score_on(served: ServedModel, request: PredictRequest, limiter: anyio.CapacityLimiter) -> dict[str, Any]:
+    # A fast version's small request is scored right here; a slow one's on a thread, so the loop keeps answering.
+    if served.scores_inline(len(request.records)):
+        return _score(served, request)
+    return await anyio.to_thread.run_sync(_score, served, request, limiter=limiter)
 
 
 def _score(served: ServedModel, request: PredictRequest) -> dict[str, Any]:
@@ -132,8 +140,15 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     size = 0
     try:
         # One deadline for the whole body: a client trickling a byte at a time holds no connection for long.
-        with anyio.fail_after(timeout):
-            async for chunk in request.stream():
+        # (asyncio's own timeout: the server runs on asyncio, and it costs a fraction of a cancel scope's time.)
+        async with asyncio.timeout(timeout):
+            more = True
+            while more:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
+                more = message.get("more_body", False)
                 size += len(chunk)
                 if size > limit:
                     raise PayloadError(413, f"request body exceeds the limit of {limit} bytes")
@@ -144,7 +159,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
         # Nobody is left to read an answer; a client going away is routine, not a server error.
         log.info("client disconnected before sending the whole request body")
         raise PayloadError(400, "client disconnected before sending the whole request body", close=True) from None
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def refusal(refused: PayloadError) -> JSONResponse:

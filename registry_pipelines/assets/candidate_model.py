@@ -8,6 +8,7 @@ from dagster import (
     AssetIn,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -16,10 +17,12 @@ from pydantic import Field
 
 from registry_lifecycle.datasets import dataset_digest, features_and_target, holdout_split, signature
 from registry_lifecycle.evaluation import judge_gates
+from registry_lifecycle.frameworks import FrameworkMismatch, trained_model
+from registry_lifecycle.predictions import INDEX_LABELLED_FORMATS, Predictor
 
 from ..duplicates import find_identical
 from ..metadata import metrics_table, model_card, version_metadata
-from ..model_artifacts import register_estimator
+from ..model_artifacts import register_trained
 from ..model_pipeline import ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
@@ -40,16 +43,18 @@ class TrainingConfig(Config):
 def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
     key = pipeline.asset_key("candidate_model")
     code_version = pipeline.training_code_version
+    framework = pipeline.trained_with
 
     @asset(
         key=key,
         ins={"training_data": AssetIn(key=pipeline.asset_key("training_data"), dagster_type=DataFrame)},
         group_name=pipeline.prefix,
         code_version=code_version,
-        kinds={"scikit-learn"},
+        kinds={framework.kind},
         description=(
-            f"The newest {pipeline.name} candidate: trained on the training data, scored on a holdout and "
-            "registered as a new version in stage None, with its lineage. The validation sensor takes it from there."
+            f"The newest {pipeline.name} candidate: trained with {framework.title} on the training data, scored on a "
+            "holdout as it loads back from its stored format and registered as a new version in stage None, with its "
+            "lineage. The validation sensor takes it from there."
         ),
     )
     def candidate_model(
@@ -63,8 +68,16 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         )
         features, target = features_and_target(train_rows, pipeline.target)
         holdout_features, holdout_target = features_and_target(holdout_rows, pipeline.target)
-        estimator = pipeline.train(features, target, params)
-        metrics = dict(pipeline.evaluate(estimator, holdout_features, holdout_target))
+        try:
+            trained = trained_model(framework, pipeline.train(features, target, params))
+        except FrameworkMismatch as exc:
+            raise Failure(description=f"{pipeline.name}: {exc}", allow_retries=False) from None
+        # Scored as the registry will load it (a booster from its own format), so the holdout figures are the version's.
+        scored = Predictor(
+            trained.stored, columns=list(features.columns), classes=trained.classes,
+            indices_are_labels=framework.model_format not in INDEX_LABELLED_FORMATS,
+        )
+        metrics = dict(pipeline.evaluate(scored, holdout_features, holdout_target))
         digest = dataset_digest(training_data)
         positive_rate = float(target.mean()) if pd.api.types.is_numeric_dtype(target) else None
         card = model_card(
@@ -73,13 +86,13 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
         )
         with registry.open() as catalog:
             ensure_pipeline_policy(catalog, pipeline)
-            version = register_estimator(
-                catalog, pipeline.name, estimator,
+            version = register_trained(
+                catalog, pipeline.name, trained,
                 run_id=context.run.run_id,
                 dataset_digest=digest,
                 params=params,
                 metrics=metrics,
-                signature=signature(features, target),
+                signature=signature(features, target, classes=trained.classes),
                 tags={
                     "dagster/asset_key": key.to_user_string(),
                     "dagster/code_version": code_version,
@@ -104,6 +117,9 @@ def build_candidate_model_asset(pipeline: ModelPipeline) -> AssetsDefinition:
                 ),
                 "identical artifact": MetadataValue.text(note),
                 "holdout metrics (training run)": metrics_table(metrics, judge_gates(pipeline.gates, metrics)),
+                "framework": MetadataValue.text(
+                    f"{framework.title}, stored as {framework.model_format or version.serialization}"
+                ),
                 "params": MetadataValue.json({k: _plain(v) for k, v in params.items()}),
                 "model card": MetadataValue.md(card),
                 "code version": MetadataValue.text(code_version),

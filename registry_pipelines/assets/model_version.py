@@ -84,7 +84,7 @@ def build_model_version_spec(pipeline: ModelPipeline, partitions: VersionPartiti
         deps=[pipeline.asset_key("candidate_model")],
         partitions_def=partitions.versions,
         group_name=pipeline.prefix,
-        kinds={"scikit-learn"},
+        kinds={pipeline.trained_with.kind},
         description=(
             f"Each registered {pipeline.name} version, one partition per version number: model card, lineage, "
             "metrics, digests, stage, approvals and what it still needs. Reported by the runs that change the "
@@ -230,7 +230,8 @@ def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
         if latest is None:
             lines.append(f"- **{name}**: not recorded")
             continue
-        verdict = "passed" if latest.passed else "**FAILED**"
+        # A gate that held with a regression beside it reads as Dagster shows it: a warning, not a pass.
+        verdict = ("**WARNING**" if (latest.details or {}).get("warnings") else "passed") if latest.passed else "**FAILED**"
         lines.append(f"- **{name}**: {verdict} · {_summary(latest.details, latest.passed)} (recorded by {latest.recorded_by})")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ def build_production_model_spec(pipeline: ModelPipeline) -> AssetSpec:
         key=pipeline.asset_key("production_model"),
         deps=[pipeline.asset_key("model_version")],
         group_name=pipeline.prefix,
-        kinds={"scikit-learn"},
+        kinds={pipeline.trained_with.kind},
         description=(
             f"The {pipeline.name} version in Production. Materialized on every promotion and rollback (by the approval "
             "or rollback run itself, or by the redeploy job), with the version, who approved it, who changed it and "

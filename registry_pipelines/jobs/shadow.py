@@ -14,11 +14,12 @@ from dagster import (
 from registry_core import NotFound, Registry, RegistryError, Stage
 from registry_lifecycle.datasets import dataset_digest, features_and_target
 from registry_lifecycle.evaluation import shadow_compare
+from registry_lifecycle.predictions import CannotScore
 
 from ..assets.model_version import report_versions
 from ..launch_links import decision_links
 from ..metadata import shadow_table, version_metadata
-from ..model_artifacts import load_estimator
+from ..model_artifacts import load_predictor
 from ..model_pipeline import SHADOW_CHECK, ModelPipeline
 from ..resources import RegistryResource
 from .failures import refused
@@ -63,23 +64,28 @@ def shadow_evaluate_version(context: OpExecutionContext, catalog: Registry, pipe
     except NotFound:
         production = None
     try:
-        candidate = load_estimator(catalog, version)
-        serving = load_estimator(catalog, production) if production else None
+        candidate = load_predictor(catalog, version)
+        serving = load_predictor(catalog, production) if production else None
     except RegistryError as exc:
         raise refused(f"cannot load the models to shadow-evaluate {version.uri}", exc) from None
+    except CannotScore as exc:
+        raise Failure(description=f"cannot shadow-evaluate {version.uri}: {exc}", allow_retries=False) from None
     frame = pipeline.evaluation_data()
     features, target = features_and_target(frame, pipeline.target)
-    report = shadow_compare(
-        candidate=candidate,
-        candidate_version=version.version,
-        production=serving,
-        production_version=production.version if production else None,
-        features=features,
-        target=target,
-        evaluate=pipeline.evaluate,
-        gates=pipeline.gates,
-        tolerance=pipeline.shadow_tolerance,
-    )
+    try:
+        report = shadow_compare(
+            candidate=candidate,
+            candidate_version=version.version,
+            production=serving,
+            production_version=production.version if production else None,
+            features=features,
+            target=target,
+            evaluate=pipeline.evaluate,
+            gates=pipeline.gates,
+            tolerance=pipeline.shadow_tolerance,
+        )
+    except CannotScore as exc:
+        raise Failure(description=f"cannot shadow-evaluate {version.uri}: {exc}", allow_retries=False) from None
     details = {**report.details(), "evaluation_data": dataset_digest(frame), "dagster_run_id": context.run_id}
     catalog.record_check(pipeline.name, version.version, SHADOW_CHECK, passed=report.passed, details=details)
     verdict = "passed" if report.passed else "FAILED"

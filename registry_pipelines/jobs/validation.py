@@ -15,10 +15,11 @@ from registry_core import RegistryError, Stage
 from registry_lifecycle.datasets import dataset_digest, features_and_target
 from registry_lifecycle.evaluation import judge_gates
 from registry_lifecycle.expectations import run_expectations
+from registry_lifecycle.predictions import CannotScore
 
 from ..assets.model_version import report_versions
 from ..metadata import expectations_table, gates_table, version_metadata
-from ..model_artifacts import load_estimator
+from ..model_artifacts import load_predictor
 from ..model_pipeline import DATA_QUALITY_CHECK, ModelPipeline
 from ..policy import ensure_pipeline_policy
 from ..resources import RegistryResource
@@ -51,9 +52,11 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
                 return Output(version.version, metadata={"skipped": MetadataValue.text(f"already in {version.stage}")})
             ensure_pipeline_policy(catalog, pipeline)
             try:
-                model = load_estimator(catalog, version)
+                model = load_predictor(catalog, version)
             except RegistryError as exc:
                 raise refused(f"cannot load {version.uri} to validate it", exc) from None
+            except CannotScore as exc:
+                raise Failure(description=f"cannot score {version.uri}: {exc}", allow_retries=False) from None
             frame = pipeline.evaluation_data()
             digest = dataset_digest(frame)
             provenance = {"evaluation_data": digest, "rows": len(frame), "dagster_run_id": context.run_id}
@@ -71,7 +74,10 @@ def build_validation_job(pipeline: ModelPipeline) -> JobDefinition:
             reasons = [] if report.success else [f"{DATA_QUALITY_CHECK} failed: {report.summary()}"]
             if report.success:
                 features, target = features_and_target(frame, pipeline.target)
-                metrics = dict(pipeline.evaluate(model, features, target))
+                try:
+                    metrics = dict(pipeline.evaluate(model, features, target))
+                except CannotScore as exc:
+                    raise Failure(description=f"cannot score {version.uri}: {exc}", allow_retries=False) from None
                 results = judge_gates(pipeline.gates, metrics)
                 for result in results:
                     gate = {**result.details(), "metrics": metrics, **provenance}

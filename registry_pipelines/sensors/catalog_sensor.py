@@ -120,6 +120,9 @@ def catalog_event_sensor(
             numbers = {event.version for event in relevant if event.version is not None}
             snapshot = catalog.show_versions(model, numbers) if numbers else {}
             for event in relevant:
+                if event.version is not None and event.version not in snapshot:
+                    notes[f"version {event.version} was deleted since"] = None
+                    continue
                 reaction = react(snapshot, event, context.instance)
                 if isinstance(reaction, RunRequest):
                     key = reaction.tags.get(VERSION_TAG, reaction.run_key or "")

@@ -31,7 +31,7 @@ Job = "JobDefinition | UnresolvedAssetJobDefinition"
 
 
 def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> SensorDefinition:
-    """New version registered → validation run (if it is still a candidate)."""
+    """New version registered, or a reference's bytes attached → validation run (if it is still a candidate)."""
 
     def react(snapshot: Mapping[int, VersionDetails], event: AuditEntry, _instance: DagsterInstance) -> Reaction:
         if event.version is None:
@@ -39,6 +39,8 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
         version = snapshot[event.version].version
         if version.stage is not Stage.NONE:
             return f"version {event.version} is already in {version.stage}"
+        if not version.artifact_sha256:
+            return f"version {event.version} is a reference with no bytes yet: it is validated once they are attached"
         return lifecycle_run(
             pipeline, "validate", validate_job.name, pipeline.op_name("validate_candidate"), event,
             {"version": event.version},
@@ -49,7 +51,7 @@ def build_candidate_sensor(pipeline: ModelPipeline, validate_job: Job) -> Sensor
         model=pipeline.name,
         job=validate_job,
         react=react,
-        actions=frozenset({AuditAction.VERSION_REGISTER}),
+        actions=frozenset({AuditAction.VERSION_REGISTER, AuditAction.VERSION_ATTACH}),
         description=f"A new {pipeline.name} version was registered: validate it.",
         minimum_interval_seconds=pipeline.sensor_interval_seconds,
     )

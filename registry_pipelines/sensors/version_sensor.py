@@ -39,7 +39,7 @@ __all__ = ["build_version_sensor"]
 
 #: What a version's partition shows (its protected aliases included); a deployment or a description does not change it.
 SHOWN = frozenset({
-    AuditAction.VERSION_REGISTER, AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE,
+    AuditAction.VERSION_REGISTER, AuditAction.VERSION_ATTACH, AuditAction.VERSION_TRANSITION, AuditAction.VERSION_PROMOTE,
     AuditAction.VERSION_ROLLBACK, AuditAction.APPROVAL_RECORD, AuditAction.CHECK_RECORD, AuditAction.VERSION_TAGS,
     AuditAction.ALIAS_SET, AuditAction.ALIAS_DELETE,
 })

@@ -13,7 +13,7 @@ mlflow = pytest.importorskip("mlflow")
 
 from registry_core import Registry  # noqa: E402
 
-from .live_server import LiveServer, serve  # noqa: E402
+from .live_server import LiveServer, migrated_mlflow_database, serve  # noqa: E402
 
 
 @dataclass
@@ -85,12 +85,18 @@ def fraud_data() -> tuple[Any, Any]:
     return make_classification(n_samples=300, n_features=8, random_state=42)
 
 
+@pytest.fixture(scope="session")
+def mlflow_database_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow database (tracking and registry tables), migrated once per session and copied for each use."""
+    return migrated_mlflow_database(tmp_path_factory.mktemp("mlflow-template") / "mlflow.db")
+
+
 @pytest.fixture
-def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+def live_server(tmp_path: Path, mlflow_database_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
     """`mlflow server` on 127.0.0.1 with our catalog as its registry; MLflow in this process pointed at it."""
     for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(variable, raising=False)
-    with serve(tmp_path) as server:
+    with serve(tmp_path, mlflow_database_template) as server:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
         # A client loading models reads the catalog's store itself: the one it is configured with.
         monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(server.artifact_root))

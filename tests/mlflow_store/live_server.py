@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,9 +71,25 @@ def _wait_for_health(server: LiveServer, process: subprocess.Popen[bytes]) -> No
         time.sleep(0.5)
 
 
+def migrated_mlflow_database(path: Path) -> Path:
+    """An MLflow database at ``path`` (tracking and registry tables) that MLflow's own migrations brought to its newest schema."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(f"sqlite:///{path}", (path.parent / "unused-artifacts").as_uri())
+    store.engine.dispose()
+    return path
+
+
 @contextlib.contextmanager
-def serve(folder: Path) -> Iterator[LiveServer]:
-    """`mlflow server` on 127.0.0.1 with a catalog in ``folder`` as its registry, acting as alice, until the block ends."""
+def serve(folder: Path, tracking_template: Path | None = None) -> Iterator[LiveServer]:
+    """`mlflow server` on 127.0.0.1 with a catalog in ``folder`` as its registry, acting as alice, until the block ends.
+
+    ``tracking_template``: a tracking database migrated once (``migrated_mlflow_database``), copied in as the server's
+    own; a server creating its database runs MLflow's fifty-odd migrations first, seconds of every start. The catalog
+    is always created by the server itself.
+    """
+    if tracking_template is not None:
+        shutil.copyfile(tracking_template, folder / "mlflow.db")
     port = _free_port()
     catalog_url = f"sqlite:///{folder / 'registry.db'}"
     server = LiveServer(f"http://127.0.0.1:{port}", catalog_url, folder / "registry-artifacts", folder / "server.log")

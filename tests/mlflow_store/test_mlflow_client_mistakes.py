@@ -1,15 +1,15 @@
 """A client's mistake through MLflow is INVALID_PARAMETER_VALUE (400) naming it, answered at once; never a 5xx.
 
 MLflow's client retries 5xx answers for minutes, so a forged page token, a
-bad page size, a version number no catalog can hold or a source nobody can
-read must each be a 400, on SQLite and PostgreSQL alike.
+bad page size or a version number no catalog can hold must each be a 400, on
+SQLite and PostgreSQL alike. (A source nobody can read here is no mistake: it
+is registered as a reference, see test_mlflow_references.py.)
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -109,28 +109,3 @@ def test_a_version_number_beyond_64_bits_is_invalid(client: MlflowClient, call):
     assert_invalid(lambda: call(client), "invalid version")
 
 
-UNREADABLE_SOURCES = [
-    "s3://no-such-bucket-for-registry-tests/model",
-    "gs://no-such-bucket/model",
-    "wasbs://models@nosuchaccount.blob.core.windows.net/model",
-    "dbfs:/models/model",
-    "uc:/models/model",
-    "nosuchscheme://host/model",
-    "http://127.0.0.1:1/model",
-    "ftp://127.0.0.1:1/model",
-    "runs:/0123456789abcdef/model",
-    "mlflow-artifacts:/0/model",
-]
-
-
-@pytest.mark.parametrize("source", UNREADABLE_SOURCES)
-def test_an_unreadable_source_is_invalid_at_once(
-    client: MlflowClient, source: str, monkeypatch: pytest.MonkeyPatch
-):
-    """Any source the store cannot read is a 400 naming the source, and no version is created."""
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "DATABRICKS_HOST"):
-        monkeypatch.delenv(variable, raising=False)
-    started = time.monotonic()
-    assert_invalid(lambda: client.create_model_version("fraud", source), source)
-    assert time.monotonic() - started < 30
-    assert [str(v.version) for v in client.search_model_versions("name = 'fraud'")] == ["1"]

@@ -6,6 +6,7 @@ versions, in the same order, split into the same pages.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,9 +81,12 @@ VERSION_ORDERS = [
 
 
 @pytest.fixture
-def stores(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, RegistryStore]]:
-    """MLflow's SQL store and ours, filled with the same models and versions in the same order."""
+def stores(
+    database_url: str, tmp_path: Path, mlflow_database_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, RegistryStore]]:
+    """MLflow's SQL store (on a copy of the session's migrated MLflow database) and ours, filled alike in the same order."""
     monkeypatch.setenv("REGISTRY_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    shutil.copyfile(mlflow_database_template, tmp_path / "mlflow-registry.db")
     reference = SqlAlchemyStore(f"sqlite:///{tmp_path / 'mlflow-registry.db'}")
     ours = RegistryStore(f"registry+{database_url}")
     sources: dict[str, str] = {}

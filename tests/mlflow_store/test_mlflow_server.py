@@ -67,22 +67,28 @@ def test_the_seed_example_runs_governed_on_a_live_server(live_server: LiveServer
 
 
 def test_refusals_are_answered_at_once_and_the_ui_routes_work(live_server: LiveServer, fraud_data):
-    """Delete is 405 NOT_IMPLEMENTED and a missing version 404 (codes MLflow's client does not retry); the UI's
-    search and model-version artifact routes answer from the catalog, the artifact read verified in the server."""
+    """Deleting a version in Staging is 403 PERMISSION_DENIED and a missing version 404 (codes MLflow's client does
+    not retry); the UI's search and model-version artifact routes answer from the catalog, the artifact read
+    verified in the server."""
     log_and_register(fraud_data, seed=1)
+    client = MlflowClient()
+    client.create_registered_model("staged")
+    client.create_model_version("staged", "s3://no-such-bucket-for-registry-tests/staged")  # a reference
+    client.transition_model_version_stage("staged", "1", "Staging")
     response = httpx.request(
-        "DELETE", f"{live_server.url}/api/2.0/mlflow/registered-models/delete", json={"name": MODEL}, timeout=10
+        "DELETE", f"{live_server.url}/api/2.0/mlflow/registered-models/delete", json={"name": "staged"}, timeout=10
     )
-    assert response.status_code == 405 and response.json()["error_code"] == "NOT_IMPLEMENTED"
-    assert response.json()["message"] == (
-        "deleting a registered model is not supported by this registry: versions are immutable; archive instead"
-    )
+    assert response.status_code == 403 and response.json()["error_code"] == "PERMISSION_DENIED"
+    assert response.json()["message"].startswith("cannot delete model 'staged': version 1 is in Staging")
     started = time.monotonic()
     with pytest.raises(MlflowException) as refused:
-        MlflowClient().delete_registered_model(MODEL)  # MLflow's default retries: a 5xx would be retried for minutes
+        client.delete_model_version("staged", "1")  # MLflow's default retries: a 5xx would be retried for minutes
     assert time.monotonic() - started < 10, "a refusal is answered at once, never retried"
-    assert refused.value.error_code == "NOT_IMPLEMENTED" and "archive instead" in refused.value.message
-    assert "Error in _delete_registered_model" not in live_server.log.read_text(), "a refusal is not a server error"
+    assert refused.value.error_code == "PERMISSION_DENIED" and "archive it" in refused.value.message
+    assert "Error in _delete_model_version" not in live_server.log.read_text(), "a refusal is not a server error"
+    client.transition_model_version_stage("staged", "1", "Archived")
+    client.delete_registered_model("staged")
+    assert [m.name for m in client.search_registered_models()] == [MODEL]
     response = httpx.get(f"{live_server.url}/api/2.0/mlflow/model-versions/get",
                          params={"name": MODEL, "version": "9"}, timeout=10)
     assert response.status_code == 404 and response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -138,8 +144,9 @@ def test_a_protected_alias_whose_version_fails_a_check_is_not_resolved_over_rest
 
 
 def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_server: LiveServer, tmp_path):
-    """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes, huge version numbers
-    and an unreadable source are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written."""
+    """Over HTTP: a source naming a file on the server host, forged page tokens, page sizes and huge version numbers
+    are INVALID_PARAMETER_VALUE (400), answered at once; nothing is written. An unreadable source is a reference,
+    whose bytes are refused (403) at once."""
     import base64
     import io
 
@@ -170,10 +177,13 @@ def test_client_mistakes_are_400_at_once_and_write_nothing_on_the_server(live_se
     assert response.status_code == 400 and response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
     started = time.monotonic()  # MLflow's default retries: a 5xx here was retried for minutes
+    referenced = MlflowClient().create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/typo")
+    assert referenced.source == "s3://no-such-bucket-for-registry-tests/typo"
+    assert "not loadable" in referenced.status_message
     with pytest.raises(MlflowException) as refused:
-        MlflowClient().create_model_version(MODEL, "s3://no-such-bucket-for-registry-tests/typo")
+        MlflowClient().get_model_version_download_uri(MODEL, referenced.version)
     assert time.monotonic() - started < 30, "an unreadable source is answered at once, never retried"
-    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
-    assert "s3://no-such-bucket-for-registry-tests/typo" in refused.value.message
-    assert MlflowClient().search_model_versions(f"name = '{MODEL}'") == []
+    assert refused.value.error_code == "PERMISSION_DENIED" and refused.value.get_http_status_code() == 403
+    assert "holds no bytes" in refused.value.message
+    assert [v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")] == ["1"]
     assert " 500 " not in live_server.log.read_text() and "Traceback" not in live_server.log.read_text()

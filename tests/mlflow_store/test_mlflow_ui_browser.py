@@ -6,7 +6,8 @@ page with both versions and their stages, version 1's page with the
 registry's read-only gate tags (and its MLmodel read through the registry's
 verified bytes), a move to Production from the stage menu refused for the
 missing approval with the server's message on the page, a move to Archived
-that succeeds, and the delete-model action refused. A full-page screenshot is
+that succeeds, and the delete-model action refused while a protected alias
+points at version 2. A full-page screenshot is
 saved at each step (where: tests/browser.py). No answer during the session is
 a 5xx, no script error is thrown, and the console shows no error but the
 known ones listed in ``HARMLESS_CONSOLE_ERRORS``.
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 HARMLESS_CONSOLE_ERRORS = (
     # The UI asks who is logged in; without MLflow's auth app (--app-name basic-auth) the route does not exist.
     (r"/ajax-api/2\.0/mlflow/users/current$", "404: no MLflow auth app"),
-    # The refusals this test provokes on purpose, checked below: a 403 for the gate, a 405 for the delete.
+    # The refusals this test provokes on purpose, checked below: a 403 for the gate, a 403 for the delete.
     (r"/ajax-api/2\.0/mlflow/model-versions/transition-stage$", "the gate's refusal"),
     (r"/ajax-api/2\.0/mlflow/registered-models/delete$", "the delete's refusal"),
 )
@@ -90,6 +91,10 @@ def test_the_models_pages_work_on_the_catalog(live_server: LiveServer, fraud_dat
     log_and_register(fraud_data, seed=1)
     log_and_register(fraud_data, seed=2)
     client.transition_model_version_stage(MODEL, "1", "Staging")
+    for command, actor in ((("policy", MODEL, "--protect-alias", "champion"), "alice"),
+                           (("approve", MODEL, "2"), "bob"), (("alias", MODEL, "champion", "2"), "alice")):
+        done = live_server.registry_cli(*command, actor=actor)
+        assert done.returncode == 0, done.stderr
     version_1 = client.get_model_version(MODEL, "1")
     unmet = version_1.tags["registry.unmet_gates"]
     assert "approval" in unmet
@@ -155,7 +160,7 @@ def test_the_models_pages_work_on_the_catalog(live_server: LiveServer, fraud_dat
         page.locator(".mlflow-stage-transition-dropdown").filter(has_text="Archived").wait_for()
         shots.take("version-1-archived")
 
-        # 6. The model's delete action: refused, versions are immutable.
+        # 6. The model's delete action: refused while a protected alias points at version 2 (it is in service).
         page.get_by_role("link", name=MODEL).click()
         row(page, "Version 1", "Archived").wait_for()
         page.get_by_role("button", name="Open header dropdown menu").click()
@@ -163,10 +168,10 @@ def test_the_models_pages_work_on_the_catalog(live_server: LiveServer, fraud_dat
         confirm = page.get_by_role("dialog").filter(has_text="Delete Model")
         with page.expect_response(lambda r: r.url.endswith("/registered-models/delete")) as deleted:
             confirm.get_by_role("button", name="Delete").click()
-        assert deleted.value.status == 405
+        assert deleted.value.status == 403
         reason = deleted.value.json()["message"]
-        assert "versions are immutable; archive instead" in reason
-        page.get_by_role("alert").filter(has_text=f"NOT_IMPLEMENTED: {reason}").wait_for()
+        assert "protected alias @champion points at version 2" in reason
+        page.get_by_role("alert").filter(has_text=f"PERMISSION_DENIED: {reason}").wait_for()
         shots.take("delete-model-refused")
 
     stages = {v.version: v.current_stage for v in client.search_model_versions(f"name='{MODEL}'")}

@@ -20,12 +20,15 @@ import registry_pipelines
 from registry_pipelines import ModelPipeline, build_registry_definitions
 from registry_pipelines.component import LifecycleDeclarationError, ModelLifecycle
 from registry_pipelines.definitions import defs
-from registry_pipelines.fraud import fraud_detector_pipeline
+from registry_pipelines.fraud import fraud_booster_pipeline, fraud_detector_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(registry_pipelines.__file__).parent
 DG = Path(sys.executable).with_name("dg")
-ENVIRONMENT = ("FRAUD_DETECTOR_DEPLOY_URL", "FRAUD_DETECTOR_DEPLOY_COMMAND", "REGISTRY_RELOAD_SECRET", "REGISTRY_SENSOR_INTERVAL_SECONDS")
+ENVIRONMENT = (
+    "FRAUD_DETECTOR_DEPLOY_URL", "FRAUD_DETECTOR_DEPLOY_COMMAND", "FRAUD_DETECTOR_LIGHTGBM_DEPLOY_URL",
+    "FRAUD_DETECTOR_LIGHTGBM_DEPLOY_COMMAND", "REGISTRY_RELOAD_SECRET", "REGISTRY_SENSOR_INTERVAL_SECONDS",
+)
 
 #: A valid declaration; each bad-attribute case changes one line of it.
 DECLARATION = """\
@@ -55,7 +58,8 @@ def summary(definitions: Definitions) -> dict[str, Any]:
             for job in repository.get_all_jobs()
         ),
         "sensors": sorted(
-            (s.name, s.job_name, s.minimum_interval_seconds, s.default_status.value) for s in repository.sensor_defs
+            (s.name, s.job_name if s.has_jobs else None, s.minimum_interval_seconds, s.default_status.value)
+            for s in repository.sensor_defs
         ),
         "schedules": sorted(
             (s.name, s.job_name, s.cron_schedule, s.execution_timezone, s.default_status.value)
@@ -65,10 +69,15 @@ def summary(definitions: Definitions) -> dict[str, Any]:
     }
 
 
-def declared_pipeline() -> ModelPipeline:
-    """The shipped defs folder's one ModelLifecycle, loaded afresh (so it reads the environment now)."""
-    [component] = ComponentTree.for_project(PACKAGE).get_all_components(of_type=ModelLifecycle)
-    return component.pipeline()
+def declared_pipelines() -> dict[str, ModelPipeline]:
+    """The shipped defs folder's ModelLifecycles by model name, loaded afresh (so they read the environment now)."""
+    components = ComponentTree.for_project(PACKAGE).get_all_components(of_type=ModelLifecycle)
+    return {pipeline.name: pipeline for pipeline in (component.pipeline() for component in components)}
+
+
+def python_pipelines() -> dict[str, ModelPipeline]:
+    """The same models declared in Python."""
+    return {pipeline.name: pipeline for pipeline in (fraud_detector_pipeline(), fraud_booster_pipeline())}
 
 
 @pytest.mark.parametrize(
@@ -78,28 +87,33 @@ def declared_pipeline() -> ModelPipeline:
         {
             "FRAUD_DETECTOR_DEPLOY_URL": "http://127.0.0.1:9/deploy",
             "FRAUD_DETECTOR_DEPLOY_COMMAND": "deploy-model --to prod",
+            "FRAUD_DETECTOR_LIGHTGBM_DEPLOY_URL": "http://127.0.0.1:9/deploy-lightgbm",
             "REGISTRY_RELOAD_SECRET": "s3cret",
             "REGISTRY_SENSOR_INTERVAL_SECONDS": "7",
         },
     ],
     ids=["no-environment", "deploy-targets-and-interval"],
 )
-def test_the_shipped_yaml_declares_the_python_fraud_detector(monkeypatch, environment):
-    """defs/fraud_detector/defs.yaml and fraud_detector_pipeline() agree on every setting, under the same environment."""
+def test_the_shipped_yaml_declares_the_python_fraud_detectors(monkeypatch, environment):
+    """defs/fraud_detector*/defs.yaml and fraud_detector_pipeline(), fraud_booster_pipeline() agree on every setting."""
     for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    assert settings(declared_pipeline()) == settings(fraud_detector_pipeline())
+    declared, python = declared_pipelines(), python_pipelines()
+    assert sorted(declared) == sorted(python) == ["fraud-detector", "fraud-detector-lightgbm"]
+    for name, pipeline in python.items():
+        assert settings(declared[name]) == settings(pipeline)
+    assert declared["fraud-detector-lightgbm"].framework == "lightgbm"
 
 
 def test_the_code_location_from_yaml_equals_the_python_declaration():
     """Same asset keys, checks, jobs (tags, partitions), sensors, schedule and resources as build_registry_definitions."""
-    assert summary(defs) == summary(build_registry_definitions(fraud_detector_pipeline()))
+    assert summary(defs) == summary(build_registry_definitions(*python_pipelines().values()))
 
 
 def test_installed_without_the_project_the_location_builds_the_same_model(tmp_path):
-    """A wheel has no pyproject.toml above the package: the location falls back to the Python declaration."""
+    """A wheel has no dg.toml above the package: the location falls back to the Python declaration."""
     from registry_pipelines.definitions import location_definitions
 
     assert summary(location_definitions(tmp_path)) == summary(defs)
@@ -217,6 +231,10 @@ BAD_ATTRIBUTES = [
      "a deploy target is a url or a command, not both"),
     ("url scheme", "shadow_tolerance: 0.01", "deploy_targets:\n  - {url: 'ftp://serving/'}", "deploy_targets[0]",
      "deploy URL 'ftp://serving/' must start with http:// or https://"),
+    ("unknown framework", "shadow_tolerance: 0.01", "framework: catboost", "framework",
+     "unknown framework 'catboost'; choose one of: sklearn, lightgbm, xgboost, onnx"),
+    ("framework spelled as the library", "shadow_tolerance: 0.01", "framework: scikit-learn", "framework",
+     "unknown framework 'scikit-learn'; choose one of: sklearn, lightgbm, xgboost, onnx"),
 ]
 
 
@@ -238,6 +256,30 @@ def test_a_bad_attribute_is_refused_in_one_line_naming_its_file_line_and_attribu
     assert any(part.strip() in pointed for part in new.splitlines() if part.strip() != "deploy_targets:")
     assert rest.startswith(f"{attribute}: ")
     assert message in rest
+
+
+def test_a_framework_whose_extra_is_missing_is_refused_in_one_line_naming_the_extra(project, monkeypatch):
+    """framework: lightgbm without LightGBM installed: the line says which pip extra adds it."""
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # what an environment without the package looks like to find_spec
+    declared = project.declare("churn", DECLARATION + "framework: lightgbm\n")
+    with pytest.raises(Exception) as raised:
+        project.load()
+    error = str(cause(raised.value, LifecycleDeclarationError))
+    line = declared.read_text().splitlines().index("  framework: lightgbm") + 1
+    assert error == (
+        f"{project.relative('churn')}:{line}: attributes.framework: a lifecycle with framework lightgbm needs the "
+        "[lightgbm] extra: pip install 'dagster-model-registry[lightgbm]'"
+    )
+
+
+def test_the_framework_defaults_to_scikit_learn_and_sets_the_assets_kind(project):
+    """No framework: sklearn, stored with skops; framework: xgboost gives the assets XGBoost's kind."""
+    assert ModelLifecycle.resolve_from_yaml(DECLARATION).pipeline().framework == "sklearn"
+    project.declare("churn", DECLARATION + "framework: xgboost\n")
+    graph = project.load().get_repository_def().asset_graph
+    kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
+    assert kinds["churn/candidate_model"] == kinds["churn/model_version"] == {"xgboost"}
+    assert kinds["churn/training_data"] == {"pandas"}
 
 
 def test_a_missing_attribute_is_named_with_its_file(project):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus
 
@@ -13,26 +16,42 @@ SENSORS = ("versions_to_dagster", "on_new_candidate", "on_staging", "on_approval
 JOBS = ("retrain", "validate", "shadow_evaluate", "promote", "redeploy", "approve", "reject", "rollback")
 
 
-def test_fraud_detector_code_location_has_the_whole_lifecycle():
-    """Assets, the blocking check, every job, sensor and the schedule appear under the model's prefix."""
+def test_the_code_location_has_each_shipped_model_s_whole_lifecycle():
+    """For the fraud detector and its LightGBM counterpart: assets, checks, every job, sensor and the schedule, under each prefix."""
     repository = defs.get_repository_def()
+    prefixes = ("fraud_detector", "fraud_detector_lightgbm")
+    assets = ("training_data", "candidate_model", "model_version", "production_model")
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
-        "fraud_detector/training_data", "fraud_detector/candidate_model", "fraud_detector/model_version",
-        "fraud_detector/production_model",
-    }
+        f"{p}/{a}" for p in prefixes for a in assets
+    } | {"awaiting_decision"}
     checks = {(check.asset_key.to_user_string(), check.name) for check in repository.asset_graph.asset_check_keys}
     assert checks == {
-        ("fraud_detector/training_data", "expectation_suite"),
-        ("fraud_detector/model_version", "data_quality"),
-        ("fraud_detector/model_version", "metric_roc_auc"),
-        ("fraud_detector/model_version", "metric_average_precision"),
-        ("fraud_detector/model_version", "shadow_evaluation"),
-        ("fraud_detector/model_version", "identical_artifact"),
+        check
+        for p in prefixes
+        for check in (
+            (f"{p}/training_data", "expectation_suite"),
+            (f"{p}/model_version", "data_quality"),
+            (f"{p}/model_version", "metric_roc_auc"),
+            (f"{p}/model_version", "metric_average_precision"),
+            (f"{p}/model_version", "shadow_evaluation"),
+            (f"{p}/model_version", "identical_artifact"),
+        )
     }
     jobs = {job.name for job in repository.get_all_jobs()}
-    assert {f"fraud_detector_{job}" for job in JOBS} <= jobs
-    assert {sensor.name for sensor in repository.sensor_defs} == {f"fraud_detector_{s}" for s in SENSORS}
-    assert [schedule.name for schedule in repository.schedule_defs] == ["fraud_detector_retrain_schedule"]
+    assert {f"{p}_{job}" for p in prefixes for job in JOBS} <= jobs
+    sensors = {f"{p}_{s}" for p in prefixes for s in SENSORS} | {"awaiting_decision_from_catalog"}
+    assert {sensor.name for sensor in repository.sensor_defs} == sensors
+    assert {schedule.name for schedule in repository.schedule_defs} == {f"{p}_retrain_schedule" for p in prefixes}
+
+
+def test_each_shipped_model_is_an_asset_group_of_its_own_with_its_framework_as_kind():
+    """The UI groups each model's assets under its prefix; the candidate's kind says what it is trained with."""
+    graph = defs.get_repository_def().asset_graph
+    for prefix, kind in (("fraud_detector", "scikitlearn"), ("fraud_detector_lightgbm", "lightgbm")):
+        for asset in ("training_data", "candidate_model", "model_version", "production_model"):
+            assert graph.get(AssetKey([prefix, asset])).group_name == prefix
+        assert graph.get(AssetKey([prefix, "candidate_model"])).kinds == {kind}
+        assert graph.get(AssetKey([prefix, "model_version"])).partitions_def.name == f"{prefix}_versions"
 
 
 def test_sensors_are_running_by_default_on_a_short_interval():
@@ -45,13 +64,17 @@ def test_sensors_are_running_by_default_on_a_short_interval():
 
 def test_each_sensor_targets_its_own_step():
     repository = defs.get_repository_def()
-    targets = {sensor.name: sensor.job_name for sensor in repository.sensor_defs}
+    targets = {sensor.name: sensor.job_name if sensor.has_jobs else None for sensor in repository.sensor_defs}
+    steps = {
+        "versions_to_dagster": "version_sync", "on_new_candidate": "validate", "on_staging": "shadow_evaluate",
+        "on_approval": "promote", "on_production_change": "redeploy",
+    }
     assert targets == {
-        "fraud_detector_versions_to_dagster": "fraud_detector_version_sync",
-        "fraud_detector_on_new_candidate": "fraud_detector_validate",
-        "fraud_detector_on_staging": "fraud_detector_shadow_evaluate",
-        "fraud_detector_on_approval": "fraud_detector_promote",
-        "fraud_detector_on_production_change": "fraud_detector_redeploy",
+        f"{prefix}_{sensor}": f"{prefix}_{job}"
+        for prefix in ("fraud_detector", "fraud_detector_lightgbm")
+        for sensor, job in steps.items()
+    } | {
+        "awaiting_decision_from_catalog": None,  # writes the review list itself, launches nothing
     }
 
 
@@ -95,9 +118,12 @@ def test_the_retrain_launchpad_opens_with_every_training_parameter_at_its_defaul
 
 
 def test_retraining_is_scheduled_daily_by_default():
-    [schedule] = defs.get_repository_def().schedule_defs
-    assert schedule.cron_schedule == "0 3 * * *"
-    assert schedule.default_status is DefaultScheduleStatus.RUNNING
+    """Each shipped model retrains daily, the LightGBM one half an hour after the forest."""
+    schedules = {schedule.name: schedule for schedule in defs.get_repository_def().schedule_defs}
+    assert {name: s.cron_schedule for name, s in schedules.items()} == {
+        "fraud_detector_retrain_schedule": "0 3 * * *", "fraud_detector_lightgbm_retrain_schedule": "30 3 * * *",
+    }
+    assert all(s.default_status is DefaultScheduleStatus.RUNNING for s in schedules.values())
 
 
 def test_two_models_live_side_by_side():
@@ -106,7 +132,7 @@ def test_two_models_live_side_by_side():
     repository = both.get_repository_def()
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {"fraud_detector_retrain", "fraud_detector_eu_retrain", "fraud_detector_eu_approve"} <= jobs
-    assert len(repository.sensor_defs) == 10
+    assert len(repository.sensor_defs) == 11  # five per model, and one review list across both
     assert AssetKey(["fraud_detector_eu", "candidate_model"]) in both.resolve_all_asset_keys()
 
 
@@ -162,3 +188,38 @@ def test_the_registry_resource_is_built_once_per_settings_and_follows_its_enviro
     assert first.database_url == f"sqlite:///{tmp_path / 'first.db'}"
     monkeypatch.setenv("REGISTRY_DATABASE_URL", f"sqlite:///{tmp_path / 'second.db'}")
     assert initialized().database_url == f"sqlite:///{tmp_path / 'second.db'}"
+
+
+def test_a_python_pipeline_refuses_an_unknown_framework_or_one_whose_extra_is_missing(monkeypatch):
+    """The Python declaration checks the framework as the YAML component does: the choices, or the pip extra to add."""
+    from registry_core import MissingExtra
+
+    with pytest.raises(ValueError, match="^unknown framework 'torch'; choose one of: sklearn, lightgbm, xgboost, onnx$"):
+        fraud_detector_pipeline(framework="torch")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as find_spec sees an environment without it
+    with pytest.raises(MissingExtra, match=r"^a lifecycle with framework onnx needs the \[onnx\] extra: pip install"):
+        fraud_detector_pipeline(framework="onnx")
+
+
+def test_a_run_process_builds_the_same_jobs_without_the_ui_component_catalog():
+    """A run's process reconstructs the defs folder only: same jobs and assets, not the component types shown in the UI."""
+    import json
+    import subprocess
+
+    probe = (
+        "import json, warnings; warnings.simplefilter('ignore')\n"
+        "from dagster._core.definitions.reconstruct import ReconstructableRepository\n"
+        "repo = ReconstructableRepository.for_module('registry_pipelines.definitions', 'defs', working_directory='.')\n"
+        "built = repo.get_definition()\n"
+        "print(json.dumps({'jobs': sorted(j.name for j in built.get_all_jobs()),\n"
+        "                  'assets': sorted(k.to_user_string() for k in built.asset_graph.get_all_asset_keys()),\n"
+        "                  'metadata': sorted(built.metadata)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    reconstructed = json.loads(result.stdout.strip().splitlines()[-1])
+    served = defs.get_repository_def()
+    assert reconstructed["jobs"] == sorted(job.name for job in served.get_all_jobs())
+    assert reconstructed["assets"] == sorted(key.to_user_string() for key in served.asset_graph.get_all_asset_keys())
+    assert "plugin_component_types_json" in served.metadata
+    assert "plugin_component_types_json" not in reconstructed["metadata"]

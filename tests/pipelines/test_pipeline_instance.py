@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, QueuedRunCoordinator
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,9 +24,16 @@ def test_default_instance_keeps_everything_in_sqlite_under_dagster_home(tmp_path
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.get_runs() == []
     assert (tmp_path / "history").is_dir()
+
+
+def test_default_instance_launches_runs_without_a_queue(tmp_path: Path):
+    """An approval launched from the UI starts at once: no run queue for the daemon to look at first."""
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert not isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.get_concurrency_config().run_queue_config is None
 
 
 @pytest.fixture
@@ -65,3 +72,12 @@ def test_postgres_instance_records_the_lifecycle(
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM runs")).scalar_one() == 2
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_team_instance_keeps_the_run_queue_and_its_limit(tmp_path: Path, dagster_postgres_url: str):
+    """dagster.postgres.yaml queues runs, at most four at a time."""
+    shutil.copy(ROOT / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4

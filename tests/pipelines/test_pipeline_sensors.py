@@ -117,6 +117,35 @@ def test_candidate_sensor_requests_validation_of_new_version(pipeline, resource,
     assert result.cursor == str(register_seq)
 
 
+def test_candidate_sensor_validates_a_reference_once_its_bytes_are_attached(
+    pipeline, resource, instance, catalog, model_file
+):
+    """A reference has nothing to validate: its registration is skipped, saying why; its attach launches the run."""
+    from registry_core import ArtifactReference
+
+    catalog.register(MODEL, ArtifactReference("s3://bucket/model"))
+    sensor = build_candidate_sensor(pipeline, build_validation_job(pipeline))
+    waiting = tick(sensor, resource, instance, None)
+    assert not waiting.run_requests
+    assert "version 1 is a reference with no bytes yet" in waiting.skip_reason.skip_message
+    catalog.attach(MODEL, 1, model_file)
+    attach_seq = catalog.audit_events(MODEL, limit=1)[-1].seq
+    [request] = tick(sensor, resource, instance, waiting.cursor).run_requests
+    assert request.run_key == f"fraud_detector-validate-{attach_seq}"
+    assert request.tags["registry/version"] == "1"
+
+
+def test_candidate_sensor_skips_a_version_deleted_before_its_tick(pipeline, resource, instance, catalog, model_file):
+    """A registration whose version is gone by the tick launches nothing and says so; the cursor moves on."""
+    catalog.register(MODEL, model_file)
+    catalog.register(MODEL, model_file)
+    catalog.delete_version(MODEL, 1)
+    sensor = build_candidate_sensor(pipeline, build_validation_job(pipeline))
+    result = tick(sensor, resource, instance, None)
+    assert [r.tags["registry/version"] for r in result.run_requests] == ["2"]
+    assert result.cursor == head(catalog)
+
+
 def test_candidate_sensor_both_new(pipeline, resource, instance, catalog, model_file):
     """Two registrations since the last tick: two validation runs, one per version."""
     catalog.register(MODEL, model_file)

@@ -10,7 +10,7 @@ from dagster import DagsterEventType
 from registry_core import Decision, Stage
 from registry_pipelines.jobs import decision_launch
 from registry_pipelines.testing import failure_message
-from tests.proof_keys import SECRET_KEY, totp_code
+from tests.proof_keys import SECRET_KEY, a_code_that_is_not_current, totp_code
 
 from .steps import MODEL, REVIEWER, decide, sync_versions, to_staging
 
@@ -68,12 +68,6 @@ def test_a_wrong_code_records_nothing(lifecycle, pipeline, catalog, reviewer_uri
     assert not result.success
     assert "refused" in (failure_message(result) or "")
     assert catalog.show(f"models:/{MODEL}/1").decisions == []
-
-
-def a_code_that_is_not_current(uri: str) -> str:
-    """Six digits that are none of the codes the registry accepts now (this step and one on either side)."""
-    accepted = {totp_code(uri, seconds_ago=seconds) for seconds in (-30, 0, 30)}
-    return next(code for code in ("000000", "000001", "000002", "000003") if code not in accepted)
 
 
 @pytest.mark.parametrize("code", ["wrong", "expired", "replayed"])

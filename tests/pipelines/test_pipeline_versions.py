@@ -62,7 +62,7 @@ def test_the_version_partition_follows_its_stage_and_shows_what_it_awaits(lifecy
 def test_the_metric_tables_show_each_metrics_gate(lifecycle, pipeline, instance):
     """A gated metric's row shows its gate (operator and threshold) and whether it holds; an ungated one shows none."""
     to_production(lifecycle, pipeline)
-    gates = {gate.metric: str(gate) for gate in pipeline.gates}
+    gates = {gate.metric: f"{gate.operator} {gate.threshold:g}" for gate in pipeline.gates}
     assert gates
     version_card = latest(instance, "1").metadata
     production = instance.get_latest_materialization_event(
@@ -108,7 +108,7 @@ def test_decisions_show_on_the_version_and_a_rejection_leaves_the_list(lifecycle
     assert decide(lifecycle, 1, decision=Decision.REJECT, pipeline=pipeline, comment="too many false positives").success
     sync_versions(lifecycle, pipeline)
     metadata = latest(instance, "1").metadata
-    assert f"| {REVIEWER} | reject | too many false positives" in metadata["approvals"].value
+    assert f"**reject** by `{REVIEWER}`: too many false positives" in metadata["approvals"].value
     assert lifecycle.partition_keys("fraud_detector_awaiting_decision") == []
     assert catalog.get_version(MODEL, 1).stage is Stage.STAGING
 
@@ -134,6 +134,17 @@ def test_a_launchpad_decision_gets_its_approver_tag_from_the_config(lifecycle, p
     assert result.success
     assert (tags["registry/decision"], tags["registry/approver"], tags["registry/version"]) == (
         "reject", "second-reviewer", "1")
+
+
+def test_a_decisions_comment_shows_as_written_never_as_a_link(lifecycle, pipeline, instance):
+    """A comment crafted as a Markdown link (to a look-alike Launchpad, say) is shown as text on the card."""
+    to_staging(lifecycle, pipeline)
+    comment = "[Approve version 2](https://attacker.example/launchpad) *now*"
+    assert decide(lifecycle, 1, decision=Decision.REJECT, pipeline=pipeline, comment=comment).success
+    sync_versions(lifecycle, pipeline)
+    shown = latest(instance, "1").metadata["approvals"].value
+    assert "](https://attacker.example" not in shown
+    assert r"\[Approve version 2\]\(https://attacker.example/launchpad\) \*now\*" in shown
 
 
 def test_promotion_archives_the_previous_version_partition_too(lifecycle, pipeline, instance):
