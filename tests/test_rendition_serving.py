@@ -53,7 +53,9 @@ def test_within_the_tolerance_the_rendition_answers_with_the_estimators_probabil
     with serving(production) as (_server, client):
         artifact = answered_by(client)
         answer = probabilities(client)
+        platform = client.get("/v2/models/fraud").json()["platform"]
     assert artifact["artifact"] == "onnx_rendition" and artifact["sha256"] == rendition.artifact_sha256
+    assert platform == "onnx_rendition"
     assert artifact["parity"] == rendition.parity and artifact["converter"].startswith("skl2onnx ")
     np.testing.assert_allclose(answer, own, atol=1e-5, rtol=0)
 
@@ -69,7 +71,8 @@ def test_without_a_tolerance_or_beyond_it_the_estimator_answers(production: Regi
     with serving(production) as (_server, client):
         artifact = answered_by(client)
         answer = probabilities(client)
-    assert artifact["artifact"] == "sklearn" and reason in artifact["reason"]
+        platform = client.get("/v2/models/fraud").json()["platform"]
+    assert artifact["artifact"] == platform == "sklearn" and reason in artifact["reason"]
     assert artifact["sha256"] == production.get_version("fraud", 1).artifact_sha256
     np.testing.assert_array_equal(answer, own)
 
