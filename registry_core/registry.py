@@ -4,8 +4,9 @@
 and delegates to the module that holds its concern: :mod:`.versions`
 (models and registration), :mod:`.workflow` (stages), :mod:`.governance`
 (checks, approvals, policy), :mod:`.labels` (aliases, tags, descriptions), :mod:`.queries` (reads) and
-:mod:`.garbage`; renditions (:mod:`.renditions`) and proven decisions are inherited. Every change is one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
-appends its audit event and queues its webhook events.
+:mod:`.garbage`; renditions (:mod:`.renditions`) and proven decisions are inherited. Every change is one
+:class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also appends its audit event and queues its
+webhook events.
 """
 
 from __future__ import annotations
