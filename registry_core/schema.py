@@ -8,6 +8,7 @@ values (check constraints), foreign keys, and an append-only audit table
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -348,8 +349,9 @@ class WebhookAttempt(Base):
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC, read from ``time.time()``: the clock MLflow's store reads, so a
+    test that fixes ``time.time`` sees the same creation and update times from both."""
+    return datetime.fromtimestamp(time.time(), UTC)
 
 
 from .credential_table import Credential  # noqa: E402  (the table lives apart; importing it registers it on Base)

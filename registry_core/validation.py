@@ -49,6 +49,8 @@ MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._+(),\[\]-]{0,126}[A
 #: Aliases: a letter, then letters, digits, ``_``, ``-``; 64 at most.
 ALIAS_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/:-]{0,249}")
+#: Tag keys may also hold spaces inside, as MLflow's do (``another key``); never at either end.
+_TAG_KEY_PATTERN = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._/: -]{0,248}[A-Za-z0-9._/:-])?")
 _RESERVED_ALIASES = {"none", "candidate", "staging", "production", "archived", "latest"}
 #: Aliases MLflow reserves for version references (``v1``, ``V12``): refused when an alias is set, as MLflow does.
 _VERSION_ALIAS = re.compile(r"[vV][0-9]+")
@@ -180,7 +182,7 @@ def validate_tags(tags: Mapping[str, str] | None, *, lineage: bool = False) -> d
     result: dict[str, str] = {}
     _require_mapping(tags, what="tags")
     for key, value in (tags or {}).items():
-        _validate_key(key, what="tag key")
+        _validate_tag_key(key)
         _writable_key(key, lineage=lineage)
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r}: value must be text")
@@ -196,7 +198,7 @@ def validate_tag_keys(keys: Iterable[str]) -> list[str]:
     """Return tag keys that are well formed, each once, in the order given."""
     if isinstance(keys, str):
         raise InvalidInput(f"tag keys must be a list of keys, not the single string {_shown(keys)}")
-    return list(dict.fromkeys(_writable_key(_validate_key(key, what="tag key")) for key in keys))
+    return list(dict.fromkeys(_writable_key(_validate_tag_key(key)) for key in keys))
 
 
 def validate_params(params: Mapping[str, Any] | None) -> dict[str, str]:
@@ -360,6 +362,15 @@ def _validate_key(key: str, *, what: str) -> str:
     if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
         raise InvalidInput(
             f"invalid {what} {_shown(key)}: use 1-250 letters, digits, '_', '.', '/', ':' or '-'"
+        )
+    return key
+
+
+def _validate_tag_key(key: str) -> str:
+    if not isinstance(key, str) or not _TAG_KEY_PATTERN.fullmatch(key):
+        raise InvalidInput(
+            f"invalid tag key {_shown(key)}: use 1-250 letters, digits, '_', '.', '/', ':', '-' or spaces "
+            "(not at either end)"
         )
     return key
 

@@ -67,18 +67,28 @@ def _check_tags(conditions: list[dict[str, Any]]) -> None:
 _MAX_OFFSET = 2**63 - 1
 
 
-def _check_max_results(max_results: Any, *, default: int, threshold: int) -> int:
-    """A page size: a positive integer up to ``threshold``. Zero is refused too: its next page would be the same."""
+def _check_max_results(max_results: Any, *, default: int, threshold: int, size_first: bool = False) -> int:
+    """A page size: a positive integer up to ``threshold``. Zero is refused too: its next page would be the same.
+
+    MLflow's store checks a model search's size against the threshold before its type (``size_first``), a
+    version search's type first; the same order gives the same message for ``1e15``.
+    """
     if max_results is None:
         return default
+    numeric = isinstance(max_results, int | float) and not isinstance(max_results, bool)
+    if size_first and numeric and max_results > threshold:
+        raise _too_many(max_results, threshold)
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise _invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results!r}")
     if max_results > threshold:
-        raise _invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{threshold}, but got value {max_results}"
-        )
+        raise _too_many(max_results, threshold)
     return max_results
+
+
+def _too_many(max_results: int | float, threshold: int) -> MlflowException:
+    return _invalid(
+        f"Invalid value for request parameter max_results. It must be at most {threshold}, but got value {max_results}"
+    )
 
 
 def search_models_query(
@@ -86,7 +96,7 @@ def search_models_query(
 ) -> Page:
     """The page of model names (``id``, ``name``) that ``search_registered_models`` asks for."""
     limit = _check_max_results(
-        max_results, default=SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
+        max_results, default=SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT, size_first=True,
         threshold=SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD,
     )
     parsed = SearchModelUtils.parse_search_filter(filter_string)
@@ -120,18 +130,22 @@ def search_models_query(
 
 
 def _start_offset(page_token: Any, limit: int) -> int:
-    """The offset in MLflow's page token, refused unless it is a whole number the catalogs can take."""
+    """The offset in MLflow's page token, refused in MLflow's words unless it is a whole number the catalogs take."""
     if not page_token:
         return 0
     try:
-        document = json.loads(base64.b64decode(page_token, validate=True))
+        decoded = base64.b64decode(page_token, validate=True)
     except (TypeError, ValueError):
-        raise _invalid(f"Invalid page token {_shown(page_token)}: not one this registry issued") from None
+        raise _invalid("Invalid page token, could not base64-decode") from None
+    try:
+        document = json.loads(decoded)
+    except ValueError:
+        raise _invalid(f"Invalid page token, decoded value={_shown(decoded)}") from None
     offset = document.get("offset") if isinstance(document, dict) else None
     if isinstance(offset, str) and offset.isascii() and offset.isdigit():
         offset = int(offset)
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _MAX_OFFSET - limit - 1:
-        raise _invalid(f"Invalid page token {_shown(page_token)}: not one this registry issued")
+        raise _invalid(f"Invalid page token, parsed value={_shown(document)}: not one this registry issued")
     return offset
 
 

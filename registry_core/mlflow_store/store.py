@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
+from mlflow.utils.validation import _validate_model_name
 from sqlalchemy import and_, select
 
 from ..errors import ConflictError
@@ -80,6 +81,13 @@ def _writable_tags(pairs: Iterable[Any] | None) -> dict[str, str]:
     return tags
 
 
+def _check_name(name: Any) -> None:
+    """MLflow's own name check and text (a missing name, ``/`` or ``:``) where its store makes it; the catalog's
+    stricter rules follow. Only text goes to MLflow's check, which fails on anything else."""
+    if name is None or isinstance(name, str):
+        _validate_model_name(name)
+
+
 def _check_writable(key: str) -> None:
     if is_reserved_tag(key):
         raise refused(f"tag {key!r} is the registry's and read-only: keys starting with {RESERVED_PREFIX!r} (in any case) are reserved")
@@ -104,17 +112,19 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def create_registered_model(self, name: str, tags: Any = None, description: Any = None,
                                 deployment_job_id: Any = None) -> RegisteredModel:
+        _check_name(name)
         clean = _writable_tags(tags)
         with mlflow_errors():
             try:
-                info = self.registry.create_model(name, description=description or None, tags=clean)
+                info = self.registry.create_model(name, description=description, tags=clean)
             except ConflictError as exc:
                 raise already_exists(name) from exc
         return model_entity(info)
 
     def update_registered_model(self, name: str, description: Any, deployment_job_id: Any = None) -> RegisteredModel:
+        _check_name(name)
         with mlflow_errors():
-            self.registry.set_description(name, description or "")
+            self.registry.set_description(name, description)
         return self.get_registered_model(name)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
@@ -126,6 +136,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
             self.registry.delete_model(name)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
+        _check_name(name)
         with mlflow_errors():
             info = self.registry.get_model(name)
             latest = self._latest_versions([name]).get(name, {})
@@ -143,6 +154,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         return PagedList([model_entity(infos[name], latest.get(name, {})) for name in names], page.next_token(len(rows)))
 
     def get_latest_versions(self, name: str, stages: Any = None) -> list[ModelVersion]:
+        _check_name(name)
         with mlflow_errors():
             wanted = {parse_stage(stage) for stage in stages} if stages else set(Stage)
             self.registry.get_model(name)
@@ -152,11 +164,13 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         return [version_entity(details[n].version, details=details[n]) for n in chosen]
 
     def set_registered_model_tag(self, name: str, tag: Any) -> None:
+        _check_name(name)
         (key, value), = _writable_tags([tag]).items()
         with mlflow_errors():
             self.registry.set_tags(name, {key: value})
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
+        _check_name(name)
         _check_writable(key)
         with mlflow_errors():
             if key in self.registry.get_model(name).tags:  # a missing tag is not an error in MLflow
@@ -167,11 +181,9 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def create_model_version(self, name: str, source: str, run_id: Any = None, tags: Any = None, run_link: Any = None,
                              description: Any = None, local_model_path: Any = None,
                              model_id: str | None = None) -> ModelVersion:
-        """Copy the source's bytes into the catalog's store and register them as the next version (READY).
-
-        A source this process cannot read is registered as a reference to it, with no bytes
-        (:mod:`registry_core.references`): visible, never loaded, served or promoted until attached.
-        """
+        """Copy the source's bytes into the catalog's store as the next version (READY); a source this process cannot
+        read becomes a reference with no bytes (:mod:`registry_core.references`), never loaded or promoted until attached."""
+        _check_name(name)
         clean = _writable_tags(tags)
         with mlflow_errors(), tempfile.TemporaryDirectory(prefix="registry-mlflow-") as workdir:
             self.registry.get_model(name)  # MLflow refuses versions of a model that was never created
@@ -198,21 +210,29 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
             typing = typed_flavor(artifact) if isinstance(artifact, Path) else FlavorTyping()
             lineage = {SOURCE_TAG: source, MODEL_ID_TAG: model_id, RUN_LINK_TAG: run_link, OPAQUE_TAG: typing.opaque_reason}
             info = self.registry.register(name, artifact, run_id=run_id or None, tags=clean,
-                                          description=description or None,
+                                          description=description,
                                           mlflow_lineage={k: v for k, v in lineage.items() if v},
                                           model_format=typing.model_format, model_file=typing.model_file)
         return self._version_entity(info)
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:
+        _check_name(name)
         with mlflow_errors():
-            self.registry.set_description(name, description or "", version=version)
+            self.registry.set_description(name, description, version=version)
         return self.get_model_version(name, version)
 
     def transition_model_version_stage(self, name: str, version: Any, stage: str,
                                        archive_existing_versions: bool = False) -> ModelVersion:
-        """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives)."""
+        """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives),
+        but refused with MLflow's text for a stage that is not active, as MLflow refuses it (as a client's mistake)."""
+        _check_name(name)
         with mlflow_errors():
             target = parse_stage(stage)
+            if archive_existing_versions and target not in (Stage.STAGING, Stage.PRODUCTION):
+                raise MlflowException.invalid_parameter_value(
+                    f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                    "Active stage. Valid stages are ['Staging', 'Production']"
+                )
             current = self.registry.get_version(name, version)
             if target is Stage.PRODUCTION and current.stage is Stage.ARCHIVED:
                 reason = current.tags.get(ROLLBACK_REASON_TAG) or "rolled back through MLflow"
@@ -229,12 +249,14 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
             self.registry.delete_version(name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
+        _check_name(name)
         with mlflow_errors():
             number = self.registry.get_version(name, version).version
             details = self.registry.show_versions(name, [number])[number]
         return version_entity(details.version, details=details)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
+        _check_name(name)
         with mlflow_errors():
             found = self.registry.get_version(name, version)
             require_bytes(found, doing="download")
@@ -255,22 +277,26 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         return PagedList(versions, page.next_token(len(rows)))
 
     def set_model_version_tag(self, name: str, version: Any, tag: Any) -> None:
+        _check_name(name)
         (key, value), = _writable_tags([tag]).items()
         with mlflow_errors():
             self.registry.set_tags(name, {key: value}, version=version)
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
+        _check_name(name)
         _check_writable(key)
         with mlflow_errors():
             if key in self.registry.get_version(name, version).tags:
                 self.registry.delete_tags(name, [key], version=version)
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
+        _check_name(name)
         with mlflow_errors():
             self.registry.set_alias(name, alias, version)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Remove ``alias``; as in MLflow, an alias the model does not have is no error (the model must exist)."""
+        _check_name(name)
         if not isinstance(alias, str) or not _MLFLOW_ALIAS.fullmatch(alias):
             raise refused(f"Invalid alias name: {alias!r}. Names may only contain alphanumerics, underscores (_), and dashes (-).")
         with mlflow_errors():
@@ -280,6 +306,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points at; a protected alias only while that version meets the gates, as serving
         follows it (MLflow deploys by alias), so PERMISSION_DENIED names what it misses now."""
+        _check_name(name)
         with mlflow_errors():
             if isinstance(alias, str) and alias.lower() == "latest":  # MLflow's reserved alias: the highest version
                 details = self.registry.show(f"models:/{name}/latest")

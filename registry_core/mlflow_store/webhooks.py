@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mlflow.entities.webhook import Webhook, WebhookEvent, WebhookStatus, WebhookTestResult
 from mlflow.exceptions import MlflowException
@@ -35,6 +36,7 @@ __all__ = ["TEST_DEADLINE", "WebhookOperations"]
 #: Seconds a test delivery may take in all (the deliverer's default deadline).
 TEST_DEADLINE = 10.0
 _MAX_PAGE = 1000
+_SCHEMES = ("http", "https")
 
 
 def _id(webhook_id: Any) -> int:
@@ -48,16 +50,40 @@ def _millis(value: Any) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _entity(row: subscriptions.MlflowSubscription) -> Webhook:
+def _entity(row: subscriptions.MlflowSubscription, secret: str | None = None) -> Webhook:
+    """The subscription as MLflow's entity; ``secret`` only echoes what this caller just sent (never over REST,
+    whose answer leaves secrets out), as MLflow's store does on create and update. It is never read back."""
     return Webhook(
         webhook_id=str(row.id), name=row.name, url=row.url, events=[WebhookEvent.from_str(e) for e in row.events],
         creation_timestamp=_millis(row.created_at), last_updated_timestamp=_millis(row.updated_at),
-        description=row.description, status=WebhookStatus(row.status),
+        description=row.description, status=WebhookStatus(row.status), secret=secret,
     )
 
 
 def _names(events: list[WebhookEvent]) -> list[str]:
     return [str(event) for event in events]
+
+
+def _check_url(url: Any) -> None:
+    """MLflow's checks of a webhook URL, in its words; the registry's own rules (length, characters) follow.
+
+    Schemes are the registry's (http and https), named as MLflow names its allowed list.
+    """
+    if not isinstance(url, str):
+        raise MlflowException.invalid_parameter_value(f"Webhook URL must be a string, got {type(url).__name__!r}")
+    if not url.strip():
+        raise MlflowException.invalid_parameter_value(f"Webhook URL cannot be empty or just whitespace: {url!r}")
+    try:
+        parsed = urlsplit(url)
+        hostname = parsed.hostname
+    except ValueError as exc:
+        raise MlflowException.invalid_parameter_value(f"Invalid webhook URL {url!r}: {exc!r}") from None
+    if parsed.scheme not in _SCHEMES:
+        raise MlflowException.invalid_parameter_value(
+            f"Invalid webhook URL scheme: {parsed.scheme!r}. Allowed schemes are: {', '.join(_SCHEMES)}."
+        )
+    if not hostname:
+        raise MlflowException.invalid_parameter_value(f"Webhook URL must include a hostname: {url!r}")
 
 
 def _status(status: Any) -> str | None:
@@ -77,13 +103,14 @@ class WebhookOperations:
     def create_webhook(self, name: str, url: str, events: list[WebhookEvent], description: str | None = None,
                        secret: str | None = None, status: WebhookStatus | None = None) -> Webhook:
         _validate_webhook_name(name)
+        _check_url(url)
         _validate_webhook_events(events)
         with mlflow_errors():
             row = subscriptions.add(
                 self.registry.catalog, self.registry.actor, name=name, url=url, events=_names(events),
                 description=description, secret=secret, status=_status(status) or WebhookStatus.ACTIVE.value,
             )
-        return _entity(row)
+        return _entity(row, secret)
 
     def get_webhook(self, webhook_id: str) -> Webhook:
         number = _id(webhook_id)
@@ -112,12 +139,14 @@ class WebhookOperations:
         number = _id(webhook_id)
         if name is not None:
             _validate_webhook_name(name)
+        if url is not None:
+            _check_url(url)
         if events is not None:
             _validate_webhook_events(events)
         changes = {"name": name, "description": description, "url": url, "secret": secret, "status": _status(status),
                    "events": None if events is None else _names(events)}
         with mlflow_errors():
-            return _entity(subscriptions.change(self.registry.catalog, self.registry.actor, number, changes))
+            return _entity(subscriptions.change(self.registry.catalog, self.registry.actor, number, changes), secret)
 
     def delete_webhook(self, webhook_id: str) -> None:
         number = _id(webhook_id)

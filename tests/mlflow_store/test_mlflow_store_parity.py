@@ -135,3 +135,123 @@ def test_a_tag_value_beyond_mlflows_limit_is_refused_alike(both: dict[str, Mlflo
                 for side, client in both.items()}
     assert outcomes == {"mlflow": "INVALID_PARAMETER_VALUE", "ours": "INVALID_PARAMETER_VALUE"}
     assert "notes" not in both["ours"].get_model_version("m", "1").tags
+
+
+@pytest.mark.parametrize("name", [None, "", "   ", "a/b", "a:b"])
+def test_a_name_mlflow_refuses_is_refused_in_its_words(both: dict[str, MlflowClient], name: str | None):
+    """A missing name is "Missing value for required parameter 'name'", ``/`` and ``:`` MLflow's own text, on
+    create and on tagging alike (MLflow's tests match these texts)."""
+    for call in (lambda c: c.create_registered_model(name), lambda c: c.set_registered_model_tag(name, "k", "v")):
+        outcomes = {side: _outcome(lambda c=client, f=call: f(c)) for side, client in both.items()}
+        assert outcomes["ours"] == outcomes["mlflow"]
+        assert outcomes["ours"][0] == "INVALID_PARAMETER_VALUE"
+    assert [m.name for m in both["ours"].search_registered_models()] == ["m"]
+
+
+@pytest.mark.parametrize("search", ["search_registered_models", "search_model_versions"])
+def test_a_bad_page_token_or_page_size_says_what_mlflow_says(both: dict[str, MlflowClient], search: str):
+    """A token that is not base64, or a page size of 1e15, is refused with MLflow's code and text."""
+    for kwargs in ({"page_token": "evilhax", "max_results": 20}, {"page_token": "evilhax", "max_results": 1e15}):
+        outcomes = {side: _outcome(lambda c=client, k=kwargs: getattr(c, search)(**k)) for side, client in both.items()}
+        assert outcomes["ours"] == outcomes["mlflow"]
+        assert outcomes["ours"][0] == "INVALID_PARAMETER_VALUE"
+    outcome = _outcome(lambda: getattr(both["ours"], search)(page_token="eyJvZmZzZXQiOiAtMX0="))  # {"offset": -1}
+    assert outcome == ("INVALID_PARAMETER_VALUE",
+                       "Invalid page token, parsed value={'offset': -1}: not one this registry issued")
+
+
+@pytest.mark.parametrize(("url", "pattern"), [
+    ("", "Webhook URL cannot be empty or just whitespace"),
+    ("   ", "Webhook URL cannot be empty or just whitespace"),
+    ("ftp://example.com/webhook", "Invalid webhook URL scheme: 'ftp'"),
+    ("http://[invalid-url", "Invalid webhook URL"),
+    ("invalid_url", "Invalid webhook URL"),
+])
+def test_a_webhook_url_mlflow_refuses_is_refused_in_its_words(both: dict[str, MlflowClient], url: str, pattern: str):
+    """MLflow's tests match these texts; creating and updating answer them, and nothing is stored."""
+    from mlflow.entities.webhook import WebhookEvent
+
+    events = [WebhookEvent.from_str("model_version.created")]
+    for client in both.values():
+        code, message = _outcome(lambda c=client: c.create_webhook("hook", url, events))
+        assert code == "INVALID_PARAMETER_VALUE" and message.startswith(pattern), message
+    hook = both["ours"].create_webhook("kept", "https://hooks.example.com/x", events)
+    code, message = _outcome(lambda: both["ours"].update_webhook(hook.webhook_id, url=url))
+    assert code == "INVALID_PARAMETER_VALUE" and message.startswith(pattern), message
+    assert [(h.name, h.url) for h in both["ours"].list_webhooks()] == [("kept", "https://hooks.example.com/x")]
+
+
+def test_creating_a_webhook_echoes_the_callers_secret_and_nothing_reads_it_back(
+    both: dict[str, MlflowClient], monkeypatch: pytest.MonkeyPatch
+):
+    """As MLflow's store, in-process ``create_webhook`` and ``update_webhook`` return the secret just sent;
+    ``get_webhook`` and ``list_webhooks`` never return it (MLflow's would, from its table)."""
+    from cryptography.fernet import Fernet
+    from mlflow.entities.webhook import WebhookEvent
+
+    monkeypatch.setenv("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")  # MLflow would resolve the host name
+    events = [WebhookEvent.from_str("model_version.created")]
+    made = {side: c.create_webhook("h", "https://hooks.example.com/x", events, secret="s3") for side, c in both.items()}
+    assert {side: hook.secret for side, hook in made.items()} == {"mlflow": "s3", "ours": "s3"}
+    ours = both["ours"]
+    assert ours.update_webhook(made["ours"].webhook_id, secret="s4").secret == "s4"
+    assert ours.update_webhook(made["ours"].webhook_id, description="d").secret is None
+    assert ours.get_webhook(made["ours"].webhook_id).secret is None
+    assert [hook.secret for hook in ours.list_webhooks()] == [None]
+
+
+def test_times_follow_the_clock_mlflow_reads(both: dict[str, MlflowClient], tmp_path: Path):
+    """Creation and update times come from ``time.time()`` on both sides, so a test that fixes it sees them."""
+    from unittest import mock
+
+    with mock.patch("time.time", return_value=1234):
+        for client in both.values():
+            client.create_registered_model("frozen")
+            client.create_model_version("frozen", str(tmp_path / "model"))
+    for client in both.values():
+        model = client.get_registered_model("frozen")
+        assert (model.creation_timestamp, model.last_updated_timestamp) == (1234000, 1234000)
+        assert client.get_model_version("frozen", "1").creation_timestamp == 1234000
+
+
+def test_descriptions_are_kept_as_given(both: dict[str, MlflowClient], tmp_path: Path):
+    """``''`` stays ``''`` and ``None`` stays ``None``, as MLflow's store keeps them: MLflow's server sends ``''``
+    for a model or version created without one, and its REST clients read ``''`` back."""
+    for side, client in both.items():
+        assert client.create_registered_model("blank", description="").description == "", side
+        assert client.get_registered_model("blank").description == "", side
+        version = client.create_model_version("blank", str(tmp_path / "model"), description="")
+        assert client.get_model_version("blank", version.version).description == "", side
+        client.update_registered_model("blank", description="told")
+        client.update_registered_model("blank", description="")
+        assert client.get_registered_model("blank").description == "", side
+        assert client.get_registered_model("m").description is None, side
+
+
+def test_tag_keys_with_spaces_are_kept_and_searched(both: dict[str, MlflowClient]):
+    """MLflow's tag keys may hold spaces (``another key``): set, read, searched with backticks and deleted alike."""
+    for side, client in both.items():
+        client.set_registered_model_tag("m", "another key", "v")
+        client.set_model_version_tag("m", "1", "numeric value", "12")
+        assert client.get_registered_model("m").tags == {"another key": "v"}, side
+        assert client.get_model_version("m", "1").tags.get("numeric value") == "12", side
+        assert [m.name for m in client.search_registered_models("tags.`another key` = 'v'")] == ["m"], side
+        client.delete_registered_model_tag("m", "another key")
+        assert client.get_registered_model("m").tags == {}, side
+    outcome = _outcome(lambda: both["ours"].set_registered_model_tag("m", "trailing ", "v"))
+    assert outcome[0] == "INVALID_PARAMETER_VALUE" and "invalid tag key 'trailing '" in outcome[1]
+
+
+@pytest.mark.parametrize("stage", ["Archived", "None"])
+def test_archiving_others_on_a_move_to_an_inactive_stage_is_refused_in_mlflows_words(
+    both: dict[str, MlflowClient], stage: str
+):
+    """``archive_existing_versions=True`` towards Archived or None is refused with MLflow's text (which its tests
+    match); here as INVALID_PARAMETER_VALUE, a client's mistake, where MLflow answers INTERNAL_ERROR."""
+    outcomes = {side: _outcome(lambda c=client: c.transition_model_version_stage("m", "1", stage, True))
+                for side, client in both.items()}
+    expected = (f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                "Active stage. Valid stages are ['Staging', 'Production']")
+    assert outcomes == {"mlflow": ("INTERNAL_ERROR", expected), "ours": ("INVALID_PARAMETER_VALUE", expected)}
+    assert both["ours"].get_model_version("m", "1").current_stage == "None"

@@ -56,11 +56,11 @@ def _deliver(setup: MlflowSetup) -> int:
 
 
 def test_create_get_update_list_delete(mlflow_setup: MlflowSetup):
-    """The whole lifecycle with MLflow's entities; the secret is never returned."""
+    """The whole lifecycle with MLflow's entities; the secret is never read back (create echoes the caller's own)."""
     client = MlflowClient()
     hook = client.create_webhook("ci-hook", "https://hooks.example.com/mlflow", _events("model_version.created"),
                                  description="CI", secret=SECRET)
-    assert hook.name == "ci-hook" and hook.status == WebhookStatus.ACTIVE and hook.secret is None
+    assert hook.name == "ci-hook" and hook.status == WebhookStatus.ACTIVE and hook.secret == SECRET
     assert hook.events == _events("model_version.created") and hook.description == "CI"
     fetched = client.get_webhook(hook.webhook_id)
     assert fetched.url == hook.url and fetched.secret is None
