@@ -30,6 +30,7 @@ class AuditAction(enum.StrEnum):
     VERSION_ROLLBACK = "version.rollback"
     VERSION_TAGS = "version.tags"
     VERSION_DESCRIPTION = "version.description"
+    VERSION_RENDER = "version.render"
     CHECK_RECORD = "check.record"
     APPROVAL_RECORD = "approval.record"
     DEPLOYMENT_RECORD = "deployment.record"

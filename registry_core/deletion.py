@@ -1,7 +1,7 @@
 """Deleting a model or a version, as MLflow does: the rows go, the audit log keeps their whole history.
 
 A deleted version disappears from every read, search and URI, with its tags,
-aliases, check results and decisions; its blobs stay until ``registry gc``
+aliases, check results, decisions and renditions; its blobs stay until ``registry gc``
 finds nothing else referencing them. The audit log is append-only, so the
 version's registration, decisions and the deletion itself stay there and
 ``registry audit --verify`` keeps proving them. Version numbers are never
@@ -25,6 +25,7 @@ from .actions import AuditAction
 from .errors import NotPermitted
 from .lookups import lock_model, lock_version
 from .policy import GatePolicy
+from .rendition_table import Rendition
 from .rows import ALIASES, APPROVALS, CHECKS, MODEL_TAGS, MODELS, VERSION_TAGS, VERSIONS
 from .stages import Stage
 from .unit_of_work import Catalog
@@ -92,8 +93,8 @@ def _summary(row: Any, aliases: Iterable[str]) -> dict[str, Any]:
 
 
 def _delete_versions(connection: Connection, which: ColumnElement[bool]) -> None:
-    """Delete the versions ``which`` selects, their tags, aliases, check results and decisions first."""
+    """Delete the versions ``which`` selects, their tags, aliases, check results, decisions and renditions first."""
     ids = select(VERSIONS.c.id).where(which)
-    for table in (VERSION_TAGS, ALIASES, CHECKS, APPROVALS):
+    for table in (VERSION_TAGS, ALIASES, CHECKS, APPROVALS, Rendition.__table__):
         connection.execute(delete(table).where(table.c.version_id.in_(ids)))
     connection.execute(delete(VERSIONS).where(which))

@@ -26,7 +26,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     ),
     "lightgbm": frozenset({"lightgbm", "numpy"}),
     "mlflow": frozenset({"mlflow"}),
-    "onnx": frozenset({"numpy", "onnx", "onnxruntime"}),
+    "onnx": frozenset({"numpy", "onnx", "onnxruntime", "skl2onnx"}),
     "proofs": frozenset({"cryptography", "pyotp", "qrcode", "sshsig"}),
     "s3": frozenset({"s3fs"}),
     "serve": frozenset({"numpy", "pandas", "prometheus_client", "skops", "sklearn", "starlette", "uvicorn"}),

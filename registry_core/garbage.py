@@ -1,20 +1,23 @@
-"""Garbage collection of the artifact store: blobs that no version references, and stale temporary uploads."""
+"""Garbage collection of the artifact store: blobs that no version or rendition references, and stale temporary uploads."""
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from .artifacts import manifest_digests
 from .blobstore import BlobInfo, BlobStore, PartialUploads
 from .errors import InvalidInput
 from .records import GarbageReport
 from .references import REFERENCE
+from .rendition_table import Rendition
 from .rows import VERSIONS
 from .unit_of_work import Catalog
 
 __all__ = ["collect_garbage"]
+
+RENDITIONS = Rendition.__table__
 
 
 def collect_garbage(catalog: Catalog, store: BlobStore, *, delete: bool, min_age_seconds: float) -> GarbageReport:
@@ -28,6 +31,7 @@ def collect_garbage(catalog: Catalog, store: BlobStore, *, delete: bool, min_age
         raise InvalidInput("the minimum age cannot be negative")
     with catalog.read() as connection:
         rows = connection.execute(select(VERSIONS.c.artifact_sha256, VERSIONS.c.artifact_kind).distinct()).all()
+        rows += connection.execute(select(RENDITIONS.c.artifact_sha256, literal("file")).distinct()).all()
     referenced: set[str] = set()
     for sha256, kind in rows:
         if kind == REFERENCE:  # no bytes of its own

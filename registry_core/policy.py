@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ __all__ = [
     "check_gates",
     "counted_approvers",
     "distinct_people",
+    "parse_onnx_parity",
     "same_person",
 ]
 
@@ -31,6 +33,10 @@ MAX_LISTED = 200
 MAX_TYPE_NAME = 300
 DEFAULT_MAX_LOAD_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_LOAD_OBJECTS = 200_000
+#: The largest ONNX parity tolerance a policy may set (a difference of probabilities is at most 1).
+MAX_ONNX_PARITY = 1e6
+#: What :meth:`GatePolicy.updated` takes for ``onnx_parity`` to mean "no tolerance: never serve a rendition".
+NO_TOLERANCE = "none"
 #: A fully qualified Python name as skops writes it: ``module.path.ClassName``.
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
@@ -74,6 +80,9 @@ class GatePolicy:
     require_proof: bool = False
     #: Who may change a proof-requiring policy, each with a proof of their own.
     owners: tuple[str, ...] = ()
+    #: The largest parity (see :mod:`registry_core.renditions`) at which serving answers with a version's ONNX
+    #: rendition instead of its estimator; None: renditions are never served.
+    onnx_parity: float | None = None
 
     def __post_init__(self) -> None:
         for name in (*self.staging_checks, *self.production_checks):
@@ -113,6 +122,11 @@ class GatePolicy:
         for label, value in (("max load bytes", self.max_load_bytes), ("max load objects", self.max_load_objects)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**50:
                 raise InvalidInput(f"{label} must be a whole number between 1 and {2**50}")
+        if self.onnx_parity is not None and (
+            isinstance(self.onnx_parity, bool) or not isinstance(self.onnx_parity, (int, float))
+            or not math.isfinite(self.onnx_parity) or not 0 <= self.onnx_parity <= MAX_ONNX_PARITY
+        ):
+            raise InvalidInput(f"the ONNX parity tolerance must be a number between 0 and {MAX_ONNX_PARITY:g}, or none")
         if len(self.protected_aliases) > MAX_LISTED:
             raise InvalidInput(f"a policy protects at most {MAX_LISTED} aliases")
         distinct = len(distinct_people(self.approvers))
@@ -136,6 +150,7 @@ class GatePolicy:
             "max_load_objects": self.max_load_objects,
             "require_proof": self.require_proof,
             "owners": list(self.owners),
+            "onnx_parity": self.onnx_parity,
         }
 
     @classmethod
@@ -155,11 +170,14 @@ class GatePolicy:
             max_load_objects=data.get("max_load_objects", DEFAULT_MAX_LOAD_OBJECTS),
             require_proof=bool(data.get("require_proof", False)),
             owners=tuple(data.get("owners", ())),
+            onnx_parity=data.get("onnx_parity"),
         )
 
     def updated(self, **changes: Any) -> GatePolicy:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
         kept = {key: value for key, value in changes.items() if value is not None}
+        if "onnx_parity" in kept:
+            kept["onnx_parity"] = parse_onnx_parity(kept["onnx_parity"])
         for key in ("staging_checks", "production_checks", "approvers", "trusted_types", "protected_aliases",
                     "allow_io_parameters", "owners"):
             if key in kept:
@@ -192,6 +210,21 @@ class GatePolicy:
             raise NotPermitted(
                 f"{actor} registered {label} and may not approve it: the policy forbids self-approval"
             )
+
+
+def parse_onnx_parity(value: Any) -> float | None:
+    """An ONNX parity tolerance as given (a number, its text, or ``"none"``) as the policy holds it."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == NO_TOLERANCE:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInput(f"invalid ONNX parity tolerance {value!r}: give a number such as 1e-5, or none") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The chain proves the events were not changed; this module proves the tables
 say what the events say. Replaying the events gives, for every model and
-version, the policy, the artifact digest, the stage, the aliases, and every
-decision and check result with the event that recorded it. Any row that
+version, the policy, the artifact digest, the stage, the aliases, every
+decision and check result and every rendition with the event that recorded it. Any row that
 differs, is missing, or has no event is reported, naming the row and the event.
 """
 
@@ -25,6 +25,7 @@ from .governance import GateInputs, protected_alias_gates_unmet_by
 from .identities import shown_actor
 from .policy import Decision, GatePolicy, RecordedDecision, counted_approvers
 from .references import REFERENCE
+from .renditions import rendition_divergences
 from .rows import ALIASES, APPROVALS, AUDIT, CHECKS, MODELS, VERSIONS
 from .stages import Stage
 from .webhooks.ledger import WebhookLedger
@@ -68,6 +69,8 @@ class _Expected:
     webhooks: WebhookLedger = field(default_factory=WebhookLedger)
     #: What each version's gates count so far in the replay (for protected alias moves).
     gates: dict[tuple[str, int], GateInputs] = field(default_factory=dict)
+    #: seq -> (model, version, actor, after) of every rendition event.
+    renditions: dict[int, tuple[str, int, str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def _replay(events: Iterator[Any]) -> _Expected:
@@ -108,6 +111,8 @@ def _replay(events: Iterator[Any]) -> _Expected:
             expected.gates.setdefault((model, version), GateInputs()).decisions.append(
                 RecordedDecision(actor, Decision(after["decision"]), after.get("comment"), "proof" in after)
             )
+        elif action == AuditAction.VERSION_RENDER:
+            expected.renditions[seq] = (model, version, actor, after)
         elif action == AuditAction.CHECK_RECORD:
             expected.checks[seq] = (model, version, actor, after)
             expected.gates.setdefault((model, version), GateInputs()).latest[after["check"]] = bool(after["passed"])
@@ -161,7 +166,7 @@ def _deleted(expected: _Expected, seq: int, model: str, version: int | None) -> 
                              f"deleted {model} version {key[1]} while it was in {known.stage}", seq)
     for key in [key for key, (number, _seq) in expected.aliases.items() if gone(key[0], number)]:
         del expected.aliases[key]
-    for recorded in (expected.decisions, expected.checks):
+    for recorded in (expected.decisions, expected.checks, expected.renditions):
         for event_seq in [s for s, (m, v, _actor, _after) in recorded.items() if gone(m, v)]:
             del recorded[event_seq]
     for key in [key for key in expected.gates if gone(*key)]:
@@ -206,7 +211,8 @@ def reconcile(connection: Connection, *, batch: int = 5000) -> tuple[int, list[D
     count = 0
     found: list[Divergence] = []
     for divergence in itertools.chain(
-        expected.events, _diverging(connection, expected), expected.webhooks.diverging(connection, batch=batch)
+        expected.events, _diverging(connection, expected), rendition_divergences(connection, expected.renditions),
+        expected.webhooks.diverging(connection, batch=batch),
     ):
         count += 1
         if len(found) < MAX_REPORTED:

@@ -4,8 +4,9 @@
 and delegates to the module that holds its concern: :mod:`.versions`
 (models and registration), :mod:`.workflow` (stages), :mod:`.governance`
 (checks, approvals, policy), :mod:`.labels` (aliases, tags, descriptions), :mod:`.queries` (reads) and
-:mod:`.garbage`. Every change is one :class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also
-appends its audit event and queues its webhook events.
+:mod:`.garbage`; renditions (:mod:`.renditions`) and proven decisions are inherited. Every change is one
+:class:`~registry_core.unit_of_work.UnitOfWork`: one transaction that also appends its audit event and queues its
+webhook events.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .records import (
     VersionInfo,
 )
 from .references import ArtifactReference, require_bytes
+from .renditions import RenditionMethods
 from .stages import Stage
 from .unit_of_work import Catalog
 from .uris import parse_model_uri
@@ -57,7 +59,7 @@ if TYPE_CHECKING:  # searching is imported when first used: it is off the start-
 __all__ = ["Registry"]
 
 
-class Registry(ProvenDecisions, VersionRecords):
+class Registry(ProvenDecisions, VersionRecords, RenditionMethods):
     """A model registry opened from a database URL and an artifact root.
 
     ``Registry()`` uses ``$REGISTRY_DATABASE_URL`` and ``$REGISTRY_ARTIFACT_ROOT``,

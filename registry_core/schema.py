@@ -42,6 +42,7 @@ __all__ = [
     "Credential",
     "NAMING_CONVENTION",
     "ModelTag",
+    "Rendition",
     "ModelVersion",
     "RegisteredModel",
     "StrEnumColumn",
@@ -354,3 +355,4 @@ def utcnow() -> datetime:
 
 
 from .credential_table import Credential  # noqa: E402  (the table lives apart; importing it registers it on Base)
+from .rendition_table import Rendition  # noqa: E402  (likewise)

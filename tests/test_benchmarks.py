@@ -63,3 +63,16 @@ def test_pipeline_benchmark_small_run_prints_ticks_and_the_chain(tmp_path):
         assert re.search(r"\d+\.\d+\s+\d+\.\d+\s+(ok|MISSES GOAL)$", row), f"no timed idle tick for {sensor}: {row!r}"
     total = next((line for line in run.stdout.splitlines() if "candidate to Production, total" in line), "")
     assert len(re.findall(r"\d+\.\d+", total)) == 2, total
+
+
+def test_rendition_benchmark_short_run_prints_both_artifacts(tmp_path):
+    """A short run exits 0 and prints the recorded parity and a rate for the estimator and for its rendition."""
+    pytest.importorskip("skl2onnx")
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "rendition_benchmark.py"), "--trees", "5", "--seconds", "0.2"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert re.search(r"5-tree forest, parity \S+ \(predict_proba, 500 records\)", run.stdout), run.stdout
+    for name in ("scikit-learn (skops)", "ONNX rendition"):
+        assert re.search(rf"^{re.escape(name)}\s+[\d,]+\s+[\d.]+\s+[\d.]+$", run.stdout, re.MULTILINE), run.stdout

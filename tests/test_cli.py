@@ -201,7 +201,7 @@ def test_policy_shows_and_changes(run, artifact: Path):
         "staging_checks": [], "production_checks": [], "approvals_required": 1,
         "approvers": [], "allow_self_approval": False, "trusted_types": [], "allow_pickle": False,
         "protected_aliases": [], "allow_io_parameters": [], "max_load_bytes": 512 * 1024 * 1024,
-        "max_load_objects": 200_000, "require_proof": False, "owners": [],
+        "max_load_objects": 200_000, "require_proof": False, "owners": [], "onnx_parity": None,
     }
     changed = as_json(run("policy", "fraud", "--approvals", "2", "--approver", "bob", "--approver", "carol",
                           "--self-approval", "--json"))

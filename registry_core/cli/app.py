@@ -40,6 +40,7 @@ COMMAND_MODULES = {
     "promote": "workflow",
     "register": "versions",
     "reject": "governance",
+    "render": "renditions",
     "rollback": "workflow",
     "search": "search",
     "serve": "serve",

@@ -90,6 +90,7 @@ def reject(ctx: click.Context, name: str, version: str, comment: str | None, sig
 @click.option("--max-load-mib", type=click.IntRange(1, 2**30), metavar="MIB", help="The most a version may inflate to when loaded, in MiB (default 512).")
 @click.option("--max-load-objects", type=click.IntRange(1, 2**50), metavar="N", help="The most objects loading a version may construct (default 200,000).")
 @click.option("--require-proof/--no-require-proof", "require_proof", default=None, help="Whether approvals and rejections count only with a proof (--sign-with or --totp) from an enrolled identity.")
+@click.option("--onnx-parity", "onnx_parity", metavar="TOL", help="Serve a version's ONNX rendition when its parity is at most TOL (a number); 'none' never serves one (the default).")
 @click.option("--owner", "owners", multiple=True, metavar="NAME", help="Who may change a proof-requiring policy, with a proof (repeatable; replaces the list).")
 @proof_options
 @common_options
@@ -100,7 +101,8 @@ def policy(
     clear_approvers: bool, self_approval: bool | None, trusted_types: tuple[str, ...], clear_trusted_types: bool,
     allow_pickle: bool | None, protect_aliases: tuple[str, ...], unprotect_aliases: tuple[str, ...],
     io_parameters: tuple[str, ...], clear_io_parameters: bool, max_load_mib: int | None, max_load_objects: int | None,
-    require_proof: bool | None, owners: tuple[str, ...], sign_with: str | None, totp: str | None,
+    require_proof: bool | None, owners: tuple[str, ...], onnx_parity: str | None, sign_with: str | None,
+    totp: str | None,
 ) -> None:
     """Show the governance policy of NAME, or change the parts given.
 
@@ -128,6 +130,7 @@ def policy(
         "max_load_objects": max_load_objects,
         "require_proof": require_proof,
         "owners": owners or None,
+        "onnx_parity": onnx_parity,
     }
     if all(value is None for value in changes.values()) and not protect_aliases and not unprotect_aliases:
         current = registry(ctx, read_only=True).get_policy(name)

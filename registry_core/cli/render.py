@@ -276,6 +276,8 @@ def policy_lines(policy: GatePolicy) -> list[str]:
         f"load limits:        {policy.max_load_bytes // (1024 * 1024)} MiB, {policy.max_load_objects:,} objects",
         f"proof:              {'required' if policy.require_proof else 'not required'}"
         + (f" (owners: {', '.join(map(shown_actor, policy.owners))})" if policy.owners else ""),
+        "ONNX parity:        " + ("none (renditions are not served)" if policy.onnx_parity is None
+                                  else f"{policy.onnx_parity:g} (a rendition within it is served)"),
     ]
 
 

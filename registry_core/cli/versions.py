@@ -10,6 +10,7 @@ import click
 
 from ..errors import InvalidInput
 from ..formats import MODEL_FORMATS
+from ..records import to_jsonable
 from ..uris import parse_model_uri
 from ..validation import parse_key_values, validate_json_object
 from . import render
@@ -165,7 +166,7 @@ def versions(ctx: click.Context, name: str, stage: str | None, limit: int, befor
 @common_options
 @click.pass_context
 def show(ctx: click.Context, uri: str) -> None:
-    """Show a version (or, for models:/NAME, a model) with its lineage, checks, approvals and gates."""
+    """Show a version (or, for models:/NAME, a model) with its lineage, checks, approvals, gates and renditions."""
     ref = parse_model_uri(uri, allow_model=True)
     catalog = registry(ctx, read_only=True)
     if ref.version is None and ref.stage is None and ref.alias is None and not ref.latest:
@@ -173,7 +174,12 @@ def show(ctx: click.Context, uri: str) -> None:
         emit(ctx, model, lambda: render.model_lines(model))
         return
     details = catalog.show(uri)
-    emit(ctx, details, lambda: render.details_lines(details))
+    renditions = catalog.renditions(details.version.model, details.version.version)
+    emit(ctx, {**to_jsonable(details), "renditions": to_jsonable(renditions)}, lambda: [
+        *render.details_lines(details),
+        *(f"ONNX rendition:     sha256 {r.artifact_sha256}, parity {r.parity:.3g} ({r.parity_output}, "
+          f"{r.validation_rows} records), {r.converter} {r.converter_version}" for r in renditions),
+    ])
 
 
 COMMANDS = (register, attach, delete, download, gc, models, versions, show)

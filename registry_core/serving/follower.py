@@ -30,7 +30,8 @@ __all__ = ["RELEVANT_ACTIONS", "CatalogFollower"]
 log = logging.getLogger("registry.serving")
 
 #: Audit actions that can move a stage, alias or ``latest`` URI to another version, or (a check, a
-#: decision, a policy change) make a protected alias's version stop meeting the gates.
+#: decision, a policy change) make a protected alias's version stop meeting the gates, or (a rendition, a
+#: policy's ONNX parity tolerance) change which artifact answers for a version.
 RELEVANT_ACTIONS = frozenset(
     {
         AuditAction.VERSION_REGISTER,
@@ -43,6 +44,7 @@ RELEVANT_ACTIONS = frozenset(
         AuditAction.CHECK_RECORD,
         AuditAction.APPROVAL_RECORD,
         AuditAction.POLICY_SET,
+        AuditAction.VERSION_RENDER,
     }
 )
 _PAGE = 1000

@@ -290,7 +290,8 @@ def _metadata(served: ServedModel, versions: list[str]) -> dict[str, Any]:
     return {
         "name": served.info.model,
         "versions": versions,
-        "platform": served.info.artifact_kind,
+        # What answers: the version's own artifact kind, or "onnx_rendition" (see serving/answering_artifact.py).
+        "platform": served.answered_by.get("artifact", served.info.artifact_kind),
         "inputs": inputs,
         "outputs": outputs,
     }

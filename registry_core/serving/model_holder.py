@@ -3,7 +3,8 @@
 A new version is loaded on a background thread: its bytes are verified against
 the catalog's digest (``Registry.load_model`` refuses anything else), it is
 warmed up on a sample of recent real records, and only then does one
-reference assignment swap it in. A request reads that reference once, so it
+reference assignment swap it in (its ONNX rendition answers instead where
+:mod:`.answering_artifact` says so). A request reads that reference once, so it
 finishes on the version it started with; a load that fails at any step leaves
 the served version untouched and is reported.
 """
@@ -15,7 +16,7 @@ import math
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,9 +26,11 @@ from ..contained_load import Rehearsal
 from ..errors import NotPermitted, RegistryError
 from ..governance import require_alias_still_gated
 from ..records import VersionInfo
+from ..renditions import RenditionChoice, RenditionInfo
 from ..schema import utcnow
 from ..stages import Stage
 from ..uris import parse_model_uri
+from .answering_artifact import chosen_digest, load_answering
 from .metrics import ServingMetrics
 from .payload import InputSchema, PayloadError, to_model_input
 
@@ -55,6 +58,12 @@ class ModelLoader(Protocol):
     def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         """The model object of exactly this version, its bytes verified; ``contained``: tried in another process first."""
         ...
+
+    def choose(self, version: VersionInfo) -> RenditionChoice:
+        """Whether ``version`` answers with its ONNX rendition, and why."""
+
+    def load_rendition(self, rendition: RenditionInfo) -> Any:
+        """The rendition as a model, its bytes verified against its digest."""
 
 
 class CatalogModelLoader:
@@ -88,6 +97,12 @@ class CatalogModelLoader:
     def load(self, version: VersionInfo, *, contained: bool | Rehearsal = False) -> Any:
         # By number, not by the followed URI, which may have moved on since it was resolved.
         return self.registry.load_model(version.uri, contained=contained)
+
+    def choose(self, version: VersionInfo) -> RenditionChoice:
+        return self.registry.serving_choice(version)
+
+    def load_rendition(self, rendition: RenditionInfo) -> Any:
+        return self.registry.load_rendition(rendition)  # made by the registry: not tried in another process first
 
 
 #: Stages a version reaches without passing any gate: registering puts it in None, and anyone may archive it.
@@ -133,6 +148,9 @@ class ServedModel:
     schema: InputSchema
     loaded_at: datetime
     load_seconds: float
+    #: The artifact that answers (the version's own, or its ONNX rendition) and why.
+    answered_by: dict[str, Any] = field(default_factory=dict)
+    chosen: str | None = None  # the digest of the rendition chosen at load (used or refused), else None
     #: Seconds this version took to turn one record into its input and predict, measured after warm-up.
     record_seconds: float = math.inf
 
@@ -146,6 +164,7 @@ class ServedModel:
             "version": self.info.version,
             "uri": self.info.uri,
             "artifact_sha256": self.info.artifact_sha256,
+            "answered_by": self.answered_by,
             "loaded_at": self.loaded_at.isoformat(),
             "load_seconds": round(self.load_seconds, 4),
             "record_seconds": round(self.record_seconds, 6) if math.isfinite(self.record_seconds) else None,
@@ -222,6 +241,7 @@ class ModelHolder:
         self._target: VersionInfo | None = None
         self._target_since: datetime | None = None
         self._target_seq = 0
+        self._target_chosen: str | None = None
         self._generation = 0
         self._failure: LoadFailure | None = None
         self._sample: list[Any] | None = None
@@ -261,11 +281,13 @@ class ModelHolder:
         """Make ``version`` the served one: start loading it unless it is served, loading, or failed before.
 
         A version that failed is tried again only once the catalog has changed
-        since (``catalog_seq``, the newest audit event seen, is past the failure's).
+        since (``catalog_seq``, the newest audit event seen, is past the failure's). A version served with
+        another artifact than the one now chosen for it (its rendition or its own) is loaded again.
         """
+        chosen = chosen_digest(self._loader.choose(version))
         with self._lock:
             current = self._current
-            if current is not None and _same(current.info, version):
+            if current is not None and _same(current.info, version) and current.chosen == chosen:
                 # A failure of some other version no longer matters: this one is wanted and served.
                 self._failure = None
                 if self._target is not None:
@@ -274,7 +296,7 @@ class ModelHolder:
                     self._generation += 1
                     self._target = None
                 return False
-            if self._target is not None and _same(self._target, version):
+            if self._target is not None and _same(self._target, version) and self._target_chosen == chosen:
                 return False
             failure = self._failure
             if (
@@ -287,6 +309,7 @@ class ModelHolder:
             self._target = version
             self._target_since = utcnow()
             self._target_seq = catalog_seq
+            self._target_chosen = chosen
             generation = self._generation
         log.info("%s: loading version %d of %s in the background", self.slot, version.version, version.model)
         self._executor.submit(self._load, version, generation)
@@ -350,14 +373,14 @@ class ModelHolder:
         # A canary or shadow is an unapproved candidate next to Production: loaded and warmed up on the same records
         # in another process first, so that a crash there leaves Production serving.
         rehearsal = Rehearsal(self._sample, version.signature) if self.optional else False
-        model = self._loader.load(version, contained=rehearsal)
+        model, answered_by, chosen = load_answering(self._loader, version, contained=rehearsal, slot=self.slot)
         schema = InputSchema.of(model, version.signature)
         warm_up(model, schema, self._sample)
         per_record = record_seconds(model, schema, self._sample)
         elapsed = time.perf_counter() - started
         self._metrics.load_seconds.labels(self.slot).observe(elapsed)
         return ServedModel(info=version, model=model, schema=schema, loaded_at=utcnow(), load_seconds=elapsed,
-                           record_seconds=per_record)
+                           answered_by=answered_by, chosen=chosen, record_seconds=per_record)
 
     def _swap(self, served: ServedModel, *, initial: bool = False) -> None:
         # One reference assignment: requests that already read the old one keep it.
