@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry.abstract_store import AbstractStore
-from mlflow.utils.validation import _validate_model_name
+from mlflow.utils.validation import _validate_model_name, _validate_tag_name
 from sqlalchemy import and_, select
 
 from ..errors import ConflictError
@@ -89,6 +89,8 @@ def _check_name(name: Any) -> None:
 
 
 def _check_writable(key: str) -> None:
+    if not isinstance(key, str):  # MLflow's own text: "Missing value for required parameter 'key'"
+        _validate_tag_name(None)
     if is_reserved_tag(key):
         raise refused(f"tag {key!r} is the registry's and read-only: keys starting with {RESERVED_PREFIX!r} (in any case) are reserved")
     if key == PROMPT_TAG:
@@ -217,7 +219,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:
         _check_name(name)
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             self.registry.set_description(name, description, version=version)
         return self.get_model_version(name, version)
 
@@ -226,7 +228,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives),
         but refused with MLflow's text for a stage that is not active, as MLflow refuses it (as a client's mistake)."""
         _check_name(name)
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             target = parse_stage(stage)
             if archive_existing_versions and target not in (Stage.STAGING, Stage.PRODUCTION):
                 raise MlflowException.invalid_parameter_value(
@@ -245,19 +247,19 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def delete_model_version(self, name: str, version: Any) -> None:
         """Delete the version (audited; refused in Production, Staging or behind a protected alias)."""
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             self.registry.delete_version(name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         _check_name(name)
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             number = self.registry.get_version(name, version).version
             details = self.registry.show_versions(name, [number])[number]
         return version_entity(details.version, details=details)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         _check_name(name)
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             found = self.registry.get_version(name, version)
             require_bytes(found, doing="download")
             return download_uri(found)
@@ -279,13 +281,13 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def set_model_version_tag(self, name: str, version: Any, tag: Any) -> None:
         _check_name(name)
         (key, value), = _writable_tags([tag]).items()
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             self.registry.set_tags(name, {key: value}, version=version)
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
         _check_name(name)
         _check_writable(key)
-        with mlflow_errors():
+        with mlflow_errors(version=version):
             if key in self.registry.get_version(name, version).tags:
                 self.registry.delete_tags(name, [key], version=version)
 

@@ -64,6 +64,17 @@ def test_what_is_gone_is_said_in_mlflows_words_first_then_the_registrys(client: 
     assert missing.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert missing.message.startswith(f"Registered Model with name={MODEL} not found: model '{MODEL}' does not exist")
     assert "it was deleted" in missing.message
+    of_model = refusal(lambda: client.get_model_version(MODEL, 1))
+    assert of_model.message.startswith(f"Model Version (name={MODEL}, version=1) not found: model '{MODEL}' does not exist")
+
+
+def test_a_missing_tag_key_is_mlflows_invalid_parameter(client: MlflowClient):
+    for call in (lambda: client.delete_registered_model_tag(MODEL, None),
+                 lambda: client.set_registered_model_tag(MODEL, None, "x"),
+                 lambda: client.delete_model_version_tag(MODEL, 1, None)):
+        refused = refusal(call)
+        assert (refused.error_code, refused.message) == (
+            "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'key'.")
 
 
 def test_a_deleted_model_is_gone_and_its_name_can_be_created_again(client: MlflowClient, mlflow_setup: MlflowSetup):
