@@ -187,7 +187,8 @@ def validate_tags(tags: Mapping[str, str] | None, *, lineage: bool = False) -> d
         if not isinstance(value, str):
             raise InvalidInput(f"tag {key!r}: value must be text")
         if len(value) > MAX_TAG_VALUE:
-            raise InvalidInput(f"tag {key!r}: value is {len(value)} characters long; the limit is {MAX_TAG_VALUE}")
+            raise InvalidInput(f"tag {key!r}: 'value' exceeds the maximum length of {MAX_TAG_VALUE} characters "
+                               f"({len(value)} given)")  # MLflow's words, which its clients match
         result[key] = _unicode(value, what=f"tag {key!r}")
     if len(result) > MAX_TAGS:
         raise InvalidInput(f"{len(result)} tags given; the limit is {MAX_TAGS}")
