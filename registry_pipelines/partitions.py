@@ -11,6 +11,7 @@ The catalog sensor keeps all three in step with the catalog.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest, DynamicPartitionsDefinition
 
@@ -36,6 +37,11 @@ class VersionPartitions:
             awaiting_decision=DynamicPartitionsDefinition(name=f"{pipeline.prefix}_awaiting_decision"),
             rollback_targets=DynamicPartitionsDefinition(name=f"{pipeline.prefix}_rollback_targets"),
         )
+
+
+def held_with_warnings(passed: bool, details: dict[str, Any] | None) -> bool:
+    """A check that met its gate with a regression beside it: shown as a warning (yellow), never as a pass."""
+    return passed and bool((details or {}).get("warnings"))
 
 
 def awaits_decision(details: VersionDetails) -> bool:

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, AssetMaterialization, AssetSpec, MetadataValue
 
-from registry_core import CheckRecord, NotFound, Registry, Stage, VersionDetails
+from registry_core import NotFound, Registry, Stage, VersionDetails
 from registry_core.queries import show_versions_of
 
 from ..launch_links import decision_urls
 from ..model_pipeline import dagster_prefix
-from ..partitions import awaits_decision
+from ..partitions import awaits_decision, held_with_warnings
 
 __all__ = [
     "AWAITING_DECISION",
@@ -118,8 +118,8 @@ def pending_markdown(pending: Sequence[PendingVersion], location: str | None) ->
 
 def checks_line(details: VersionDetails) -> str:
     """``5 passed`` or ``4 passed, 1 warning (`shadow_evaluation`)``: what the reviewer must look at, named."""
-    passed = [c for c in details.checks if c.passed and not _warns(c)]
-    warned = [c for c in details.checks if c.passed and _warns(c)]
+    passed = [c for c in details.checks if c.passed and not held_with_warnings(c.passed, c.details)]
+    warned = [c for c in details.checks if held_with_warnings(c.passed, c.details)]
     failed = [c for c in details.checks if not c.passed]
     parts = [f"{len(passed)} passed"]
     for label, found in (("warning", warned), ("failed", failed)):
@@ -128,10 +128,6 @@ def checks_line(details: VersionDetails) -> str:
             plural = "s" if label == "warning" and len(found) > 1 else ""
             parts.append(f"**{len(found)} {label}{plural}** ({names})")
     return ", ".join(parts)
-
-
-def _warns(check: CheckRecord) -> bool:
-    return bool((check.details or {}).get("warnings"))
 
 
 def awaiting_decision_materialization(pending: Sequence[PendingVersion], *, location: str | None, audit_seq: int) -> AssetMaterialization:

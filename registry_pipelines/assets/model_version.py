@@ -38,7 +38,7 @@ from ..duplicates import identical_from_tags
 from ..launch_links import decision_links
 from ..metadata import decisions_markdown, metrics_table, protected_aliases_markdown, version_metadata
 from ..model_pipeline import DATA_QUALITY_CHECK, SHADOW_CHECK, ModelPipeline
-from ..partitions import VersionPartitions, awaits_decision
+from ..partitions import VersionPartitions, awaits_decision, held_with_warnings
 from ..resources import RegistryResource
 
 __all__ = [
@@ -231,7 +231,7 @@ def _checks_md(pipeline: ModelPipeline, details: VersionDetails) -> str:
             lines.append(f"- **{name}**: not recorded")
             continue
         # A gate that held with a regression beside it reads as Dagster shows it: a warning, not a pass.
-        verdict = ("**WARNING**" if (latest.details or {}).get("warnings") else "passed") if latest.passed else "**FAILED**"
+        verdict = ("**WARNING**" if held_with_warnings(latest.passed, latest.details) else "passed") if latest.passed else "**FAILED**"
         lines.append(f"- **{name}**: {verdict} · {_summary(latest.details, latest.passed)} (recorded by {latest.recorded_by})")
     return "\n".join(lines)
 
@@ -274,7 +274,7 @@ def _outcome(name: str, passed: bool, details: dict[str, Any] | None) -> tuple[b
     must still see it at a glance, so Dagster gets a failed check of warning severity (the registry's result,
     and the gate, stay passed).
     """
-    if passed and (details or {}).get("warnings"):
+    if held_with_warnings(passed, details):
         return False, AssetCheckSeverity.WARN
     return passed, AssetCheckSeverity.WARN if name == DUPLICATE_CHECK else AssetCheckSeverity.ERROR
 
