@@ -59,7 +59,7 @@ def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any |
     return connection.execute(_model_query(lock), {"name": name}).first()
 
 
-def no_such_model(connection: Connection, name: str) -> NotFound:
+def no_such_model(connection: Connection, name: str, version: int | None = None) -> NotFound:
     """The error for a model ``name`` that does not exist, naming any model whose name differs only in case.
 
     Names are case-sensitive, as in MLflow, so ``Fraud`` never opens ``fraud``;
@@ -72,7 +72,7 @@ def no_such_model(connection: Connection, name: str) -> NotFound:
         select(AUDIT.c.seq).where(AUDIT.c.model == name, AUDIT.c.action == "model.delete").limit(1)
     ).first():
         hint = f" (it was deleted; its history: registry audit {name!r})"
-    return NotFound(f"model {name!r} does not exist{hint}", model=name)
+    return NotFound(f"model {name!r} does not exist{hint}", model=name, version=version)
 
 
 def missing_version(name: str, number: int, given_out: int) -> NotFound:
@@ -101,7 +101,7 @@ def version_row(connection: Connection, dialect: str, name: str, number: int, *,
     """
     row = connection.execute(_version_query(dialect, lock), {"name": name, "number": number}).first()
     if row is None:
-        raise no_such_model(connection, name)
+        raise no_such_model(connection, name, number)
     if row.id is None:
         raise missing_version(name, number, row.model_last_version)
     return row
@@ -156,7 +156,7 @@ def resolved_row(connection: Connection, dialect: str, ref: ModelRef) -> Any:
         return row
     model = model_row(connection, ref.name)
     if model is None:
-        raise no_such_model(connection, ref.name)
+        raise no_such_model(connection, ref.name, ref.version)
     if ref.version is not None:
         raise missing_version(ref.name, ref.version, model.last_version)
     if ref.latest:

@@ -78,16 +78,11 @@ def translated(error: RegistryError) -> MlflowException:
 
 
 @contextlib.contextmanager
-def mlflow_errors(version: object = None) -> Iterator[None]:
-    """Registry errors raised in this block leave it as MLflow exceptions; the original stays as the cause.
-
-    ``version``: the version the call names, so that a missing model reads as MLflow's missing version.
-    """
+def mlflow_errors() -> Iterator[None]:
+    """Registry errors raised in this block leave it as MLflow exceptions; the original stays as the cause."""
     try:
         yield
     except RegistryError as error:
-        if isinstance(error, NotFound) and error.model is not None and error.version is None and version is not None:
-            error.version = version
         raise translated(error) from error
 
 

@@ -219,7 +219,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def update_model_version(self, name: str, version: Any, description: Any) -> ModelVersion:
         _check_name(name)
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             self.registry.set_description(name, description, version=version)
         return self.get_model_version(name, version)
 
@@ -228,7 +228,7 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
         """Our workflow in MLflow's words; ``archive_existing_versions`` is ignored (Production always archives),
         but refused with MLflow's text for a stage that is not active, as MLflow refuses it (as a client's mistake)."""
         _check_name(name)
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             target = parse_stage(stage)
             if archive_existing_versions and target not in (Stage.STAGING, Stage.PRODUCTION):
                 raise MlflowException.invalid_parameter_value(
@@ -247,19 +247,19 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
 
     def delete_model_version(self, name: str, version: Any) -> None:
         """Delete the version (audited; refused in Production, Staging or behind a protected alias)."""
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             self.registry.delete_version(name, version)
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         _check_name(name)
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             number = self.registry.get_version(name, version).version
             details = self.registry.show_versions(name, [number])[number]
         return version_entity(details.version, details=details)
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         _check_name(name)
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             found = self.registry.get_version(name, version)
             require_bytes(found, doing="download")
             return download_uri(found)
@@ -281,13 +281,13 @@ class RegistryStore(WebhookOperations, RefusedOperations, AbstractStore):
     def set_model_version_tag(self, name: str, version: Any, tag: Any) -> None:
         _check_name(name)
         (key, value), = _writable_tags([tag]).items()
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             self.registry.set_tags(name, {key: value}, version=version)
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
         _check_name(name)
         _check_writable(key)
-        with mlflow_errors(version=version):
+        with mlflow_errors():
             if key in self.registry.get_version(name, version).tags:
                 self.registry.delete_tags(name, [key], version=version)
 
