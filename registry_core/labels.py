@@ -127,7 +127,7 @@ def set_description(catalog: Catalog, actor: str, name: str, number: int | None,
         if current == text:
             return
         if number is not None:
-            connection.execute(update(VERSIONS).where(VERSIONS.c.id == row.id).values(description=text))
+            connection.execute(update(VERSIONS).where(VERSIONS.c.id == row.id).values(description=text, updated_at=work.now))
             connection.execute(update(MODELS).where(MODELS.c.id == model_id).values(updated_at=work.now))
         else:
             connection.execute(update(MODELS).where(MODELS.c.id == model_id).values(description=text, updated_at=work.now))

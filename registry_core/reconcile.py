@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from .actions import AuditAction
-from .audit import canonical_json
+from .audit import canonical_json, format_timestamp
 from .divergence import Divergence
 from .governance import GateInputs, protected_alias_gates_unmet_by
 from .identities import shown_actor
@@ -39,6 +39,12 @@ MAX_REPORTED = 50
 #: registration recorded before ``signature`` was part of the event has no signature to compare.
 LINEAGE = ("run_id", "dataset_digest", "params", "metrics", "signature")
 
+#: The events that change a version's own record, and so its ``updated_at``.
+_UPDATES = frozenset({
+    AuditAction.VERSION_REGISTER, AuditAction.VERSION_ATTACH, AuditAction.VERSION_TRANSITION,
+    AuditAction.VERSION_PROMOTE, AuditAction.VERSION_ROLLBACK, AuditAction.VERSION_DESCRIPTION,
+})
+
 
 @dataclass
 class _Version:
@@ -54,6 +60,8 @@ class _Version:
     stage_seq: int = 0
     #: The event that last took the version out of Production: what makes it a rollback target.
     left_seq: int | None = None
+    #: The latest event in :data:`_UPDATES`: its seq and time.
+    updated: tuple[int, str] = (0, "")
 
 
 @dataclass
@@ -116,6 +124,8 @@ def _replay(events: Iterator[Any]) -> _Expected:
         elif action == AuditAction.CHECK_RECORD:
             expected.checks[seq] = (model, version, actor, after)
             expected.gates.setdefault((model, version), GateInputs()).latest[after["check"]] = bool(after["passed"])
+        if action in _UPDATES and (model, version) in expected.versions:
+            expected.versions[(model, version)].updated = (seq, recorded_at)
     return expected
 
 
@@ -248,7 +258,7 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
         select(
             VERSIONS.c.id, VERSIONS.c.model_id, VERSIONS.c.version, VERSIONS.c.stage, VERSIONS.c.artifact_sha256,
             VERSIONS.c.artifact_kind, VERSIONS.c.artifact_size, VERSIONS.c.artifact_format, VERSIONS.c.registered_by,
-            VERSIONS.c.left_production_seq, *(VERSIONS.c[key] for key in LINEAGE),
+            VERSIONS.c.left_production_seq, VERSIONS.c.updated_at, *(VERSIONS.c[key] for key in LINEAGE),
         )
     ):
         key = (names[row.model_id], row.version)
@@ -289,6 +299,13 @@ def _diverging(connection: Connection, expected: _Expected) -> Iterator[Divergen
                 f"left_production_seq (what makes it a rollback target) is {row.left_production_seq}, "
                 f"the audit log says {wanted_version.left_seq}",
                 wanted_version.left_seq or wanted_version.seq,
+            )
+        updated_seq, updated_at = wanted_version.updated
+        if format_timestamp(row.updated_at) != updated_at:
+            yield Divergence(
+                "model_versions", label,
+                f"updated_at is {format_timestamp(row.updated_at)}, the audit log's latest change of it is {updated_at}",
+                updated_seq,
             )
         for key, registered in wanted_version.lineage.items():
             if canonical_json(row._mapping[key]) != registered:

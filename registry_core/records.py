@@ -65,6 +65,8 @@ class VersionInfo:
     registered_by: str
     created_at: datetime
     stage_changed_at: datetime
+    #: The latest change of the version's own record (registration, stage, description, attached bytes).
+    updated_at: datetime
     was_production: bool
 
     @property

@@ -116,6 +116,7 @@ def version_info(name: str, row: Any, *, tags: dict[str, str] | None = None) -> 
         registered_by=row.registered_by,
         created_at=row.created_at,
         stage_changed_at=row.stage_changed_at,
+        updated_at=row.updated_at,
         was_production=row.left_production_seq is not None or row.stage is Stage.PRODUCTION,
     )
 

@@ -120,6 +120,9 @@ class ModelVersion(Base):
     registered_by: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stage_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The latest change of the version's own record: registration, a stage, its description or attached bytes
+    #: (MLflow's ``last_updated_timestamp``; tags, aliases and decisions are records of their own).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Audit sequence number of the event that last took this version out of
     #: Production; set only on versions that were in Production, so it both
     #: allows a rollback and orders rollback candidates.
@@ -155,9 +158,9 @@ class ModelVersion(Base):
         Index("ix_model_versions_dataset_digest", "dataset_digest"),
         Index("ix_model_versions_artifact_sha256", "artifact_sha256"),
         # Searches ordered by time, over every version or one model's (MLflow's default order is the latest change).
-        Index("ix_model_versions_stage_changed_at", "stage_changed_at"),
+        Index("ix_model_versions_updated_at", "updated_at"),
         Index("ix_model_versions_created_at", "created_at"),
-        Index("ix_model_versions_model_id_stage_changed_at", "model_id", "stage_changed_at"),
+        Index("ix_model_versions_model_id_updated_at", "model_id", "updated_at"),
         Index("ix_model_versions_model_id_created_at", "model_id", "created_at"),
     )
 

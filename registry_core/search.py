@@ -10,7 +10,7 @@ name ascending, then version descending. What keeps it off full scans:
 - a tag condition ``tags.k = 'v'`` selects the owners through the tag tables'
   ``(key, substr(value, 1, 200))`` index, other tag comparisons probe the tag
   tables' primary keys per candidate row;
-- ordering by a time reads ``(stage_changed_at)`` or ``(created_at)``, or
+- ordering by a time reads ``(updated_at)`` or ``(created_at)``, or
   the same per model, newest first, instead of sorting every version.
 
 Page tokens are MLflow's (base64 of ``{"offset": N}``), so a token from
@@ -172,7 +172,7 @@ _VERSION_ORDER = {
     "name": MODELS.c.name,
     "version_number": VERSIONS.c.version,
     "creation_timestamp": VERSIONS.c.created_at,
-    "last_updated_timestamp": VERSIONS.c.stage_changed_at,
+    "last_updated_timestamp": VERSIONS.c.updated_at,
 }
 #: The order MLflow's ``search_model_versions`` uses when none is given.
 DEFAULT_VERSION_ORDER = [("last_updated_timestamp", False), ("name", True), ("version_number", False)]

@@ -108,6 +108,7 @@ def register_version(
             "registered_by": actor,
             "created_at": work.now,
             "stage_changed_at": work.now,
+            "updated_at": work.now,
             "left_production_seq": None,
         }
         if tags:
@@ -140,7 +141,7 @@ def register_version(
             dataset_digest=fields["dataset_digest"], params=dict(fields["params"]),
             metrics=dict(fields["metrics"]), signature=fields["signature"], model_card=fields["model_card"],
             description=fields["description"], tags=dict(sorted(tags.items())), registered_by=actor,
-            created_at=work.now, stage_changed_at=work.now, was_production=False,
+            created_at=work.now, stage_changed_at=work.now, updated_at=work.now, was_production=False,
         )
 
 
@@ -154,7 +155,7 @@ def attach_artifact(catalog: Catalog, actor: str, name: str, number: int, stored
         work.connection.execute(
             update(VERSIONS).where(VERSIONS.c.id == row.id).values(
                 artifact_uri=stored.location, artifact_sha256=stored.sha256, artifact_size=stored.size,
-                artifact_kind=stored.kind, artifact_format=stored.format,
+                artifact_kind=stored.kind, artifact_format=stored.format, updated_at=work.now,
             )
         )
         work.record(

@@ -31,12 +31,14 @@ __all__ = ["gates_before", "promote", "rollback", "transition"]
 _SET_STAGE = (
     update(VERSIONS)
     .where(VERSIONS.c.id == bindparam("of_version"))
-    .values(stage=bindparam("new_stage"), stage_changed_at=bindparam("at"), left_production_seq=bindparam("left_seq"))
+    .values(stage=bindparam("new_stage"), stage_changed_at=bindparam("at"), updated_at=bindparam("at"),
+            left_production_seq=bindparam("left_seq"))
 )
 _ARCHIVE_PRODUCTION = (
     update(VERSIONS)
     .where(VERSIONS.c.model_id == bindparam("of_model"), VERSIONS.c.stage == Stage.PRODUCTION)
-    .values(stage=Stage.ARCHIVED, stage_changed_at=bindparam("at"), left_production_seq=bindparam("seq"))
+    .values(stage=Stage.ARCHIVED, stage_changed_at=bindparam("at"), updated_at=bindparam("at"),
+            left_production_seq=bindparam("seq"))
     .returning(*VERSIONS.c)
 )
 
@@ -215,5 +217,5 @@ def _moved(name: str, row: Any, stage: Stage, now: Any) -> VersionInfo:
     """The record of a version row after its move to ``stage`` at ``now``."""
     info = version_info(name, row)
     return replace(
-        info, stage=stage, stage_changed_at=now, was_production=info.was_production or stage is Stage.PRODUCTION
+        info, stage=stage, stage_changed_at=now, updated_at=now, was_production=info.was_production or stage is Stage.PRODUCTION
     )

@@ -40,7 +40,7 @@ def version(stage: Stage = Stage.STAGING) -> VersionInfo:
         model="fraud", version=1, stage=stage, artifact_uri="file:///blobs/ab", artifact_sha256="ab" * 32,
         artifact_size=10, artifact_kind="file", artifact_format={}, run_id=None, dataset_digest=None, params={},
         metrics={}, signature=None, model_card=None, description=None, tags={}, registered_by="alice",
-        created_at=MOMENT, stage_changed_at=MOMENT, was_production=False,
+        created_at=MOMENT, stage_changed_at=MOMENT, updated_at=MOMENT, was_production=False,
     )
 
 

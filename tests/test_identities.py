@@ -201,7 +201,7 @@ def details_of() -> VersionInfo:
         model="fraud", version=1, stage=Stage.PRODUCTION, artifact_uri="file:///blobs/ab", artifact_sha256="ab" * 32,
         artifact_size=10, artifact_kind="file", artifact_format={}, run_id=None, dataset_digest=None, params={},
         metrics={}, signature=None, model_card=None, description=None, tags={}, registered_by="alice",
-        created_at=moment, stage_changed_at=moment, was_production=True,
+        created_at=moment, stage_changed_at=moment, updated_at=moment, was_production=True,
     )
 
 

@@ -107,16 +107,16 @@ def shipped(module_registry: Registry, tmp_path_factory) -> Registry:
         ),
         pytest.param(
             "INSERT INTO model_versions (model_id, version, stage, artifact_uri, artifact_sha256, artifact_size,"
-            " params, metrics, registered_by, created_at, stage_changed_at)"
+            " params, metrics, registered_by, created_at, stage_changed_at, updated_at)"
             " SELECT model_id, 3, 'Production', artifact_uri, artifact_sha256, artifact_size, params, metrics,"
-            " registered_by, created_at, stage_changed_at FROM model_versions WHERE version = 1",
+            " registered_by, created_at, stage_changed_at, updated_at FROM model_versions WHERE version = 1",
             id="second-production-by-insert",
         ),
         pytest.param(
             "INSERT INTO model_versions (model_id, version, stage, artifact_uri, artifact_sha256, artifact_size,"
-            " params, metrics, registered_by, created_at, stage_changed_at)"
+            " params, metrics, registered_by, created_at, stage_changed_at, updated_at)"
             " SELECT model_id, 2, 'None', artifact_uri, artifact_sha256, artifact_size, params, metrics,"
-            " registered_by, created_at, stage_changed_at FROM model_versions WHERE version = 1",
+            " registered_by, created_at, stage_changed_at, updated_at FROM model_versions WHERE version = 1",
             id="duplicate-version-number",
         ),
         pytest.param("UPDATE model_versions SET stage = 'Live' WHERE version = 2", id="unknown-stage"),

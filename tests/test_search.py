@@ -144,7 +144,7 @@ def _plan(registry: Registry, statement) -> str:
     ("filter_string", "order_by", "index"),
     [
         ("tags.team = 'risk'", [], "ix_version_tags_key_value"),
-        (None, [], "ix_model_versions_stage_changed_at"),
+        (None, [], "ix_model_versions_updated_at"),
         (None, ["creation_timestamp DESC"], "ix_model_versions_created_at"),
         ("name = 'alpha'", ["creation_timestamp DESC"], "ix_model_versions_model_id_created_at"),
     ],
@@ -154,6 +154,10 @@ def test_searches_read_an_index_not_every_version(filled: Registry, filter_strin
     dialect = filled.db.engine.dialect.name
     plan = _plan(filled, versions_query(parse_filter(filter_string, versions=True),
                                         parse_order_by(order_by, versions=True), 10, 0, dialect))
+    if dialect == "postgresql" and filter_string == "name = 'alpha'":
+        # PostgreSQL plans the one model as the outer side of a nested loop: which of the indexes led by
+        # model_id it reads a tiny table's versions through is a tie. What matters is that one of them is.
+        index = "Index Cond: (model_id = registered_models.id)"
     assert index in plan, plan
     assert "SCAN version_tags" not in plan and "Seq Scan" not in plan, plan
     if dialect == "sqlite" and "tags" in (filter_string or ""):

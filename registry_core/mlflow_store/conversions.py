@@ -90,7 +90,7 @@ def version_entity(
         name=version.model,
         version=version.version,  # an int, as MLflow's SQL store gives it; the REST layer makes it text
         creation_timestamp=millis(version.created_at),
-        last_updated_timestamp=millis(version.stage_changed_at),
+        last_updated_timestamp=millis(version.updated_at),
         description=version.description,
         user_id=version.registered_by,
         current_stage=version.stage.value,

@@ -257,3 +257,29 @@ def test_archiving_others_on_a_move_to_an_inactive_stage_is_refused_in_mlflows_w
                 "Active stage. Valid stages are ['Staging', 'Production']")
     assert outcomes == {"mlflow": ("INTERNAL_ERROR", expected), "ours": ("INVALID_PARAMETER_VALUE", expected)}
     assert both["ours"].get_model_version("m", "1").current_stage == "None"
+
+
+def test_a_versions_last_update_moves_as_mlflows_does(both: dict[str, MlflowClient], tmp_path: Path):
+    """A description or a stage moves ``last_updated_timestamp``, a tag does not; the default search order follows."""
+    from unittest import mock
+
+    def moment(seconds: int, call: Callable[[MlflowClient], Any]) -> dict[str, Any]:
+        with mock.patch("time.time", return_value=seconds):
+            for client in both.values():
+                call(client)
+        return {
+            side: ([v.last_updated_timestamp for v in client.search_model_versions("name = 't'", order_by=["version_number"])],
+                   [v.version for v in client.search_model_versions("name = 't'")])
+            for side, client in both.items()
+        }
+
+    moment(1000, lambda c: c.create_registered_model("t"))
+    moment(1000, lambda c: c.create_model_version("t", str(tmp_path / "model")))
+    registered = moment(2000, lambda c: c.create_model_version("t", str(tmp_path / "model")))
+    assert registered["ours"] == registered["mlflow"] == ([1000000, 2000000], [2, 1])
+    described = moment(3000, lambda c: c.update_model_version("t", "1", description="retrained"))
+    assert described["ours"] == described["mlflow"] == ([3000000, 2000000], [1, 2])
+    tagged = moment(4000, lambda c: c.set_model_version_tag("t", "2", "team", "risk"))
+    assert tagged["ours"] == tagged["mlflow"] == ([3000000, 2000000], [1, 2])
+    staged = moment(5000, lambda c: c.transition_model_version_stage("t", "2", "Staging"))
+    assert staged["ours"] == staged["mlflow"] == ([3000000, 5000000], [2, 1])

@@ -63,7 +63,7 @@ def test_an_invisible_name_shows_escaped_on_the_version_card_beside_a_protected_
         model=MODEL, version=1, stage=Stage.PRODUCTION, artifact_uri="file:///blobs/ab", artifact_sha256="ab" * 32,
         artifact_size=10, artifact_kind="file", artifact_format={}, run_id=None, dataset_digest=None, params={},
         metrics={}, signature=None, model_card=None, description=None, tags={}, registered_by="dagster",
-        created_at=moment, stage_changed_at=moment, was_production=True,
+        created_at=moment, stage_changed_at=moment, updated_at=moment, was_production=True,
     )
     event = AuditEntry(
         seq=9, recorded_at="2025-01-02T03:04:05Z", actor="\u3164", action="alias.set", model=MODEL, version=1,
