@@ -228,6 +228,7 @@ def seed_versions(registry: Registry, size: int, *, seed: int = 1) -> int:
                 row["stage"] = "Archived"
             elif number % 10 == 0:
                 batch.check(number, next(steps), "accuracy", number % 20 != 0)
+            row["updated_at"] = row["stage_changed_at"]  # no description is written or bytes attached here
             batch.versions.append(row)
             if len(batch.versions) >= SEED_CHUNK or number == size:
                 batch.flush(connection, model_id)
@@ -236,7 +237,8 @@ def seed_versions(registry: Registry, size: int, *, seed: int = 1) -> int:
             connection.execute(
                 update(versions)
                 .where(versions.c.model_id == model_id, versions.c.version == bindparam("b_version"))
-                .values(left_production_seq=bindparam("b_seq"), stage_changed_at=bindparam("b_at")),
+                .values(left_production_seq=bindparam("b_seq"), stage_changed_at=bindparam("b_at"),
+                        updated_at=bindparam("b_at")),
                 left_production,
             )
         connection.execute(update(head_table).where(head_table.c.id == 1).values(seq=batch.seq, hash=batch.hash))
