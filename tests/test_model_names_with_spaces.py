@@ -76,3 +76,21 @@ def test_registry_serve_follows_production_of_a_name_with_spaces(registry: Regis
     with serving(registry, model_uri="models:/My Model/Production") as (_server, client):
         assert predict(client).json()["version"] == 1
         assert client.get("/version").json()["serving"]["model"] == "My Model"
+
+
+def test_a_webhook_filtered_to_a_name_with_spaces_gets_its_events_as_named(registry: Registry, model_file: Path):
+    """`--model "My Model"` selects that model's events, delivered to a real receiver naming the model as given."""
+    from test_webhooks import SECRET, Receiver, deliver_now, ready_version
+
+    receiver = Receiver()
+    try:
+        registry.add_webhook(receiver.url, events=["version_created", "promoted"], secret=SECRET, model="My Model")
+        ready_version(registry, model_file, name="My Models")  # a name that only begins alike gets nothing
+        ready_version(registry, model_file, name="My Model")
+        registry.promote("My Model", 1)
+        deliver_now(registry)
+        assert [(e["type"], e["model"], e["version"]) for e in receiver.events()] == [
+            ("version_created", "My Model", 1), ("promoted", "My Model", 1),
+        ]
+    finally:
+        receiver.close()
