@@ -63,7 +63,8 @@ REFERENCE_HAS_NO_BYTES = (
 WEBHOOK_EVENT_VALUES = (
     "('version_created', 'stage_changed', 'check_recorded', 'approval_recorded', 'promoted', 'rolled_back', "
     "'deployed', 'registered_model.created', 'model_version.created', 'model_version_tag.set', "
-    "'model_version_tag.deleted', 'model_version_alias.created', 'model_version_alias.deleted')"
+    "'model_version_tag.deleted', 'model_version_alias.created', 'model_version_alias.deleted', "
+    "'version_deleted', 'model_deleted', 'artifact_attached')"
 )
 
 

@@ -22,7 +22,8 @@ def webhook() -> None:
 @click.argument("url")
 @click.option("--event", "events", multiple=True, required=True, metavar="TYPE",
               help="An event type (repeatable), or 'all': version_created, stage_changed, check_recorded, "
-                   "approval_recorded, promoted, rolled_back, deployed.")
+                   "approval_recorded, promoted, rolled_back, deployed, version_deleted, model_deleted, "
+                   "artifact_attached.")
 @click.option("--secret", envvar=WEBHOOK_SECRET_ENV, required=True, metavar="SECRET",
               help="Standard Webhooks signing secret: whsec_ + base64 of 24-64 random bytes "
                    f"(older secrets of 16-512 characters still work). Env: {WEBHOOK_SECRET_ENV}.")

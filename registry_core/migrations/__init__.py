@@ -7,4 +7,4 @@ updating it too.
 """
 
 #: The newest schema revision: the ``revision`` of the last script in ``versions/``.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"

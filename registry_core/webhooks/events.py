@@ -30,6 +30,9 @@ class EventType(enum.StrEnum):
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     DEPLOYED = "deployed"
+    VERSION_DELETED = "version_deleted"
+    MODEL_DELETED = "model_deleted"
+    ARTIFACT_ATTACHED = "artifact_attached"
 
 
 #: The audit actions that raise events, and the events each raises.
@@ -41,6 +44,9 @@ ACTION_EVENTS: dict[AuditAction, tuple[EventType, ...]] = {
     AuditAction.CHECK_RECORD: (EventType.CHECK_RECORDED,),
     AuditAction.APPROVAL_RECORD: (EventType.APPROVAL_RECORDED,),
     AuditAction.DEPLOYMENT_RECORD: (EventType.DEPLOYED,),
+    AuditAction.VERSION_DELETE: (EventType.VERSION_DELETED,),
+    AuditAction.MODEL_DELETE: (EventType.MODEL_DELETED,),
+    AuditAction.VERSION_ATTACH: (EventType.ARTIFACT_ATTACHED,),
 }
 
 _ALL = "all"
@@ -146,6 +152,20 @@ def _deployed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _version_deleted(before: dict[str, Any], _after: dict[str, Any]) -> dict[str, Any]:
+    return {key: before.get(key) for key in ("stage", "artifact_sha256", "artifact_kind", "aliases")}
+
+
+def _model_deleted(before: dict[str, Any], _after: dict[str, Any]) -> dict[str, Any]:
+    """Every version the model held (number -> stage) and its aliases (alias -> number), deleted with it."""
+    return {"versions": before.get("versions", {}), "aliases": before.get("aliases", {})}
+
+
+def _artifact_attached(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    attached = {key: after.get(key) for key in ("artifact_sha256", "artifact_kind", "artifact_size")}
+    return {"source": before.get("source"), **attached}
+
+
 _DATA: dict[EventType, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
     EventType.VERSION_CREATED: _version_created,
     EventType.STAGE_CHANGED: _stage_changed,
@@ -154,4 +174,7 @@ _DATA: dict[EventType, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]
     EventType.CHECK_RECORDED: _check_recorded,
     EventType.APPROVAL_RECORDED: _approval_recorded,
     EventType.DEPLOYED: _deployed,
+    EventType.VERSION_DELETED: _version_deleted,
+    EventType.MODEL_DELETED: _model_deleted,
+    EventType.ARTIFACT_ATTACHED: _artifact_attached,
 }
