@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, delete, select, update
 
 from .actions import AuditAction
 from .errors import NotPermitted
@@ -44,6 +44,7 @@ def delete_version(catalog: Catalog, actor: str, name: str, number: int) -> None
         _require_deletable(f"version {number} of {name!r}", GatePolicy.from_dict(row.model_policy),
                            [(number, row.stage)], {alias: number for alias in aliases})
         _delete_versions(work.connection, VERSIONS.c.id == row.id)
+        work.connection.execute(update(MODELS).where(MODELS.c.id == row.model_id_).values(updated_at=work.now))
         work.record(AuditAction.VERSION_DELETE, name, number, _summary(row, aliases), {})
 
 

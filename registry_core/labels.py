@@ -104,8 +104,6 @@ def edit_tags(
         added = [{owner_column.key: owner_id, "key": k, "value": updated[k]} for k in changed if k not in current]
         if added:
             connection.execute(insert(table), added)
-        if number is None:
-            connection.execute(update(MODELS).where(MODELS.c.id == owner_id).values(updated_at=work.now))
         work.record(
             AuditAction.MODEL_TAGS if number is None else AuditAction.VERSION_TAGS, name, number,
             {k: current[k] for k in changed if k in current},
@@ -128,7 +126,6 @@ def set_description(catalog: Catalog, actor: str, name: str, number: int | None,
             return
         if number is not None:
             connection.execute(update(VERSIONS).where(VERSIONS.c.id == row.id).values(description=text, updated_at=work.now))
-            connection.execute(update(MODELS).where(MODELS.c.id == model_id).values(updated_at=work.now))
         else:
             connection.execute(update(MODELS).where(MODELS.c.id == model_id).values(description=text, updated_at=work.now))
         work.record(

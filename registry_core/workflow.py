@@ -20,7 +20,7 @@ from .governance import read_gate_inputs, require_gates, unmet_gates
 from .lookups import lock_model, lock_version, version_row
 from .policy import GatePolicy, UnmetGate, counted_approvers
 from .records import StageChange, VersionInfo
-from .rows import AUDIT, VERSIONS, parse_tags, version_info, version_tags_json
+from .rows import AUDIT, MODELS, VERSIONS, parse_tags, version_info, version_tags_json
 from .stages import Stage, check_transition, parse_stage
 from .unit_of_work import Catalog, UnitOfWork
 from .validation import MAX_DESCRIPTION, validate_name, validate_text, validate_version_number
@@ -41,6 +41,9 @@ _ARCHIVE_PRODUCTION = (
             left_production_seq=bindparam("seq"))
     .returning(*VERSIONS.c)
 )
+
+#: A stage move is a change of the model too (its ``last_updated_timestamp`` in MLflow's words, as MLflow's store keeps it).
+_TOUCH_MODEL = update(MODELS).where(MODELS.c.id == bindparam("of_model")).values(updated_at=bindparam("at"))
 
 #: The event a version's ``left_production_seq`` names: it must be the one that took it out of Production.
 _EVENT_AT = select(AUDIT.c.action, AUDIT.c.model, AUDIT.c.version, AUDIT.c.before).where(AUDIT.c.seq == bindparam("seq"))
@@ -77,6 +80,7 @@ def transition(
             {"of_version": row.id, "new_stage": target, "at": work.now,
              "left_seq": event.seq if current is Stage.PRODUCTION else row.left_production_seq},
         )
+        work.connection.execute(_TOUCH_MODEL, {"of_model": row.model_id_, "at": work.now})
         return StageChange(_moved(name, row, target, work.now), current, None, event.seq)
 
 
@@ -107,7 +111,7 @@ def promote(catalog: Catalog, actor: str, name: str, version: int | str, *, reas
             {"stage": current.value, "production": archived.version if archived else None},
             {"stage": Stage.PRODUCTION.value, "approved_by": approvers, "reason": reason},
         )
-        _enter_production(work, row.id, row.left_production_seq)
+        _enter_production(work, row.model_id_, row.id, row.left_production_seq)
         return StageChange(_moved(name, row, Stage.PRODUCTION, work.now), current, archived, event.seq)
 
 
@@ -161,7 +165,7 @@ def rollback(
             {"stage": Stage.ARCHIVED.value, "production": archived.version if archived else None},
             {"stage": Stage.PRODUCTION.value, "reason": reason},
         )
-        _enter_production(work, row.id, row.left_production_seq)
+        _enter_production(work, model_id, row.id, row.left_production_seq)
         return StageChange(_moved(name, row, Stage.PRODUCTION, work.now), Stage.ARCHIVED, archived, event.seq)
 
 
@@ -207,10 +211,11 @@ def _require_left_production(work: UnitOfWork, name: str, row: Any) -> None:
         )
 
 
-def _enter_production(work: UnitOfWork, version_id: int, left_seq: int | None) -> None:
+def _enter_production(work: UnitOfWork, model_id: int, version_id: int, left_seq: int | None) -> None:
     work.connection.execute(
         _SET_STAGE, {"of_version": version_id, "new_stage": Stage.PRODUCTION, "at": work.now, "left_seq": left_seq}
     )
+    work.connection.execute(_TOUCH_MODEL, {"of_model": model_id, "at": work.now})
 
 
 def _moved(name: str, row: Any, stage: Stage, now: Any) -> VersionInfo:

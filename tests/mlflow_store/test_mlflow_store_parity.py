@@ -283,3 +283,30 @@ def test_a_versions_last_update_moves_as_mlflows_does(both: dict[str, MlflowClie
     assert tagged["ours"] == tagged["mlflow"] == ([3000000, 2000000], [1, 2])
     staged = moment(5000, lambda c: c.transition_model_version_stage("t", "2", "Staging"))
     assert staged["ours"] == staged["mlflow"] == ([3000000, 5000000], [2, 1])
+
+
+def test_a_models_last_update_moves_as_mlflows_does(both: dict[str, MlflowClient], tmp_path: Path):
+    """A new version, a stage move, a deletion and the model's description move it; tags, aliases and a version's
+    description do not."""
+    from unittest import mock
+
+    def at(seconds: int, call: Callable[[MlflowClient], Any]) -> dict[str, int]:
+        with mock.patch("time.time", return_value=seconds):
+            for client in both.values():
+                call(client)
+        return {side: client.get_registered_model("u").last_updated_timestamp for side, client in both.items()}
+
+    at(1000, lambda c: c.create_registered_model("u"))
+    steps = [
+        (2000, lambda c: c.create_model_version("u", str(tmp_path / "model")), 2000),
+        (3000, lambda c: c.create_model_version("u", str(tmp_path / "model")), 3000),
+        (4000, lambda c: c.set_registered_model_tag("u", "team", "risk"), 3000),
+        (5000, lambda c: c.set_registered_model_alias("u", "champion", "1"), 3000),
+        (6000, lambda c: c.update_model_version("u", "1", description="retrained"), 3000),
+        (7000, lambda c: c.transition_model_version_stage("u", "1", "Staging"), 7000),
+        (8000, lambda c: c.delete_model_version("u", "2"), 8000),
+        (9000, lambda c: c.update_registered_model("u", description="fraud"), 9000),
+    ]
+    for seconds, call, expected in steps:
+        seen = at(seconds, call)
+        assert seen == {"mlflow": expected * 1000, "ours": expected * 1000}, (seconds, seen)
