@@ -32,9 +32,10 @@ sync_api = sync_api_or_skip()
 MODEL = "fraud-detector"
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
+#: MLflow 3.18's UI asks for a presigned download of a version's file before reading it through the server.
+PRESIGNED_PROBE = r"/model-versions/get-artifact\?.*&presigned=true$"
 #: Console errors that are not the store's, as (URL pattern, why). The browser logs "Failed to load resource"
 #: for every answer that is not a success, with the resource's URL as the message's location.
-PRESIGNED_PROBE = r"/model-versions/get-artifact\?.*&presigned=true$"
 HARMLESS_CONSOLE_ERRORS = (
     # The UI asks who is logged in; without MLflow's auth app (--app-name basic-auth) the route does not exist.
     (r"/ajax-api/2\.0/mlflow/users/current$", "404: no MLflow auth app"),
